@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The shared library exports only the header's names (version script) and
+// carries the Swift runtime inside (-static-stdlib), so ctypes.CDLL(path)
+// works without LD_LIBRARY_PATH.
+let exportLinkerFlags: [String] = [
+    "-static-stdlib", "-use-ld=lld",
+    "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/mysqlpool/exports.map",
+]
+
+let package = Package(
+    name: "mysqlpool",
+    products: [
+        .library(name: "mysqlpool", type: .dynamic, targets: ["mysqlpool"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CMariaDB",
+            pkgConfig: "libmariadb",
+            providers: [.apt(["libmariadb-dev"])]
+        ),
+        // Public header types for Swift, plus thread-local error storage.
+        .target(name: "CMySQLPoolSupport"),
+        // The pool: limits, waiting, lifetime, reset, stats. No C-ABI concerns.
+        .target(name: "MySQLPoolCore", dependencies: ["CMariaDB"]),
+        // The thin @_cdecl layer: handles, argument conversion, status codes.
+        .target(
+            name: "mysqlpool",
+            dependencies: ["MySQLPoolCore", "CMySQLPoolSupport", "CMariaDB"],
+            linkerSettings: [.unsafeFlags(exportLinkerFlags)]
+        ),
+        .testTarget(name: "MySQLPoolCoreTests", dependencies: ["MySQLPoolCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["MySQLPoolCore", "CMariaDB"]),
+    ]
+)

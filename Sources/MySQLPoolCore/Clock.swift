@@ -1,0 +1,17 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Nanoseconds on CLOCK_MONOTONIC, the clock the pool's condition variables
+/// wait on. The state machine takes time as an argument, so its tests use
+/// made-up instants instead.
+public enum MonotonicClock {
+    @inline(__always)
+    public static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+}

@@ -1,0 +1,387 @@
+import CMariaDB
+
+/// libmariadb must be initialised once before threads use it.
+private let libraryInitialized: Bool = mysql_server_init(0, nil, nil) == 0
+
+/// Errors after which the link cannot be trusted: the connection is closed at
+/// release instead of being kept.
+private let linkLostErrnos: Set<UInt32> = [
+    1053,  // ER_SERVER_SHUTDOWN
+    1927,  // ER_CONNECTION_KILLED
+    2000,  // CR_UNKNOWN_ERROR
+    2002, 2003,  // CR_CONNECTION_ERROR, CR_CONN_HOST_ERROR
+    2006,  // CR_SERVER_GONE_ERROR
+    2013,  // CR_SERVER_LOST
+    2014,  // CR_COMMANDS_OUT_OF_SYNC: the protocol state is unknown
+    2026,  // CR_SSL_CONNECTION_ERROR
+    2055,  // CR_SERVER_LOST_EXTENDED
+    4031,  // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8)
+]
+
+private let statusInTransaction: UInt32 = 0x0001
+private let statusAutocommit: UInt32 = 0x0002
+
+/// Opens libmariadb connections as a `PoolConfiguration` says.
+public struct MariaDBFactory: ConnectionFactory {
+    public let configuration: PoolConfiguration
+
+    public init(configuration: PoolConfiguration) {
+        self.configuration = configuration
+    }
+
+    public func connect() throws(PoolError) -> MariaDBConnection {
+        try MariaDBConnection(configuration)
+    }
+
+    public func prepareForReuse(_ connection: MariaDBConnection) -> ReturnCondition {
+        connection.prepareForReuse(autocommit: configuration.autocommit)
+    }
+
+    public func ping(_ connection: MariaDBConnection) -> Bool {
+        (try? connection.ping()) != nil
+    }
+
+    public func close(_ connection: MariaDBConnection) {
+        connection.close()
+    }
+}
+
+private func withOptionalCString<Result>(_ text: String?, _ body: (UnsafePointer<CChar>?) -> Result) -> Result {
+    guard let text else { return body(nil) }
+    return text.withCString(body)
+}
+
+/// One libmariadb connection. Used by one thread at a time (the pool hands it
+/// to a single borrower); not thread-safe by itself.
+public final class MariaDBConnection: @unchecked Sendable {
+    let mysql: UnsafeMutablePointer<MYSQL>
+    /// Set when an error means the link is gone; checked at release.
+    public private(set) var isBroken = false
+    /// A statement was sent whose result set was not yet stored or used.
+    private var resultPending = false
+    /// Results the borrower has not freed; all are freed at release.
+    public private(set) var liveResults: [MariaDBResult] = []
+    /// The unbuffered result that still owns the wire, if any.
+    weak var streamingResult: MariaDBResult?
+
+    init(_ configuration: PoolConfiguration) throws(PoolError) {
+        guard libraryInitialized else { throw PoolError(.internal, "mysql_library_init failed") }
+        guard let handle = mysql_init(nil) else { throw PoolError(.noMemory, "mysql_init: out of memory") }
+        mysql = handle
+        do {
+            try applyOptions(configuration)
+            try open(configuration)
+        } catch {
+            mysql_close(handle)
+            throw error
+        }
+    }
+
+    private func setOption<Value>(_ option: mysql_option, _ value: Value) {
+        var copy = value
+        _ = withUnsafePointer(to: &copy) { mysql_options(mysql, option, $0) }
+    }
+
+    private func setOption(_ option: mysql_option, string: String) {
+        _ = string.withCString { mysql_options(mysql, option, $0) }
+    }
+
+    private func applyOptions(_ configuration: PoolConfiguration) throws(PoolError) {
+        setOption(MYSQL_OPT_CONNECT_TIMEOUT, configuration.connectTimeout)
+        if configuration.readTimeout > 0 { setOption(MYSQL_OPT_READ_TIMEOUT, configuration.readTimeout) }
+        if configuration.writeTimeout > 0 { setOption(MYSQL_OPT_WRITE_TIMEOUT, configuration.writeTimeout) }
+        setOption(MYSQL_SET_CHARSET_NAME, string: configuration.charset)
+        setOption(MYSQL_OPT_LOCAL_INFILE, UInt32(configuration.localInfile ? 1 : 0))
+        // Like PyMySQL, a host name means TCP even for "localhost"; only an
+        // explicit unix_socket uses the socket.
+        let protocolType = configuration.unixSocket == nil ? MYSQL_PROTOCOL_TCP : MYSQL_PROTOCOL_SOCKET
+        setOption(MYSQL_OPT_PROTOCOL, UInt32(protocolType.rawValue))
+        if let sqlMode = configuration.sqlMode {
+            setOption(MYSQL_INIT_COMMAND, string: "SET SESSION sql_mode='\(sqlMode)'")
+        }
+        if let command = configuration.initCommand {
+            setOption(MYSQL_INIT_COMMAND, string: command)
+        }
+        if configuration.usesTLS {
+            _ = mysql_ssl_set(mysql, configuration.sslKey, configuration.sslCert, configuration.sslCA, nil,
+                              configuration.sslCipher)
+            if configuration.ssl { setOption(MYSQL_OPT_SSL_ENFORCE, CChar(1)) }
+            if configuration.sslVerifyIdentity { setOption(MYSQL_OPT_SSL_VERIFY_SERVER_CERT, CChar(1)) }
+        }
+    }
+
+    private func open(_ configuration: PoolConfiguration) throws(PoolError) {
+        var flags = UInt(CLIENT_MULTI_RESULTS) | UInt(configuration.clientFlag)
+        if configuration.multiStatements { flags |= UInt(CLIENT_MULTI_STATEMENTS) }
+        if configuration.localInfile { flags |= UInt(CLIENT_LOCAL_FILES) }
+        let connected = configuration.host.withCString { host in
+            configuration.user.withCString { user in
+                configuration.password.withCString { password in
+                    withOptionalCString(configuration.database) { database in
+                        withOptionalCString(configuration.unixSocket) { socket in
+                            mysql_real_connect(mysql, host, user, password, database, configuration.port, socket, flags)
+                        }
+                    }
+                }
+            }
+        }
+        guard connected != nil else { throw currentError() }
+        if (serverStatus & statusAutocommit != 0) != configuration.autocommit {
+            try check(mysql_autocommit(mysql, configuration.autocommit ? 1 : 0) == 0)
+        }
+    }
+
+    // MARK: Errors
+
+    public var errorNumber: UInt32 { mysql_errno(mysql) }
+    public var errorMessage: UnsafePointer<CChar> { mysql_error(mysql) }
+    public var sqlstate: UnsafePointer<CChar> { mysql_sqlstate(mysql) }
+
+    /// The connection's current error as a PoolError; marks the link broken
+    /// when the error says it is gone.
+    func currentError() -> PoolError {
+        let number = mysql_errno(mysql)
+        if linkLostErrnos.contains(number) { isBroken = true }
+        return PoolError(.server, String(cString: mysql_error(mysql)), serverErrno: number,
+                         sqlstate: String(cString: mysql_sqlstate(mysql)))
+    }
+
+    @inline(__always)
+    private func check(_ succeeded: Bool) throws(PoolError) {
+        if !succeeded { throw currentError() }
+    }
+
+    private func ensureIdleWire() throws(PoolError) {
+        if let streaming = streamingResult, !streaming.isExhausted {
+            throw PoolError(.misuse,
+                            "an unbuffered result is still open on this connection: fetch it to the end or free it first")
+        }
+        if resultPending {
+            throw PoolError(.misuse,
+                            "the previous statement's result set was not read: call pool_store_result or pool_use_result first")
+        }
+    }
+
+    // MARK: Statements
+
+    /// Sends a statement; its result set (if any) is read by storeResult/useResult.
+    public func query(_ sql: UnsafeRawBufferPointer) throws(PoolError) {
+        try ensureIdleWire()
+        let emptyStatement: StaticString = ""
+        let base = sql.baseAddress ?? UnsafeRawPointer(emptyStatement.utf8Start)
+        try check(mysql_real_query(mysql, base.assumingMemoryBound(to: CChar.self), UInt(sql.count)) == 0)
+        resultPending = mysql_field_count(mysql) > 0
+    }
+
+    public func storeResult() throws(PoolError) -> MariaDBResult? {
+        try takeResult(streaming: false)
+    }
+
+    public func useResult() throws(PoolError) -> MariaDBResult? {
+        try takeResult(streaming: true)
+    }
+
+    private func takeResult(streaming: Bool) throws(PoolError) -> MariaDBResult? {
+        if let open = streamingResult, !open.isExhausted {
+            throw PoolError(.misuse, "an unbuffered result is still open on this connection")
+        }
+        guard resultPending else { return nil }
+        resultPending = false
+        guard let raw = streaming ? mysql_use_result(mysql) : mysql_store_result(mysql) else {
+            throw currentError()
+        }
+        let result = MariaDBResult(raw, connection: self, streaming: streaming)
+        liveResults.append(result)
+        if streaming { streamingResult = result }
+        return result
+    }
+
+    /// Moves to the next result of a multi-statement query; false when none.
+    public func nextResult() throws(PoolError) -> Bool {
+        try ensureIdleWire()
+        guard mysql_more_results(mysql) != 0 else { return false }
+        let status = mysql_next_result(mysql)
+        if status > 0 { throw currentError() }
+        guard status == 0 else { return false }
+        resultPending = mysql_field_count(mysql) > 0
+        return true
+    }
+
+    func forget(_ result: MariaDBResult) {
+        liveResults.removeAll { $0 === result }
+    }
+
+    // MARK: Session
+
+    public func commit() throws(PoolError) {
+        try ensureIdleWire()
+        try check(mysql_commit(mysql) == 0)
+    }
+
+    public func rollback() throws(PoolError) {
+        try ensureIdleWire()
+        try check(mysql_rollback(mysql) == 0)
+    }
+
+    public func setAutocommit(_ on: Bool) throws(PoolError) {
+        try ensureIdleWire()
+        try check(mysql_autocommit(mysql, on ? 1 : 0) == 0)
+    }
+
+    public func ping() throws(PoolError) {
+        try ensureIdleWire()
+        try check(mysql_ping(mysql) == 0)
+    }
+
+    public func selectDatabase(_ name: UnsafePointer<CChar>) throws(PoolError) {
+        try ensureIdleWire()
+        try check(mysql_select_db(mysql, name) == 0)
+    }
+
+    public func setCharset(_ name: UnsafePointer<CChar>) throws(PoolError) {
+        try ensureIdleWire()
+        try check(mysql_set_character_set(mysql, name) == 0)
+    }
+
+    /// Escapes for a quoted literal in the connection's charset; honours
+    /// NO_BACKSLASH_ESCAPES. `to` must hold 2 * count + 1 bytes.
+    public func escape(_ from: UnsafePointer<CChar>, count: Int, into to: UnsafeMutablePointer<CChar>) throws(PoolError) -> Int {
+        let written = mysql_real_escape_string(mysql, to, from, UInt(count))
+        guard written != UInt.max else {
+            throw PoolError(.badArgument, "cannot escape in charset '\(String(cString: mysql_character_set_name(mysql)))'")
+        }
+        return Int(written)
+    }
+
+    // MARK: Facts (no round trip)
+
+    public var serverStatus: UInt32 { mysql.pointee.server_status }
+    public var affectedRows: UInt64 { mysql_affected_rows(mysql) }
+    public var insertID: UInt64 { mysql_insert_id(mysql) }
+    public var warningCount: UInt32 { mysql_warning_count(mysql) }
+    public var fieldCount: UInt32 { mysql_field_count(mysql) }
+    public var threadID: UInt64 { UInt64(mysql_thread_id(mysql)) }
+    public var serverVersion: UInt64 { UInt64(mysql_get_server_version(mysql)) }
+    public var protocolVersion: UInt32 { mysql_get_proto_info(mysql) }
+    public var charsetName: UnsafePointer<CChar> { mysql_character_set_name(mysql) }
+    public var serverInfo: UnsafePointer<CChar> { UnsafePointer(mysql_get_server_info(mysql)!) }
+    public var hostInfo: UnsafePointer<CChar> { UnsafePointer(mysql_get_host_info(mysql)!) }
+
+    // MARK: Pool hooks
+
+    /// Frees what the borrower left open and resets the session as
+    /// pymysql-pool does (rollback, autocommit), with a round trip only for
+    /// what the server status says is dirty.
+    func prepareForReuse(autocommit: Bool) -> ReturnCondition {
+        for result in liveResults { result.freeResources() }
+        liveResults.removeAll(keepingCapacity: true)
+        drainPendingResults()
+        if isBroken { return .broken }
+        var neededRoundTrip = false
+        let status = serverStatus
+        if status & statusInTransaction != 0 {
+            neededRoundTrip = true
+            if mysql_rollback(mysql) != 0 { return .broken }
+        }
+        if (serverStatus & statusAutocommit != 0) != autocommit {
+            neededRoundTrip = true
+            if mysql_autocommit(mysql, autocommit ? 1 : 0) != 0 { return .broken }
+        }
+        return .reusable(neededRoundTrip: neededRoundTrip)
+    }
+
+    /// Reads and drops unread result sets (of this or later statements) so
+    /// the next borrower starts with a quiet wire.
+    private func drainPendingResults() {
+        while !isBroken {
+            if resultPending {
+                resultPending = false
+                if let raw = mysql_use_result(mysql) { mysql_free_result(raw) } else { _ = currentError() }
+            }
+            guard mysql_more_results(mysql) != 0 else { return }
+            if mysql_next_result(mysql) > 0 {
+                _ = currentError()
+                return
+            }
+            resultPending = mysql_field_count(mysql) > 0
+        }
+    }
+
+    func close() {
+        for result in liveResults { result.freeResources() }
+        liveResults.removeAll()
+        mysql_close(mysql)
+    }
+}
+
+/// A result set: stored (all rows in memory) or streaming (rows read as
+/// fetched). Owned by its connection until freed.
+public final class MariaDBResult: @unchecked Sendable {
+    private var raw: UnsafeMutablePointer<MYSQL_RES>?
+    private let connection: MariaDBConnection
+    public let isStreaming: Bool
+    /// A streaming result is exhausted once fetch returned its last row; the
+    /// connection may then run other statements.
+    public private(set) var isExhausted = false
+    public private(set) var isFreed = false
+    private var fetched: UInt64 = 0
+    /// A tag for the embedding layer (the C API keeps its handle here).
+    public var embedderTag: UInt = 0
+
+    init(_ raw: UnsafeMutablePointer<MYSQL_RES>, connection: MariaDBConnection, streaming: Bool) {
+        self.raw = raw
+        self.connection = connection
+        self.isStreaming = streaming
+        isExhausted = !streaming
+    }
+
+    public var fieldCount: UInt32 { raw.map { mysql_num_fields($0) } ?? 0 }
+
+    public var rowCount: UInt64 {
+        guard let raw else { return 0 }
+        return isStreaming ? fetched : mysql_num_rows(raw)
+    }
+
+    public func field(_ index: UInt32) -> UnsafeMutablePointer<MYSQL_FIELD>? {
+        guard let raw, index < mysql_num_fields(raw) else { return nil }
+        return mysql_fetch_field_direct(raw, index)
+    }
+
+    /// The next row as libmariadb's arrays (valid until the next fetch), or
+    /// nil after the last row.
+    public func fetch() throws(PoolError) -> (values: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
+                                              lengths: UnsafeMutablePointer<UInt>)? {
+        guard let raw else { throw PoolError(.wrongHandle, "the result was already freed") }
+        guard let row = mysql_fetch_row(raw) else {
+            if isStreaming && connection.errorNumber != 0 { throw connection.currentError() }
+            if isStreaming { isExhausted = true }
+            return nil
+        }
+        fetched += 1
+        return (row, mysql_fetch_lengths(raw))
+    }
+
+    public func seek(_ row: UInt64) throws(PoolError) {
+        guard let raw else { throw PoolError(.wrongHandle, "the result was already freed") }
+        guard !isStreaming else { throw PoolError(.misuse, "cannot seek in an unbuffered result") }
+        guard row <= mysql_num_rows(raw) else {
+            throw PoolError(.badArgument, "row \(row) is past the end of the result (\(mysql_num_rows(raw)) rows)")
+        }
+        mysql_data_seek(raw, row)
+    }
+
+    /// Frees the result (a streaming one is read to its end by libmariadb).
+    public func free() {
+        freeResources()
+        connection.forget(self)
+    }
+
+    func freeResources() {
+        guard let raw else { return }
+        mysql_free_result(raw)
+        if isStreaming && connection.errorNumber != 0 { _ = connection.currentError() }
+        self.raw = nil
+        isExhausted = true
+        isFreed = true
+    }
+}

@@ -1,0 +1,170 @@
+/// Everything pool_config_set can set, with the documented defaults. Values
+/// arrive as strings (so any FFI can fill them) and are checked here, once.
+public struct PoolConfiguration: Sendable {
+    // Connection
+    public var host = "localhost"
+    public var port: UInt32 = 3306
+    public var unixSocket: String?
+    public var user = ""
+    public var password = ""
+    public var database: String?
+    public var charset = "utf8mb4"
+    public var connectTimeout: UInt32 = 10
+    public var readTimeout: UInt32 = 0
+    public var writeTimeout: UInt32 = 0
+    public var initCommand: String?
+    public var sqlMode: String?
+    public var autocommit = true
+    public var localInfile = false
+    public var multiStatements = false
+    public var clientFlag: UInt64 = 0
+    public var ssl = false
+    public var sslCA: String?
+    public var sslCert: String?
+    public var sslKey: String?
+    public var sslCipher: String?
+    public var sslVerifyCert = false
+    public var sslVerifyIdentity = false
+    // Pool
+    public var size = 10
+    public var maxsize = 100
+    public var preCreate = 0
+    public var lifetimeSeconds: UInt64 = 3600
+    public var getTimeoutMillis: UInt64 = 30_000
+    public var name: String?
+
+    public init() {}
+
+    /// Sets one key. Errors name the key and, except for the password, the value.
+    public mutating func set(_ key: String, _ value: String) throws(PoolError) {
+        let field = Field(key: key, value: value)
+        switch key {
+        case "host": host = try field.text(maxBytes: 255, allowEmpty: false)
+        case "port": port = UInt32(try field.integer(1...65535))
+        case "unix_socket": unixSocket = try field.optionalText(maxBytes: 4096)
+        case "user": user = try field.text(maxBytes: 512)
+        case "password": password = try field.text(maxBytes: 4096)
+        case "database", "db": database = try field.optionalText(maxBytes: 256)
+        case "charset": charset = try field.identifier(maxBytes: 64, allowEmpty: false)
+        case "connect_timeout": connectTimeout = UInt32(try field.integer(1...3600))
+        case "read_timeout": readTimeout = UInt32(try field.integer(0...31_536_000))
+        case "write_timeout": writeTimeout = UInt32(try field.integer(0...31_536_000))
+        case "init_command": initCommand = try field.optionalText(maxBytes: 65_535)
+        case "sql_mode": sqlMode = try field.optionalIdentifier(maxBytes: 8192)
+        case "autocommit": autocommit = try field.boolean()
+        case "local_infile": localInfile = try field.boolean()
+        case "multi_statements": multiStatements = try field.boolean()
+        case "client_flag": clientFlag = UInt64(try field.integer(0...Int(UInt32.max)))
+        case "ssl": ssl = try field.boolean()
+        case "ssl_ca": sslCA = try field.optionalText(maxBytes: 4096)
+        case "ssl_cert": sslCert = try field.optionalText(maxBytes: 4096)
+        case "ssl_key": sslKey = try field.optionalText(maxBytes: 4096)
+        case "ssl_cipher": sslCipher = try field.optionalText(maxBytes: 4096)
+        case "ssl_verify_cert": sslVerifyCert = try field.boolean()
+        case "ssl_verify_identity": sslVerifyIdentity = try field.boolean()
+        case "size": size = try field.integer(0...100_000)
+        case "maxsize": maxsize = try field.integer(1...100_000)
+        case "pre_create_num": preCreate = try field.integer(0...100_000)
+        case "con_lifetime": lifetimeSeconds = UInt64(try field.integer(0...315_360_000))
+        case "get_timeout": getTimeoutMillis = UInt64(try field.integer(0...315_360_000_000))
+        case "name": name = try field.optionalText(maxBytes: 256)
+        default:
+            throw PoolError(.unknownOption, "unknown configuration key '\(Field.printable(key))'")
+        }
+    }
+
+    /// "host-port-user-database", pymysql-pool's default pool name.
+    public var effectiveName: String {
+        name ?? "\(host)-\(port)-\(user)-\(database ?? "")"
+    }
+
+    public var usesTLS: Bool {
+        ssl || sslCA != nil || sslCert != nil || sslKey != nil || sslCipher != nil || sslVerifyCert || sslVerifyIdentity
+    }
+
+    /// Cross-key rules, then the pool's settings.
+    public func poolSettings() throws(PoolError) -> PoolSettings {
+        if sslVerifyCert && sslCA == nil {
+            throw PoolError(.badArgument, "ssl_verify_cert needs ssl_ca: there is nothing to verify the server against")
+        }
+        let settings = PoolSettings(
+            limits: PoolLimits(size: size, maxsize: maxsize, lifetimeNanos: lifetimeSeconds * 1_000_000_000),
+            name: effectiveName,
+            preCreate: preCreate,
+            defaultTimeoutNanos: getTimeoutMillis * 1_000_000)
+        try ConnectionPool<MariaDBFactory>.validate(settings)
+        return settings
+    }
+}
+
+/// One key/value pair being parsed, so every message is worded the same way.
+private struct Field {
+    let key: String
+    let value: String
+
+    /// Never echo a secret; keep other echoes short and printable.
+    private var shownValue: String {
+        key == "password" ? "(hidden)" : "'\(Field.printable(value))'"
+    }
+
+    static func printable(_ text: String) -> String {
+        let clipped = text.utf8.count > 64 ? String(text.prefix(64)) + "..." : text
+        return String(clipped.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) })
+    }
+
+    func fail(_ expectation: String) -> PoolError {
+        PoolError(.badArgument, "configuration key '\(key)': expected \(expectation), got \(shownValue)")
+    }
+
+    func text(maxBytes: Int, allowEmpty: Bool = true) throws(PoolError) -> String {
+        if value.utf8.count > maxBytes { throw fail("at most \(maxBytes) bytes (it has \(value.utf8.count))") }
+        if !allowEmpty && value.isEmpty { throw fail("a non-empty value") }
+        return value
+    }
+
+    /// Empty means "not set".
+    func optionalText(maxBytes: Int) throws(PoolError) -> String? {
+        let checked = try text(maxBytes: maxBytes)
+        return checked.isEmpty ? nil : checked
+    }
+
+    /// Letters, digits, '_' and ',': safe to put inside a quoted SET statement.
+    func identifier(maxBytes: Int, allowEmpty: Bool = true) throws(PoolError) -> String {
+        let checked = try text(maxBytes: maxBytes, allowEmpty: allowEmpty)
+        let allowed = checked.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ",")
+        }
+        if !allowed { throw fail("only letters, digits, '_' and ','") }
+        return checked
+    }
+
+    func optionalIdentifier(maxBytes: Int) throws(PoolError) -> String? {
+        let checked = try identifier(maxBytes: maxBytes)
+        return checked.isEmpty ? nil : checked
+    }
+
+    func integer(_ range: ClosedRange<Int>) throws(PoolError) -> Int {
+        guard let number = Int(value.trimmingSpaces), range.contains(number) else {
+            throw fail("an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+
+    func boolean() throws(PoolError) -> Bool {
+        switch value.trimmingSpaces.lowercased() {
+        case "1", "true", "on", "yes": return true
+        case "0", "false", "off", "no": return false
+        default: throw fail("a boolean (1/0, true/false, on/off, yes/no)")
+        }
+    }
+}
+
+extension String {
+    var trimmingSpaces: Substring {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let start = firstIndex(where: { !isSpace($0) }) else { return "" }
+        let end = lastIndex(where: { !isSpace($0) })!
+        return self[start...end]
+    }
+}

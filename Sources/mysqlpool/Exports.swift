@@ -1,0 +1,477 @@
+// The C ABI: converts arguments, finds the objects behind handles, calls the
+// core, and turns every PoolError into a status code plus the thread's last
+// error. No pool logic lives here, and nothing may trap or throw past it.
+import CMariaDB
+import CMySQLPoolSupport
+import MySQLPoolCore
+
+typealias Slot = PooledSlot<MariaDBConnection>
+
+/// What a pool handle stands for; the C string of its name lives with it.
+final class PoolBox: @unchecked Sendable {
+    let pool: ConnectionPool<MariaDBFactory>
+    let cName: UnsafeMutablePointer<CChar>
+
+    init(_ pool: ConnectionPool<MariaDBFactory>) {
+        self.pool = pool
+        let bytes = Array(pool.name.utf8CString)
+        cName = .allocate(capacity: bytes.count)
+        cName.initialize(from: bytes, count: bytes.count)
+    }
+
+    deinit { cName.deallocate() }
+}
+
+/// Used by one thread at a time, as the header requires of configurations.
+final class ConfigBox: @unchecked Sendable {
+    var configuration = PoolConfiguration()
+}
+
+// MARK: - Status and errors
+
+@inline(__always)
+private func bits(_ handle: OpaquePointer?) -> UInt {
+    handle.map { UInt(bitPattern: $0) } ?? 0
+}
+
+private func record(_ error: PoolError) -> Int32 {
+    mysqlpool_set_last_error(error.kind.rawValue, error.serverErrno, error.sqlstate, error.message)
+    return error.kind.rawValue
+}
+
+/// Runs one API call: success is POOL_OK, a PoolError becomes its code.
+@inline(__always)
+private func status(_ body: () throws(PoolError) -> Void) -> Int32 {
+    do {
+        try body()
+        return 0
+    } catch {
+        return record(error)
+    }
+}
+
+@inline(__always)
+private func lookup<Object: AnyObject>(_ handle: OpaquePointer?, _ kind: HandleKind, as _: Object.Type) throws(PoolError) -> Object {
+    let found = handles.withLock { $0.lookup(bits(handle), kind: kind) }
+    switch found {
+    case .success(let object): return unsafeDowncast(object, to: Object.self)
+    case .failure(let problem): throw PoolError(.wrongHandle, problem.message)
+    }
+}
+
+private func remove<Object: AnyObject>(_ handle: OpaquePointer?, _ kind: HandleKind, as _: Object.Type) throws(PoolError) -> Object {
+    let found = handles.withLock { $0.remove(bits(handle), kind: kind) }
+    switch found {
+    case .success(let object): return unsafeDowncast(object, to: Object.self)
+    case .failure(let problem): throw PoolError(.wrongHandle, problem.message)
+    }
+}
+
+private func register(_ object: any AnyObject & Sendable, _ kind: HandleKind) -> OpaquePointer {
+    let handle = handles.withLock { $0.insert(object, kind: kind) }
+    return OpaquePointer(bitPattern: handle)!
+}
+
+private func nonNull<T>(_ pointer: UnsafeMutablePointer<T>?, _ name: String) throws(PoolError) -> UnsafeMutablePointer<T> {
+    guard let pointer else { throw PoolError(.badArgument, "\(name) is NULL") }
+    return pointer
+}
+
+private func cString(_ pointer: UnsafePointer<CChar>?, _ name: String) throws(PoolError) -> String {
+    guard let pointer else { throw PoolError(.badArgument, "\(name) is NULL") }
+    return String(cString: pointer)
+}
+
+private func connection(_ handle: OpaquePointer?) throws(PoolError) -> MariaDBConnection {
+    try lookup(handle, .connection, as: Slot.self).connection
+}
+
+/// Fills at most `size` bytes of `out` from `value`, recording how many in
+/// the struct's leading struct_size field.
+private func copyOut<T>(_ value: T, to out: UnsafeMutableRawPointer?, size: Int) throws(PoolError) {
+    guard let out else { throw PoolError(.badArgument, "the output struct pointer is NULL") }
+    guard size >= 16 else { throw PoolError(.badArgument, "out_size must be at least 16, got \(size)") }
+    let count = min(size, MemoryLayout<T>.size)
+    var copy = value
+    withUnsafeMutableBytes(of: &copy) { bytes in
+        bytes.storeBytes(of: UInt64(count), as: UInt64.self)
+        out.copyMemory(from: bytes.baseAddress!, byteCount: count)
+    }
+}
+
+private func staticCString(_ text: StaticString) -> UnsafePointer<CChar> {
+    UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+// MARK: - Version and errors
+
+@_cdecl("pool_version_number")
+public func exportVersionNumber() -> Int32 { 1000 }
+
+@_cdecl("pool_version")
+public func exportVersion() -> UnsafePointer<CChar> { staticCString("0.1.0") }
+
+@_cdecl("pool_strerror")
+public func exportStrerror(_ code: Int32) -> UnsafePointer<CChar> {
+    switch code {
+    case 0: staticCString("success")
+    case 1: staticCString("pool exhausted: no connection became free before the deadline")
+    case 2: staticCString("pool closed")
+    case 3: staticCString("bad argument")
+    case 4: staticCString("server or connection error")
+    case 5: staticCString("wrong handle: NULL, stale, released or foreign")
+    case 6: staticCString("unknown configuration key")
+    case 7: staticCString("out of memory")
+    case 8: staticCString("call out of sequence")
+    case 9: staticCString("internal error in libmysqlpool")
+    case 100: staticCString("row available")
+    case 101: staticCString("no more rows or results")
+    default: staticCString("unknown status code")
+    }
+}
+
+// MARK: - Configuration
+
+@_cdecl("pool_config_new")
+public func exportConfigNew() -> OpaquePointer? {
+    register(ConfigBox(), .config)
+}
+
+@_cdecl("pool_config_set")
+public func exportConfigSet(_ config: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {
+    status { () throws(PoolError) in
+        let box = try lookup(config, .config, as: ConfigBox.self)
+        let name = try cString(key, "key")
+        try box.configuration.set(name, try cString(value, "value for '\(name)'"))
+    }
+}
+
+@_cdecl("pool_config_free")
+public func exportConfigFree(_ config: OpaquePointer?) {
+    _ = handles.withLock { $0.remove(bits(config), kind: .config) }
+}
+
+// MARK: - Pool
+
+@_cdecl("pool_create")
+public func exportCreate(_ config: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    out?.pointee = nil
+    return status { () throws(PoolError) in
+        let out = try nonNull(out, "out_pool")
+        let configuration = try lookup(config, .config, as: ConfigBox.self).configuration
+        let pool = try ConnectionPool(settings: try configuration.poolSettings(),
+                                      factory: MariaDBFactory(configuration: configuration))
+        out.pointee = register(PoolBox(pool), .pool)
+    }
+}
+
+@_cdecl("pool_close")
+public func exportClose(_ pool: OpaquePointer?) -> Int32 {
+    status { () throws(PoolError) in try lookup(pool, .pool, as: PoolBox.self).pool.close() }
+}
+
+@_cdecl("pool_destroy")
+public func exportDestroy(_ pool: OpaquePointer?) {
+    // Borrowed connections keep the pool object alive until released.
+    if case .success(let object) = handles.withLock({ $0.remove(bits(pool), kind: .pool) }) {
+        unsafeDowncast(object, to: PoolBox.self).pool.close()
+    }
+}
+
+@_cdecl("pool_name")
+public func exportName(_ pool: OpaquePointer?) -> UnsafePointer<CChar>? {
+    do {
+        return UnsafePointer(try lookup(pool, .pool, as: PoolBox.self).cName)
+    } catch {
+        _ = record(error)
+        return nil
+    }
+}
+
+@_cdecl("pool_get_conn")
+public func exportGetConn(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    exportGetConnEx(pool, timeoutMs, 0, 0, out)
+}
+
+@_cdecl("pool_get_conn_ex")
+public func exportGetConnEx(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ overflowAfterMs: Int64, _ flags: UInt32,
+                            _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    out?.pointee = nil
+    return status { () throws(PoolError) in
+        let out = try nonNull(out, "out_conn")
+        guard flags & ~UInt32(1) == 0 else {
+            throw PoolError(.badArgument, "unknown flag bits 0x\(String(flags & ~UInt32(1), radix: 16)) in flags")
+        }
+        guard overflowAfterMs >= 0 else {
+            throw PoolError(.badArgument, "overflow_after_ms must not be negative, got \(overflowAfterMs)")
+        }
+        let box = try lookup(pool, .pool, as: PoolBox.self)
+        let slot = try box.pool.get(timeoutNanos: timeoutMs < 0 ? nil : nanos(milliseconds: timeoutMs),
+                                    overflowAfterNanos: nanos(milliseconds: overflowAfterMs),
+                                    ping: flags & 1 != 0)
+        out.pointee = register(slot, .connection)
+    }
+}
+
+private func nanos(milliseconds: Int64) -> UInt64 {
+    let (product, overflow) = UInt64(milliseconds).multipliedReportingOverflow(by: 1_000_000)
+    return overflow ? UInt64.max : product
+}
+
+@_cdecl("pool_release")
+public func exportRelease(_ pool: OpaquePointer?, _ conn: OpaquePointer?) -> Int32 {
+    giveBack(pool, conn, discard: false)
+}
+
+@_cdecl("pool_discard")
+public func exportDiscard(_ pool: OpaquePointer?, _ conn: OpaquePointer?) -> Int32 {
+    giveBack(pool, conn, discard: true)
+}
+
+private func giveBack(_ poolHandle: OpaquePointer?, _ conn: OpaquePointer?, discard: Bool) -> Int32 {
+    status { () throws(PoolError) in
+        let pool = try lookup(poolHandle, .pool, as: PoolBox.self).pool
+        let slot = try lookup(conn, .connection, as: Slot.self)
+        guard pool.owns(slot) else {
+            throw PoolError(.wrongHandle, "the connection does not belong to pool '\(pool.name)'")
+        }
+        // Removing the handle first makes a concurrent double release lose here.
+        _ = try remove(conn, .connection, as: Slot.self)
+        forgetResultHandles(of: slot.connection)
+        try pool.release(slot, discard: discard)
+    }
+}
+
+/// The release frees the connection's results; their handles go stale with it.
+private func forgetResultHandles(of connection: MariaDBConnection) {
+    let tags = connection.liveResults.map(\.embedderTag)
+    guard !tags.isEmpty else { return }
+    handles.withLock { table in
+        for tag in tags { _ = table.remove(tag, kind: .result) }
+    }
+}
+
+@_cdecl("pool_stats")
+public func exportStats(_ pool: OpaquePointer?, _ out: UnsafeMutableRawPointer?, _ size: Int) -> Int32 {
+    status { () throws(PoolError) in
+        let stats = try lookup(pool, .pool, as: PoolBox.self).pool.stats()
+        let snapshot = pool_stats_t(
+            struct_size: 0, total: UInt64(stats.total), idle: UInt64(stats.idle), in_use: UInt64(stats.inUse),
+            opening: UInt64(stats.opening), waiting: UInt64(stats.waiting), size: UInt64(stats.size),
+            maxsize: UInt64(stats.maxsize), created: stats.created, connect_failures: stats.connectFailures,
+            closed_lifetime: stats.closedLifetime, closed_broken: stats.closedBroken,
+            closed_overflow: stats.closedOverflow, closed_discarded: stats.closedDiscarded,
+            closed_shutdown: stats.closedShutdown, gets: stats.gets, releases: stats.releases,
+            wait_count: stats.waitCount, wait_time_ns: stats.waitTimeNanos, max_wait_ns: stats.maxWaitNanos,
+            timeouts: stats.timeouts, resets: stats.resets)
+        try copyOut(snapshot, to: out, size: size)
+    }
+}
+
+// MARK: - Statements
+
+@_cdecl("pool_query")
+public func exportQuery(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: Int) -> Int32 {
+    status { () throws(PoolError) in
+        let connection = try connection(conn)
+        guard sql != nil || length == 0 else { throw PoolError(.badArgument, "sql is NULL") }
+        try connection.query(UnsafeRawBufferPointer(start: sql, count: length))
+    }
+}
+
+@_cdecl("pool_store_result")
+public func exportStoreResult(_ conn: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    takeResult(conn, out, streaming: false)
+}
+
+@_cdecl("pool_use_result")
+public func exportUseResult(_ conn: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    takeResult(conn, out, streaming: true)
+}
+
+private func takeResult(_ conn: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?, streaming: Bool) -> Int32 {
+    out?.pointee = nil
+    return status { () throws(PoolError) in
+        let out = try nonNull(out, "out_result")
+        let connection = try connection(conn)
+        guard let result = streaming ? try connection.useResult() : try connection.storeResult() else { return }
+        let handle = register(result, .result)
+        result.embedderTag = UInt(bitPattern: handle)
+        out.pointee = handle
+    }
+}
+
+@_cdecl("pool_next_result")
+public func exportNextResult(_ conn: OpaquePointer?) -> Int32 {
+    var more = false
+    let code = status { () throws(PoolError) in more = try connection(conn).nextResult() }
+    return code == 0 && !more ? 101 : code
+}
+
+@_cdecl("pool_conn_info")
+public func exportConnInfo(_ conn: OpaquePointer?, _ out: UnsafeMutableRawPointer?, _ size: Int) -> Int32 {
+    status { () throws(PoolError) in
+        let connection = try connection(conn)
+        let info = pool_conn_info_t(
+            struct_size: 0, affected_rows: connection.affectedRows, insert_id: connection.insertID,
+            thread_id: connection.threadID, server_version: connection.serverVersion,
+            warning_count: connection.warningCount, server_status: connection.serverStatus,
+            field_count: connection.fieldCount, protocol_version: connection.protocolVersion)
+        try copyOut(info, to: out, size: size)
+    }
+}
+
+@_cdecl("pool_commit")
+public func exportCommit(_ conn: OpaquePointer?) -> Int32 {
+    status { () throws(PoolError) in try connection(conn).commit() }
+}
+
+@_cdecl("pool_rollback")
+public func exportRollback(_ conn: OpaquePointer?) -> Int32 {
+    status { () throws(PoolError) in try connection(conn).rollback() }
+}
+
+@_cdecl("pool_autocommit")
+public func exportAutocommit(_ conn: OpaquePointer?, _ on: Int32) -> Int32 {
+    status { () throws(PoolError) in try connection(conn).setAutocommit(on != 0) }
+}
+
+@_cdecl("pool_ping")
+public func exportPing(_ conn: OpaquePointer?) -> Int32 {
+    status { () throws(PoolError) in try connection(conn).ping() }
+}
+
+@_cdecl("pool_select_db")
+public func exportSelectDB(_ conn: OpaquePointer?, _ database: UnsafePointer<CChar>?) -> Int32 {
+    status { () throws(PoolError) in
+        let connection = try connection(conn)
+        guard let database else { throw PoolError(.badArgument, "database is NULL") }
+        try connection.selectDatabase(database)
+    }
+}
+
+@_cdecl("pool_set_charset")
+public func exportSetCharset(_ conn: OpaquePointer?, _ charset: UnsafePointer<CChar>?) -> Int32 {
+    status { () throws(PoolError) in
+        let connection = try connection(conn)
+        guard let charset else { throw PoolError(.badArgument, "charset is NULL") }
+        try connection.setCharset(charset)
+    }
+}
+
+@_cdecl("pool_escape")
+public func exportEscape(_ conn: OpaquePointer?, _ from: UnsafePointer<CChar>?, _ fromLength: Int,
+                         _ to: UnsafeMutablePointer<CChar>?, _ toSize: Int, _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
+    status { () throws(PoolError) in
+        let connection = try connection(conn)
+        guard fromLength >= 0, from != nil || fromLength == 0 else { throw PoolError(.badArgument, "from is NULL") }
+        let to = try nonNull(to, "to")
+        let (doubled, overflow) = fromLength.multipliedReportingOverflow(by: 2)
+        guard !overflow, toSize > doubled else {
+            throw PoolError(.badArgument, "to_size must be at least 2 * from_len + 1 = \(doubled &+ 1), got \(toSize)")
+        }
+        let written = try connection.escape(from ?? staticCString(""), count: fromLength, into: to)
+        outLength?.pointee = written
+    }
+}
+
+/// String getters return NULL for a bad handle (and set the last error).
+private func connectionString(_ conn: OpaquePointer?, _ read: (MariaDBConnection) -> UnsafePointer<CChar>) -> UnsafePointer<CChar>? {
+    do {
+        return read(try connection(conn))
+    } catch {
+        _ = record(error)
+        return nil
+    }
+}
+
+@_cdecl("pool_conn_charset")
+public func exportConnCharset(_ conn: OpaquePointer?) -> UnsafePointer<CChar>? {
+    connectionString(conn) { $0.charsetName }
+}
+
+@_cdecl("pool_conn_server_info")
+public func exportConnServerInfo(_ conn: OpaquePointer?) -> UnsafePointer<CChar>? {
+    connectionString(conn) { $0.serverInfo }
+}
+
+@_cdecl("pool_conn_host_info")
+public func exportConnHostInfo(_ conn: OpaquePointer?) -> UnsafePointer<CChar>? {
+    connectionString(conn) { $0.hostInfo }
+}
+
+@_cdecl("pool_conn_errno")
+public func exportConnErrno(_ conn: OpaquePointer?) -> UInt32 {
+    (try? connection(conn))?.errorNumber ?? 0
+}
+
+@_cdecl("pool_conn_error")
+public func exportConnError(_ conn: OpaquePointer?) -> UnsafePointer<CChar> {
+    (try? connection(conn))?.errorMessage ?? staticCString("wrong handle: not a borrowed connection")
+}
+
+@_cdecl("pool_conn_sqlstate")
+public func exportConnSqlstate(_ conn: OpaquePointer?) -> UnsafePointer<CChar> {
+    (try? connection(conn))?.sqlstate ?? staticCString("HY000")
+}
+
+// MARK: - Results
+
+private func result(_ handle: OpaquePointer?) throws(PoolError) -> MariaDBResult {
+    try lookup(handle, .result, as: MariaDBResult.self)
+}
+
+@_cdecl("pool_result_field_count")
+public func exportResultFieldCount(_ res: OpaquePointer?) -> UInt32 {
+    (try? result(res))?.fieldCount ?? 0
+}
+
+@_cdecl("pool_result_row_count")
+public func exportResultRowCount(_ res: OpaquePointer?) -> UInt64 {
+    (try? result(res))?.rowCount ?? 0
+}
+
+@_cdecl("pool_result_field")
+public func exportResultField(_ res: OpaquePointer?, _ index: UInt32, _ out: UnsafeMutableRawPointer?, _ size: Int) -> Int32 {
+    status { () throws(PoolError) in
+        let result = try result(res)
+        guard let field = result.field(index)?.pointee else {
+            throw PoolError(.badArgument, "column index \(index) is out of range (the result has \(result.fieldCount) columns)")
+        }
+        let metadata = pool_field_t(
+            struct_size: 0, name: field.name, org_name: field.org_name, table: field.table,
+            org_table: field.org_table, db: field.db, name_length: UInt64(field.name_length),
+            org_name_length: UInt64(field.org_name_length), table_length: UInt64(field.table_length),
+            org_table_length: UInt64(field.org_table_length), db_length: UInt64(field.db_length),
+            length: UInt64(field.length), max_length: UInt64(field.max_length), type: field.type.rawValue,
+            flags: field.flags, charsetnr: field.charsetnr, decimals: field.decimals)
+        try copyOut(metadata, to: out, size: size)
+    }
+}
+
+@_cdecl("pool_result_fetch")
+public func exportResultFetch(_ res: OpaquePointer?, _ values: UnsafeMutablePointer<UnsafeRawPointer?>?,
+                              _ lengths: UnsafeMutablePointer<UnsafeRawPointer?>?) -> Int32 {
+    var gotRow = false
+    let code = status { () throws(PoolError) in
+        let values = try nonNull(values, "values")
+        let lengths = try nonNull(lengths, "lengths")
+        guard let row = try result(res).fetch() else { return }
+        values.pointee = UnsafeRawPointer(row.values)
+        lengths.pointee = UnsafeRawPointer(row.lengths)
+        gotRow = true
+    }
+    return code == 0 ? (gotRow ? 100 : 101) : code
+}
+
+@_cdecl("pool_result_seek")
+public func exportResultSeek(_ res: OpaquePointer?, _ row: UInt64) -> Int32 {
+    status { () throws(PoolError) in try result(res).seek(row) }
+}
+
+@_cdecl("pool_result_free")
+public func exportResultFree(_ res: OpaquePointer?) {
+    if case .success(let object) = handles.withLock({ $0.remove(bits(res), kind: .result) }) {
+        unsafeDowncast(object, to: MariaDBResult.self).free()
+    }
+}

@@ -1,0 +1,101 @@
+import Synchronization
+
+/// What a C handle stands for. The kind is part of the handle's bits, so a
+/// pool passed where a connection is expected is told apart from garbage.
+enum HandleKind: UInt, CustomStringConvertible {
+    case config = 1, pool = 2, connection = 3, result = 4
+
+    var description: String {
+        switch self {
+        case .config: "configuration"
+        case .pool: "pool"
+        case .connection: "connection"
+        case .result: "result"
+        }
+    }
+
+    /// What the handle became when it left the table.
+    var endOfLife: String {
+        switch self {
+        case .config: "freed"
+        case .pool: "destroyed"
+        case .connection: "released"
+        case .result: "freed"
+        }
+    }
+}
+
+/// C handles are table tokens, not pointers: bits 0-31 hold the slot index
+/// + 1, bits 32-55 the slot's generation, bits 56-59 the kind. A stale,
+/// released or invented handle is therefore detected instead of dereferenced.
+/// Slots are reused, so steady-state borrowing allocates nothing.
+struct HandleTable: ~Copyable {
+    private struct Entry {
+        var generation: UInt = 0
+        var kind: HandleKind?
+        var object: (any AnyObject & Sendable)?
+    }
+
+    private var entries: [Entry] = []
+    private var freeSlots: [Int] = []
+
+    mutating func insert(_ object: any AnyObject & Sendable, kind: HandleKind) -> UInt {
+        let index: Int
+        if let reused = freeSlots.popLast() {
+            index = reused
+        } else {
+            index = entries.count
+            entries.append(Entry())
+        }
+        entries[index].generation = (entries[index].generation + 1) & 0xFF_FFFF
+        entries[index].kind = kind
+        entries[index].object = object
+        return kind.rawValue << 56 | entries[index].generation << 32 | UInt(index + 1)
+    }
+
+    func lookup(_ handle: UInt, kind: HandleKind) -> Result<any AnyObject & Sendable, HandleProblem> {
+        guard handle != 0 else { return .failure(.null(kind)) }
+        guard let actualKind = HandleKind(rawValue: handle >> 56), handle >> 60 == 0 else {
+            return .failure(.notAHandle(kind, handle))
+        }
+        guard actualKind == kind else { return .failure(.wrongKind(expected: kind, actual: actualKind)) }
+        let index = Int(handle & 0xFFFF_FFFF) - 1
+        let generation = (handle >> 32) & 0xFF_FFFF
+        guard index >= 0, index < entries.count else { return .failure(.notAHandle(kind, handle)) }
+        let entry = entries[index]
+        guard entry.generation == generation, entry.kind == kind, let object = entry.object else {
+            return .failure(.stale(kind))
+        }
+        return .success(object)
+    }
+
+    mutating func remove(_ handle: UInt, kind: HandleKind) -> Result<any AnyObject & Sendable, HandleProblem> {
+        let found = lookup(handle, kind: kind)
+        if case .success = found {
+            let index = Int(handle & 0xFFFF_FFFF) - 1
+            entries[index].object = nil
+            entries[index].kind = nil
+            freeSlots.append(index)
+        }
+        return found
+    }
+}
+
+enum HandleProblem: Error {
+    case null(HandleKind)
+    case notAHandle(HandleKind, UInt)
+    case wrongKind(expected: HandleKind, actual: HandleKind)
+    case stale(HandleKind)
+
+    var message: String {
+        switch self {
+        case .null(let kind): "the \(kind) handle is NULL"
+        case .notAHandle(let kind, let bits):
+            "0x\(String(bits, radix: 16)) is not a \(kind) handle made by libmysqlpool"
+        case .wrongKind(let expected, let actual): "got a \(actual) handle where a \(expected) handle was expected"
+        case .stale(let kind): "the \(kind) handle is stale: it was already \(kind.endOfLife)"
+        }
+    }
+}
+
+let handles = Mutex(HandleTable())

@@ -1,0 +1,508 @@
+/*
+ * mysqlpool.h: the C API of libmysqlpool, a MySQL/MariaDB connection pool.
+ *
+ * This header is the specification. A function, type or constant that is not
+ * declared here is not part of the API, and libmysqlpool.so exports nothing
+ * else (every exported name starts with "pool_").
+ *
+ * ---------------------------------------------------------------------------
+ * LIFECYCLE
+ *
+ *   pool_config_new()                      make a configuration
+ *   pool_config_set(cfg, key, value)       ... set string keys (see KEYS)
+ *   pool_create(cfg, &pool)                open the pool (cfg may be freed after)
+ *   pool_config_free(cfg)
+ *
+ *   pool_get_conn(pool, timeout_ms, &conn) borrow a connection
+ *   pool_query(conn, sql, len)             run a statement
+ *   pool_store_result(conn, &res)          buffered result (or pool_use_result)
+ *   pool_result_fetch(res, &vals, &lens)   ... rows until POOL_DONE
+ *   pool_result_free(res)
+ *   pool_release(pool, conn)               give it back (always, also after errors)
+ *
+ *   pool_destroy(pool)                     close the pool and free the handle
+ *
+ * HANDLES
+ *   pool_t, pool_conn_t, pool_result_t and pool_config_t are opaque. They are
+ *   tokens checked by the library on every call, not pointers to memory: a
+ *   NULL, released, destroyed or made-up handle is reported as
+ *   POOL_E_WRONG_HANDLE instead of crashing. A connection handle is valid from
+ *   pool_get_conn() until pool_release()/pool_discard(); a result handle until
+ *   pool_result_free() or the release of its connection, whichever is first.
+ *
+ * THREAD-SAFETY
+ *   - pool_t: every pool_* function taking a pool_t may be called from any
+ *     number of threads at once.
+ *   - pool_conn_t and its pool_result_t: one thread at a time. A connection
+ *     may move between threads (borrow in one, release in another) as long as
+ *     the calls do not overlap.
+ *   - pool_config_t: one thread at a time.
+ *   - Error getters without a handle (pool_last_*) are thread-local.
+ *   - pool_strerror, pool_version*, are safe everywhere.
+ *
+ * ERRORS
+ *   Every function that can fail returns an int status (enum pool_status).
+ *   After any failure the calling thread's last error holds the code, the
+ *   server's error number and SQLSTATE (when the server or libmariadb gave
+ *   one) and a message that names the bad value: read it with
+ *   pool_last_error() and friends. Passwords never appear in messages.
+ *
+ * POOL BEHAVIOUR AND DEFAULTS
+ *   - pool_create opens pre_create_num connections (default 0) and fails with
+ *     the server's message if it cannot.
+ *   - Up to `size` (default 10) connections are kept. When none is idle the
+ *     pool opens more, up to `maxsize` (default 100), a hard cap; connections
+ *     above `size` are closed when they are released.
+ *   - When maxsize connections are busy, callers wait first-come
+ *     first-served until their deadline (get_timeout, default 30000 ms),
+ *     then get POOL_E_EXHAUSTED.
+ *   - A connection at least con_lifetime seconds old (default 3600; 0 means
+ *     no limit) is closed when it is taken or released, never while in use.
+ *   - On release an open transaction is rolled back and autocommit is put back
+ *     to the pool's setting, each only when the server status says it is
+ *     needed, so a clean connection costs no round trip. A connection whose
+ *     link is gone (errors 2006, 2013, 2055, ...) or whose reset fails is
+ *     closed instead of kept.
+ *   - The pool's lock is never held during network I/O.
+ *
+ * EXAMPLE (compiles as is; error handling shortened to keep it readable)
+ *
+ *   #include <stdio.h>
+ *   #include <mysqlpool.h>
+ *
+ *   int main(void) {
+ *       pool_config_t *cfg = pool_config_new();
+ *       pool_config_set(cfg, "host", "127.0.0.1");
+ *       pool_config_set(cfg, "user", "app");
+ *       pool_config_set(cfg, "password", "secret");
+ *       pool_config_set(cfg, "database", "test");
+ *       pool_config_set(cfg, "maxsize", "10");
+ *       pool_t *pool = NULL;
+ *       int rc = pool_create(cfg, &pool);
+ *       pool_config_free(cfg);
+ *       if (rc != POOL_OK) {
+ *           fprintf(stderr, "pool_create: %s\n", pool_last_error());
+ *           return 1;
+ *       }
+ *       pool_conn_t *conn = NULL;
+ *       if (pool_get_conn(pool, -1, &conn) == POOL_OK
+ *           && pool_query(conn, "SELECT 1", 8) == POOL_OK) {
+ *           pool_result_t *res = NULL;
+ *           const char *const *values;
+ *           const size_t *lengths;
+ *           if (pool_store_result(conn, &res) == POOL_OK
+ *               && pool_result_fetch(res, &values, &lengths) == POOL_ROW)
+ *               printf("%.*s\n", (int)lengths[0], values[0]);
+ *           pool_result_free(res);
+ *       } else {
+ *           fprintf(stderr, "%s\n", pool_last_error());
+ *       }
+ *       pool_release(pool, conn);
+ *       pool_destroy(pool);
+ *       return 0;
+ *   }
+ * ------------------------------------------------------------------------- */
+#ifndef MYSQLPOOL_H
+#define MYSQLPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define POOL_API __attribute__((visibility("default")))
+#else
+#define POOL_API
+#endif
+
+/* ---------------------------------------------------------------------------
+ * VERSION
+ * POOL_VERSION_NUMBER is MAJOR*1000000 + MINOR*1000 + PATCH. Compare it with
+ * pool_version_number() at run time to catch a header/library mismatch.
+ */
+#define POOL_VERSION_MAJOR 0
+#define POOL_VERSION_MINOR 1
+#define POOL_VERSION_PATCH 0
+#define POOL_VERSION_STRING "0.1.0"
+#define POOL_VERSION_NUMBER 1000
+#define POOL_AT_LEAST_VERSION(x, y, z) \
+    (POOL_VERSION_NUMBER >= ((x) * 1000000 + (y) * 1000 + (z)))
+
+/* pool_version_number: the library's POOL_VERSION_NUMBER.
+ * Thread-safety: any thread. */
+POOL_API int pool_version_number(void);
+
+/* pool_version: the library's version string, e.g. "0.1.0".
+ * Ownership: static; never free it. Thread-safety: any thread. */
+POOL_API const char *pool_version(void);
+
+/* ---------------------------------------------------------------------------
+ * STATUS CODES
+ * Numbers are never reused or renumbered; a retired code stays as a
+ * placeholder.
+ */
+enum pool_status {
+    POOL_OK = 0,               /* 0: success */
+    POOL_E_EXHAUSTED = 1,      /* 1: no connection became free before the deadline */
+    POOL_E_CLOSED = 2,         /* 2: the pool was closed (pool_close/pool_destroy) */
+    POOL_E_BAD_ARGUMENT = 3,   /* 3: a NULL pointer, bad value or impossible size */
+    POOL_E_SERVER = 4,         /* 4: the server or the link to it failed; see errno/SQLSTATE */
+    POOL_E_WRONG_HANDLE = 5,   /* 5: NULL, stale, released or foreign handle */
+    POOL_E_UNKNOWN_OPTION = 6, /* 6: pool_config_set with a key it does not know */
+    POOL_E_NO_MEMORY = 7,      /* 7: out of memory */
+    POOL_E_MISUSE = 8,         /* 8: call out of sequence (e.g. a query while an
+                                     unbuffered result is still open) */
+    POOL_E_INTERNAL = 9,       /* 9: a bug in libmysqlpool; please report it */
+    POOL_ROW = 100,            /* 100: pool_result_fetch produced a row */
+    POOL_DONE = 101            /* 101: no more rows / no more result sets */
+};
+
+/* pool_strerror: a short static description of a status code ("unknown
+ * status code" for numbers not listed above).
+ * Ownership: static; never free it. Thread-safety: any thread. */
+POOL_API const char *pool_strerror(int code);
+
+/* The calling thread's last error, set by every failing call (and cleared to
+ * POOL_OK by nothing: read it right after the failure you care about).
+ *   pool_last_error_code: the status code of the last failure (POOL_OK if none).
+ *   pool_last_errno:      the server/libmariadb error number (e.g. 1045, 2003),
+ *                         0 when the failure was not the server's.
+ *   pool_last_sqlstate:   five-character SQLSTATE, "00000" when none.
+ *   pool_last_error:      a message; "" when none.
+ * Ownership: the strings belong to the thread; they stay valid until the
+ * thread's next failing pool_* call or until the thread exits. Never free them.
+ * Thread-safety: thread-local. */
+POOL_API int pool_last_error_code(void);
+POOL_API unsigned int pool_last_errno(void);
+POOL_API const char *pool_last_sqlstate(void);
+POOL_API const char *pool_last_error(void);
+
+/* ---------------------------------------------------------------------------
+ * CONFIGURATION
+ *
+ * KEYS (all values are strings; numbers in decimal; booleans "0"/"1",
+ * "true"/"false", "on"/"off", "yes"/"no"):
+ *
+ *   connection                         default
+ *   host               name or IP      "localhost" (uses the socket, as libmariadb does)
+ *   port               1..65535        3306
+ *   unix_socket        path            libmariadb's default
+ *   user               name            ""
+ *   password           secret          "" (never echoed in any message)
+ *   database           name            none
+ *   charset            name            "utf8mb4"
+ *   connect_timeout    seconds 1..3600 10
+ *   read_timeout       seconds 0..     0 (no limit)
+ *   write_timeout      seconds 0..     0 (no limit)
+ *   init_command       SQL             none (run on every new connection)
+ *   sql_mode           [A-Z0-9_,]*     server default
+ *   autocommit         bool            1 (restored on every release)
+ *   local_infile       bool            0
+ *   ssl                bool            0 (1: refuse to connect without TLS)
+ *   ssl_ca, ssl_cert, ssl_key, ssl_cipher   paths / cipher list; setting any enables TLS
+ *   ssl_verify_cert    bool            0 (1: verify the server's chain; needs ssl_ca)
+ *   ssl_verify_identity bool           0 (1: verify the chain and the host name)
+ *
+ *   pool
+ *   size               0..maxsize      10   connections kept idle
+ *   maxsize            1..100000       100  hard cap on open connections
+ *   pre_create_num     0..maxsize      0    opened by pool_create
+ *   con_lifetime       seconds 0..     3600 0 = no limit
+ *   get_timeout        milliseconds 0.. 30000 default wait of pool_get_conn
+ *   name               text            "host-port-user-database"
+ *
+ * Keys are case-sensitive. Setting a key twice keeps the last value.
+ * Cross-key rules (size <= maxsize, ...) are checked by pool_create.
+ */
+typedef struct pool_config_s pool_config_t;
+
+/* pool_config_new: a configuration holding the defaults above.
+ * Return: the handle, or NULL when out of memory.
+ * Ownership: the caller frees it with pool_config_free().
+ * Thread-safety: any thread; the new object is used by one thread at a time. */
+POOL_API pool_config_t *pool_config_new(void);
+
+/* pool_config_set: set `key` to `value` (NUL-terminated strings).
+ * Return: POOL_OK; POOL_E_UNKNOWN_OPTION naming the key; POOL_E_BAD_ARGUMENT
+ * naming the key and (except for passwords) the value; POOL_E_WRONG_HANDLE.
+ * Ownership: both strings are copied; the caller keeps them.
+ * Thread-safety: one thread at a time per config. */
+POOL_API int pool_config_set(pool_config_t *config, const char *key, const char *value);
+
+/* pool_config_free: free a configuration. NULL is a harmless no-op; so is a
+ * handle that was already freed.
+ * Thread-safety: one thread at a time per config. */
+POOL_API void pool_config_free(pool_config_t *config);
+
+/* ---------------------------------------------------------------------------
+ * POOL
+ */
+typedef struct pool_s pool_t;
+typedef struct pool_conn_s pool_conn_t;
+
+/* pool_create: check the configuration, open pre_create_num connections and
+ * return the pool in *out_pool (NULL on failure).
+ * Return: POOL_OK; POOL_E_BAD_ARGUMENT (e.g. size > maxsize, NULL out_pool);
+ * POOL_E_SERVER with the server's errno/SQLSTATE/message when a pre-created
+ * connection cannot be opened; POOL_E_WRONG_HANDLE for a bad config.
+ * Ownership: the pool copies the configuration; free the config whenever you
+ * like. The caller owns the pool and frees it with pool_destroy().
+ * Thread-safety: any thread. */
+POOL_API int pool_create(const pool_config_t *config, pool_t **out_pool);
+
+/* pool_close: stop the pool. Waiting callers wake with POOL_E_CLOSED, idle
+ * connections are closed now, borrowed ones when they are released; later
+ * pool_get_conn calls fail with POOL_E_CLOSED. The handle stays valid (for
+ * pool_stats, pool_release) until pool_destroy. Closing twice is harmless.
+ * Return: POOL_OK; POOL_E_WRONG_HANDLE.
+ * Thread-safety: any thread. */
+POOL_API int pool_close(pool_t *pool);
+
+/* pool_destroy: pool_close() and then invalidate the handle. Connections
+ * still borrowed stay usable until released, then close. NULL or an already
+ * destroyed handle is a harmless no-op.
+ * Thread-safety: any thread, but no other call may use this handle after. */
+POOL_API void pool_destroy(pool_t *pool);
+
+/* pool_get_conn: borrow a connection, waiting at most timeout_ms
+ * milliseconds (0: do not wait; negative: the pool's get_timeout).
+ * A connection past its lifetime is replaced; a new one is opened when none
+ * is idle and fewer than maxsize are open.
+ * Return: POOL_OK and *out_conn; POOL_E_EXHAUSTED when the deadline passed;
+ * POOL_E_CLOSED; POOL_E_SERVER when opening a connection failed (errno and
+ * message from the server or libmariadb); POOL_E_WRONG_HANDLE;
+ * POOL_E_BAD_ARGUMENT for a NULL out_conn. *out_conn is NULL on failure.
+ * Ownership: the connection is the caller's until pool_release/pool_discard.
+ * Thread-safety: any thread; it blocks only the calling thread. */
+POOL_API int pool_get_conn(pool_t *pool, int64_t timeout_ms, pool_conn_t **out_conn);
+
+/* Flags for pool_get_conn_ex. */
+#define POOL_GET_PING 1u /* validate with a COM_PING before handing it out;
+                            a dead connection is replaced transparently */
+
+/* pool_get_conn_ex: pool_get_conn with two more knobs.
+ * overflow_after_ms: once `size` connections are open, wait this long for an
+ * idle one before opening one above size (0: open at once, which is what
+ * pool_get_conn does). flags: POOL_GET_* bits; unknown bits are
+ * POOL_E_BAD_ARGUMENT.
+ * Return, ownership, thread-safety: as pool_get_conn. */
+POOL_API int pool_get_conn_ex(pool_t *pool, int64_t timeout_ms, int64_t overflow_after_ms,
+                              uint32_t flags, pool_conn_t **out_conn);
+
+/* pool_release: give a connection back. Open results are freed, an open
+ * transaction is rolled back and autocommit restored (no round trip when
+ * the session is already clean). A broken, expired or surplus connection is
+ * closed instead of kept. The handle is invalid afterwards.
+ * Return: POOL_OK (also when the connection had to be closed);
+ * POOL_E_WRONG_HANDLE for NULL, already released or unknown connections and
+ * for a connection that belongs to another pool (nothing is changed then).
+ * Thread-safety: any thread for the pool; the connection must not be in use. */
+POOL_API int pool_release(pool_t *pool, pool_conn_t *conn);
+
+/* pool_discard: like pool_release, but always close the connection (for
+ * example after an error that leaves its state unknown).
+ * Return and thread-safety: as pool_release. */
+POOL_API int pool_discard(pool_t *pool, pool_conn_t *conn);
+
+/* pool_name: the pool's name.
+ * Ownership: owned by the pool, valid until pool_destroy. NULL for a bad
+ * handle. Thread-safety: any thread. */
+POOL_API const char *pool_name(pool_t *pool);
+
+/* Statistics. New fields are only ever appended. */
+typedef struct pool_stats_s {
+    uint64_t struct_size;      /* set by pool_stats: bytes it filled in */
+    uint64_t total;            /* open connections + connections being opened */
+    uint64_t idle;             /* open and waiting in the pool */
+    uint64_t in_use;           /* borrowed */
+    uint64_t opening;          /* being opened right now */
+    uint64_t waiting;          /* callers waiting right now */
+    uint64_t size;             /* configured size */
+    uint64_t maxsize;          /* configured maxsize */
+    uint64_t created;          /* connections opened since pool_create */
+    uint64_t connect_failures; /* failed attempts to open one */
+    uint64_t closed_lifetime;  /* closed because older than con_lifetime */
+    uint64_t closed_broken;    /* closed because the link failed or reset failed */
+    uint64_t closed_overflow;  /* closed on release because above size */
+    uint64_t closed_discarded; /* closed by pool_discard or by a failed ping */
+    uint64_t closed_shutdown;  /* closed by pool_close/pool_destroy */
+    uint64_t gets;             /* successful pool_get_conn calls */
+    uint64_t releases;         /* successful pool_release/pool_discard calls */
+    uint64_t wait_count;       /* gets that had to wait */
+    uint64_t wait_time_ns;     /* total time spent waiting, nanoseconds */
+    uint64_t max_wait_ns;      /* longest single wait, nanoseconds */
+    uint64_t timeouts;         /* gets that ended with POOL_E_EXHAUSTED */
+    uint64_t resets;           /* releases that needed a round trip to reset */
+} pool_stats_t;
+
+/* pool_stats: a consistent snapshot of the counters. Fills at most
+ * out_size bytes of *out (pass sizeof(pool_stats_t)); a caller compiled
+ * against an older, shorter struct gets the prefix it knows.
+ * Return: POOL_OK; POOL_E_WRONG_HANDLE; POOL_E_BAD_ARGUMENT for NULL out or
+ * out_size < 16. Thread-safety: any thread. */
+POOL_API int pool_stats(pool_t *pool, pool_stats_t *out, size_t out_size);
+
+/* ---------------------------------------------------------------------------
+ * CONNECTIONS: statements and state
+ * All take a borrowed connection. Unless said otherwise they return POOL_OK,
+ * POOL_E_SERVER (read pool_conn_errno/pool_conn_error/pool_conn_sqlstate or
+ * pool_last_*), POOL_E_WRONG_HANDLE, or POOL_E_MISUSE. They block the calling
+ * thread for the round trip; one thread at a time per connection.
+ */
+typedef struct pool_result_s pool_result_t;
+
+/* pool_query: send one statement (or several, separated by ';': multi
+ * statements are enabled) of `length` bytes; `sql` need not be
+ * NUL-terminated and may contain NUL bytes. Fetch its result with
+ * pool_store_result or pool_use_result before the next statement.
+ * POOL_E_MISUSE while an unbuffered result of this connection is open. */
+POOL_API int pool_query(pool_conn_t *conn, const char *sql, size_t length);
+
+/* pool_store_result: read the whole current result set into memory.
+ * *out_result is NULL (and POOL_OK returned) when the statement produced no
+ * result set (INSERT, UPDATE, ...).
+ * Ownership: the caller frees it with pool_result_free(); at the latest it is
+ * freed by pool_release/pool_discard of the connection. */
+POOL_API int pool_store_result(pool_conn_t *conn, pool_result_t **out_result);
+
+/* pool_use_result: stream the current result set: rows are read from the
+ * network as pool_result_fetch asks. Until the result is freed or fetched to
+ * POOL_DONE, the connection accepts no other statement (POOL_E_MISUSE).
+ * Ownership: as pool_store_result. */
+POOL_API int pool_use_result(pool_conn_t *conn, pool_result_t **out_result);
+
+/* pool_next_result: advance to the next result of a multi-statement query.
+ * Return: POOL_OK when there is one (fetch it with store/use); POOL_DONE when
+ * there is none; POOL_E_SERVER when the next statement failed. */
+POOL_API int pool_next_result(pool_conn_t *conn);
+
+/* Server status bits (as sent by the server) in pool_conn_info_t.server_status. */
+#define POOL_STATUS_IN_TRANS 0x0001u
+#define POOL_STATUS_AUTOCOMMIT 0x0002u
+#define POOL_STATUS_MORE_RESULTS 0x0008u
+#define POOL_STATUS_NO_BACKSLASH_ESCAPES 0x0200u
+
+/* What the last statement left behind. New fields are only ever appended. */
+typedef struct pool_conn_info_s {
+    uint64_t struct_size;    /* set by pool_conn_info: bytes it filled in */
+    uint64_t affected_rows;  /* rows changed/matched; UINT64_MAX after an error */
+    uint64_t insert_id;      /* AUTO_INCREMENT value of the last INSERT, else 0 */
+    uint64_t thread_id;      /* the server's connection id (for KILL) */
+    uint64_t server_version; /* e.g. 101119 for 10.11.19 */
+    uint32_t warning_count;  /* warnings of the last statement */
+    uint32_t server_status;  /* POOL_STATUS_* bits */
+    uint32_t field_count;    /* columns of the current result (0: none) */
+    uint32_t protocol_version;
+} pool_conn_info_t;
+
+/* pool_conn_info: fill at most out_size bytes of *out.
+ * POOL_E_BAD_ARGUMENT for NULL out or out_size < 16. No round trip. */
+POOL_API int pool_conn_info(pool_conn_t *conn, pool_conn_info_t *out, size_t out_size);
+
+/* Transactions and session. Each is one round trip. */
+POOL_API int pool_commit(pool_conn_t *conn);
+POOL_API int pool_rollback(pool_conn_t *conn);
+/* pool_autocommit: on != 0 enables autocommit. The pool restores its own
+ * setting on release. */
+POOL_API int pool_autocommit(pool_conn_t *conn, int on);
+/* pool_ping: COM_PING; POOL_E_SERVER when the link is gone (the connection
+ * is then closed at release). */
+POOL_API int pool_ping(pool_conn_t *conn);
+/* pool_select_db: USE database (NUL-terminated name). */
+POOL_API int pool_select_db(pool_conn_t *conn, const char *database);
+/* pool_set_charset: SET NAMES charset; escaping follows it.
+ * POOL_E_SERVER (errno 2019) for an unknown charset. */
+POOL_API int pool_set_charset(pool_conn_t *conn, const char *charset);
+
+/* pool_escape: escape `from_len` bytes for use inside a quoted SQL string,
+ * honouring the connection's charset (multibyte sequences are never split)
+ * and NO_BACKSLASH_ESCAPES (quotes are doubled then). Writes a NUL-terminated
+ * string to `to` and its length (without the NUL) to *out_len.
+ * to_size must be at least 2 * from_len + 1, else POOL_E_BAD_ARGUMENT.
+ * No round trip. */
+POOL_API int pool_escape(pool_conn_t *conn, const char *from, size_t from_len,
+                         char *to, size_t to_size, size_t *out_len);
+
+/* String facts about the connection. NULL for a bad handle.
+ * Ownership: owned by the connection; valid until its release or until the
+ * next pool_set_charset (for pool_conn_charset). */
+POOL_API const char *pool_conn_charset(pool_conn_t *conn);     /* e.g. "utf8mb4" */
+POOL_API const char *pool_conn_server_info(pool_conn_t *conn); /* e.g. "10.11.19-MariaDB-..." */
+POOL_API const char *pool_conn_host_info(pool_conn_t *conn);   /* e.g. "127.0.0.1 via TCP/IP" */
+
+/* The last error on this connection (as libmariadb keeps it: a successful
+ * statement clears it). errno 0, SQLSTATE "00000" and "" when none.
+ * For a bad handle: 0, "HY000" and a message saying so.
+ * Ownership: valid until the next call on the connection. */
+POOL_API unsigned int pool_conn_errno(pool_conn_t *conn);
+POOL_API const char *pool_conn_error(pool_conn_t *conn);
+POOL_API const char *pool_conn_sqlstate(pool_conn_t *conn);
+
+/* ---------------------------------------------------------------------------
+ * RESULTS
+ */
+
+/* Column metadata. Strings are NOT NUL-terminated: use the lengths. */
+typedef struct pool_field_s {
+    uint64_t struct_size; /* set by pool_result_field: bytes it filled in */
+    const char *name;
+    const char *org_name;
+    const char *table;
+    const char *org_table;
+    const char *db;
+    uint64_t name_length;
+    uint64_t org_name_length;
+    uint64_t table_length;
+    uint64_t org_table_length;
+    uint64_t db_length;
+    uint64_t length;      /* declared display width */
+    uint64_t max_length;  /* longest value in a stored result (0 when streaming) */
+    uint32_t type;        /* MySQL protocol type number (MYSQL_TYPE_*, e.g. 3 LONG, 246 NEWDECIMAL) */
+    uint32_t flags;       /* MySQL column flags (NOT_NULL 1, PRI_KEY 2, UNSIGNED 32, BINARY 128, ...) */
+    uint32_t charsetnr;   /* collation id; 63 means binary */
+    uint32_t decimals;
+} pool_field_t;
+
+/* pool_result_field_count: number of columns; 0 for a bad handle. */
+POOL_API uint32_t pool_result_field_count(pool_result_t *result);
+
+/* pool_result_row_count: rows in a stored result; for a streaming result the
+ * rows fetched so far. 0 for a bad handle. */
+POOL_API uint64_t pool_result_row_count(pool_result_t *result);
+
+/* pool_result_field: metadata of column `index` (0-based), at most out_size
+ * bytes of *out. Ownership: the strings belong to the result and live until
+ * it is freed. Return: POOL_OK; POOL_E_BAD_ARGUMENT for an index out of
+ * range, NULL out or out_size < 16; POOL_E_WRONG_HANDLE. */
+POOL_API int pool_result_field(pool_result_t *result, uint32_t index, pool_field_t *out,
+                               size_t out_size);
+
+/* pool_result_fetch: the next row. On POOL_ROW, (*values)[i] points at column
+ * i's text (binary-safe, NOT NUL-terminated: use (*lengths)[i]) or is NULL for
+ * SQL NULL. Numbers, dates and decimals come as the server's text.
+ * Ownership: both arrays and the bytes belong to the result and stay valid
+ * until the next pool_result_fetch/pool_result_seek/pool_result_free.
+ * Return: POOL_ROW; POOL_DONE after the last row; POOL_E_SERVER when a
+ * streaming read fails; POOL_E_WRONG_HANDLE; POOL_E_BAD_ARGUMENT for NULL
+ * out pointers. */
+POOL_API int pool_result_fetch(pool_result_t *result, const char *const **values,
+                               const size_t **lengths);
+
+/* pool_result_seek: move a stored result to row `row` (0-based) so the next
+ * fetch returns it. POOL_E_MISUSE for a streaming result;
+ * POOL_E_BAD_ARGUMENT when row > row count. */
+POOL_API int pool_result_seek(pool_result_t *result, uint64_t row);
+
+/* pool_result_free: free a result; a streaming one is read to its end first
+ * so the connection can be used again. NULL, an already freed result, or one
+ * freed by its connection's release is a harmless no-op. */
+POOL_API void pool_result_free(pool_result_t *result);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MYSQLPOOL_H */
