@@ -28,6 +28,7 @@ let package = Package(
         .target(
             name: "mysqlpool",
             dependencies: ["MySQLPoolCore", "CMySQLPoolSupport", "CMariaDB"],
+            exclude: ["exports.map"],
             linkerSettings: [.unsafeFlags(exportLinkerFlags)]
         ),
         .testTarget(name: "MySQLPoolCoreTests", dependencies: ["MySQLPoolCore"]),

@@ -170,7 +170,9 @@ POOL_API const char *pool_strerror(int code);
  *   pool_last_error_code: the status code of the last failure (POOL_OK if none).
  *   pool_last_errno:      the server/libmariadb error number (e.g. 1045, 2003),
  *                         0 when the failure was not the server's.
- *   pool_last_sqlstate:   five-character SQLSTATE, "00000" when none.
+ *   pool_last_sqlstate:   five-character SQLSTATE: the server's, "HY000" for
+ *                         failures that are not the server's, "00000" before
+ *                         the thread's first failure.
  *   pool_last_error:      a message; "" when none.
  * Ownership: the strings belong to the thread; they stay valid until the
  * thread's next failing pool_* call or until the thread exits. Never free them.
@@ -187,23 +189,26 @@ POOL_API const char *pool_last_error(void);
  * "true"/"false", "on"/"off", "yes"/"no"):
  *
  *   connection                         default
- *   host               name or IP      "localhost" (uses the socket, as libmariadb does)
+ *   host               name or IP      "localhost" (over TCP, as PyMySQL does)
  *   port               1..65535        3306
- *   unix_socket        path            libmariadb's default
+ *   unix_socket        path            none; when set, the socket is used instead of TCP
  *   user               name            ""
  *   password           secret          "" (never echoed in any message)
- *   database           name            none
+ *   database (or db)   name            none
  *   charset            name            "utf8mb4"
  *   connect_timeout    seconds 1..3600 10
  *   read_timeout       seconds 0..     0 (no limit)
  *   write_timeout      seconds 0..     0 (no limit)
  *   init_command       SQL             none (run on every new connection)
- *   sql_mode           [A-Z0-9_,]*     server default
+ *   sql_mode           [A-Za-z0-9_,]*  server default ("" sets an empty sql_mode)
  *   autocommit         bool            1 (restored on every release)
  *   local_infile       bool            0
+ *   multi_statements   bool            0 (1: several statements per pool_query)
+ *   client_flag        integer         0 (extra CLIENT_* capability bits, as PyMySQL's)
  *   ssl                bool            0 (1: refuse to connect without TLS)
  *   ssl_ca, ssl_cert, ssl_key, ssl_cipher   paths / cipher list; setting any enables TLS
- *   ssl_verify_cert    bool            0 (1: verify the server's chain; needs ssl_ca)
+ *   ssl_verify_cert    bool            0 (1: verify the server's chain; needs ssl_ca.
+ *                                        libmariadb 3.3 then also checks the host name)
  *   ssl_verify_identity bool           0 (1: verify the chain and the host name)
  *
  *   pool
@@ -354,8 +359,8 @@ POOL_API int pool_stats(pool_t *pool, pool_stats_t *out, size_t out_size);
  */
 typedef struct pool_result_s pool_result_t;
 
-/* pool_query: send one statement (or several, separated by ';': multi
- * statements are enabled) of `length` bytes; `sql` need not be
+/* pool_query: send one statement of `length` bytes (several, separated by
+ * ';', when the pool has multi_statements=1); `sql` need not be
  * NUL-terminated and may contain NUL bytes. Fetch its result with
  * pool_store_result or pool_use_result before the next statement.
  * POOL_E_MISUSE while an unbuffered result of this connection is open. */

@@ -89,8 +89,10 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         let deadline = start.addingReportingOverflow(timeout).overflow ? UInt64.max : start + timeout
         let overflowAt = timeout == 0 ? start : start &+ Swift.min(overflowAfterNanos, timeout)
         while true {
-            let slot = try acquire(deadline: deadline, overflowAt: overflowAt, mayWait: timeout > 0)
-            if !ping || factory.ping(slot.connection) { return slot }
+            let (slot, isFresh) = try acquire(deadline: deadline, overflowAt: overflowAt, mayWait: timeout > 0)
+            // A connection opened just now needs no proof of life; each failed
+            // ping uses up an idle one, so this loop ends.
+            if !ping || isFresh || factory.ping(slot.connection) { return slot }
             finishRelease(slot, .discarded)
         }
     }
@@ -135,7 +137,8 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         if let closing = outcome.close { factory.close(closing.connection) }
     }
 
-    private func acquire(deadline: UInt64, overflowAt: UInt64, mayWait: Bool) throws(PoolError) -> Slot {
+    /// A connection and whether it was opened for this call.
+    private func acquire(deadline: UInt64, overflowAt: UInt64, mayWait: Bool) throws(PoolError) -> (Slot, Bool) {
         var expired: [Slot] = []
         let now = MonotonicClock.now()
         let decision: WaitOutcome<Factory.Connection> = mutex.withLock {
@@ -148,8 +151,8 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         }
         expired.forEach { factory.close($0.connection) }
         switch decision {
-        case .lease(let slot): return slot
-        case .create: return try openForCaller()
+        case .lease(let slot): return (slot, false)
+        case .create: return (try openForCaller(), true)
         case .fail(let error): throw error
         }
     }

@@ -106,7 +106,11 @@ public final class MariaDBConnection: @unchecked Sendable {
             _ = mysql_ssl_set(mysql, configuration.sslKey, configuration.sslCert, configuration.sslCA, nil,
                               configuration.sslCipher)
             if configuration.ssl { setOption(MYSQL_OPT_SSL_ENFORCE, CChar(1)) }
-            if configuration.sslVerifyIdentity { setOption(MYSQL_OPT_SSL_VERIFY_SERVER_CERT, CChar(1)) }
+            // libmariadb 3.3 checks the chain and the host name under one
+            // option, so verifying the chain also verifies the identity.
+            if configuration.sslVerifyCert || configuration.sslVerifyIdentity {
+                setOption(MYSQL_OPT_SSL_VERIFY_SERVER_CERT, CChar(1))
+            }
         }
     }
 
@@ -126,6 +130,12 @@ public final class MariaDBConnection: @unchecked Sendable {
             }
         }
         guard connected != nil else { throw currentError() }
+        // MYSQL_OPT_SSL_ENFORCE alone does not refuse a plain-text server in
+        // libmariadb 3.3, so check what was negotiated.
+        if configuration.ssl && mysql_get_ssl_cipher(mysql) == nil {
+            throw PoolError(.server, "TLS is required (ssl=1) but the server did not negotiate it",
+                            serverErrno: 2026, sqlstate: "HY000")
+        }
         if (serverStatus & statusAutocommit != 0) != configuration.autocommit {
             try check(mysql_autocommit(mysql, configuration.autocommit ? 1 : 0) == 0)
         }

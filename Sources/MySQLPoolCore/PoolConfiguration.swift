@@ -50,7 +50,7 @@ public struct PoolConfiguration: Sendable {
         case "read_timeout": readTimeout = UInt32(try field.integer(0...31_536_000))
         case "write_timeout": writeTimeout = UInt32(try field.integer(0...31_536_000))
         case "init_command": initCommand = try field.optionalText(maxBytes: 65_535)
-        case "sql_mode": sqlMode = try field.optionalIdentifier(maxBytes: 8192)
+        case "sql_mode": sqlMode = try field.identifier(maxBytes: 8192)  // "" sets an empty sql_mode
         case "autocommit": autocommit = try field.boolean()
         case "local_infile": localInfile = try field.boolean()
         case "multi_statements": multiStatements = try field.boolean()
@@ -137,11 +137,6 @@ private struct Field {
         }
         if !allowed { throw fail("only letters, digits, '_' and ','") }
         return checked
-    }
-
-    func optionalIdentifier(maxBytes: Int) throws(PoolError) -> String? {
-        let checked = try identifier(maxBytes: maxBytes)
-        return checked.isEmpty ? nil : checked
     }
 
     func integer(_ range: ClosedRange<Int>) throws(PoolError) -> Int {

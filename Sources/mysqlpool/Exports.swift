@@ -11,6 +11,9 @@ typealias Slot = PooledSlot<MariaDBConnection>
 final class PoolBox: @unchecked Sendable {
     let pool: ConnectionPool<MariaDBFactory>
     let cName: UnsafeMutablePointer<CChar>
+    /// pool_destroy ran while connections were borrowed: the handle lives on
+    /// (guarded by the handle table's lock) only so they can be released.
+    var isDestroyed = false
 
     init(_ pool: ConnectionPool<MariaDBFactory>) {
         self.pool = pool
@@ -80,6 +83,20 @@ private func nonNull<T>(_ pointer: UnsafeMutablePointer<T>?, _ name: String) thr
 private func cString(_ pointer: UnsafePointer<CChar>?, _ name: String) throws(PoolError) -> String {
     guard let pointer else { throw PoolError(.badArgument, "\(name) is NULL") }
     return String(cString: pointer)
+}
+
+/// The pool behind a handle; a destroyed pool is accepted only for releases.
+private func poolBox(_ handle: OpaquePointer?, forRelease: Bool = false) throws(PoolError) -> PoolBox {
+    let found = handles.withLock { table -> Result<PoolBox, HandleProblem> in
+        table.lookup(bits(handle), kind: .pool).flatMap { object in
+            let box = unsafeDowncast(object, to: PoolBox.self)
+            return box.isDestroyed && !forRelease ? .failure(.stale(.pool)) : .success(box)
+        }
+    }
+    switch found {
+    case .success(let box): return box
+    case .failure(let problem): throw PoolError(.wrongHandle, problem.message)
+    }
 }
 
 private func connection(_ handle: OpaquePointer?) throws(PoolError) -> MariaDBConnection {
@@ -167,21 +184,34 @@ public func exportCreate(_ config: OpaquePointer?, _ out: UnsafeMutablePointer<O
 
 @_cdecl("pool_close")
 public func exportClose(_ pool: OpaquePointer?) -> Int32 {
-    status { () throws(PoolError) in try lookup(pool, .pool, as: PoolBox.self).pool.close() }
+    status { () throws(PoolError) in try poolBox(pool).pool.close() }
 }
 
 @_cdecl("pool_destroy")
 public func exportDestroy(_ pool: OpaquePointer?) {
-    // Borrowed connections keep the pool object alive until released.
-    if case .success(let object) = handles.withLock({ $0.remove(bits(pool), kind: .pool) }) {
-        unsafeDowncast(object, to: PoolBox.self).pool.close()
+    let box = handles.withLock { table -> PoolBox? in
+        guard case .success(let object) = table.lookup(bits(pool), kind: .pool) else { return nil }
+        let box = unsafeDowncast(object, to: PoolBox.self)
+        if box.isDestroyed { return nil }
+        box.isDestroyed = true
+        // Keep the handle while connections are out, so they can come back.
+        if box.pool.stats().inUse == 0 { _ = table.remove(bits(pool), kind: .pool) }
+        return box
+    }
+    box?.pool.close()
+}
+
+/// The last connection of a destroyed pool came back: retire its handle.
+private func retireIfDestroyed(_ handle: OpaquePointer?, _ box: PoolBox) {
+    handles.withLock { table in
+        if box.isDestroyed && box.pool.stats().inUse == 0 { _ = table.remove(bits(handle), kind: .pool) }
     }
 }
 
 @_cdecl("pool_name")
 public func exportName(_ pool: OpaquePointer?) -> UnsafePointer<CChar>? {
     do {
-        return UnsafePointer(try lookup(pool, .pool, as: PoolBox.self).cName)
+        return UnsafePointer(try poolBox(pool).cName)
     } catch {
         _ = record(error)
         return nil
@@ -205,7 +235,7 @@ public func exportGetConnEx(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ overfl
         guard overflowAfterMs >= 0 else {
             throw PoolError(.badArgument, "overflow_after_ms must not be negative, got \(overflowAfterMs)")
         }
-        let box = try lookup(pool, .pool, as: PoolBox.self)
+        let box = try poolBox(pool)
         let slot = try box.pool.get(timeoutNanos: timeoutMs < 0 ? nil : nanos(milliseconds: timeoutMs),
                                     overflowAfterNanos: nanos(milliseconds: overflowAfterMs),
                                     ping: flags & 1 != 0)
@@ -230,7 +260,8 @@ public func exportDiscard(_ pool: OpaquePointer?, _ conn: OpaquePointer?) -> Int
 
 private func giveBack(_ poolHandle: OpaquePointer?, _ conn: OpaquePointer?, discard: Bool) -> Int32 {
     status { () throws(PoolError) in
-        let pool = try lookup(poolHandle, .pool, as: PoolBox.self).pool
+        let box = try poolBox(poolHandle, forRelease: true)
+        let pool = box.pool
         let slot = try lookup(conn, .connection, as: Slot.self)
         guard pool.owns(slot) else {
             throw PoolError(.wrongHandle, "the connection does not belong to pool '\(pool.name)'")
@@ -239,6 +270,7 @@ private func giveBack(_ poolHandle: OpaquePointer?, _ conn: OpaquePointer?, disc
         _ = try remove(conn, .connection, as: Slot.self)
         forgetResultHandles(of: slot.connection)
         try pool.release(slot, discard: discard)
+        retireIfDestroyed(poolHandle, box)
     }
 }
 
@@ -254,7 +286,7 @@ private func forgetResultHandles(of connection: MariaDBConnection) {
 @_cdecl("pool_stats")
 public func exportStats(_ pool: OpaquePointer?, _ out: UnsafeMutableRawPointer?, _ size: Int) -> Int32 {
     status { () throws(PoolError) in
-        let stats = try lookup(pool, .pool, as: PoolBox.self).pool.stats()
+        let stats = try poolBox(pool).pool.stats()
         let snapshot = pool_stats_t(
             struct_size: 0, total: UInt64(stats.total), idle: UInt64(stats.idle), in_use: UInt64(stats.inUse),
             opening: UInt64(stats.opening), waiting: UInt64(stats.waiting), size: UInt64(stats.size),

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# test-all.sh [--only sanitizers]: every test suite, one after another, against
+# the server in MYSQL_* (run it under scripts/with-mariadb.sh, as `make test`
+# does). Each suite runs even if an earlier one failed; the last line counts
+# the suites.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ -z ${MYSQL_HOST:-} ]]; then
+    echo "test-all: MYSQL_HOST is not set; run it as scripts/with-mariadb.sh $0" >&2
+    exit 1
+fi
+
+passed=0
+failed=0
+failures=()
+
+suite() {
+    local name=$1
+    shift
+    echo
+    echo "=== $name: $*"
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+    fi
+}
+
+# Sanitizer builds get their own scratch folders so they do not rebuild the
+# plain debug build every time.
+sanitizers() {
+    suite "swift tests (thread sanitizer)" swift test --sanitize=thread --scratch-path .build-tsan
+    suite "swift tests (address sanitizer)" swift test --sanitize=address --scratch-path .build-asan
+}
+
+if [[ ${1:-} == "--only" && ${2:-} == "sanitizers" ]]; then
+    sanitizers
+else
+    suite "swift tests" swift test
+    sanitizers
+    suite "abi check" scripts/abi-check.sh
+    suite "C tests" scripts/test-c.sh
+    suite "C tests (ASan/LSan/UBSan)" scripts/test-c.sh --asan
+fi
+
+echo
+for name in "${failures[@]}"; do echo "FAILED: $name"; done
+echo "suites: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
