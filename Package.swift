@@ -9,6 +9,15 @@ let exportLinkerFlags: [String] = [
     "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/mysqlpool/exports.map",
 ]
 
+// Checkout is a handful of instructions: let the export layer specialize the
+// generic pool for libmariadb (instead of resolving generic metadata per
+// call) and skip dynamic exclusivity checks in release builds, where the
+// pool's state is only touched under its mutex.
+let coreSwiftSettings: [SwiftSetting] = [
+    .unsafeFlags(["-cross-module-optimization"]),
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
 let package = Package(
     name: "mysqlpool",
     products: [
@@ -23,12 +32,17 @@ let package = Package(
         // Public header types for Swift, plus thread-local error storage.
         .target(name: "CMySQLPoolSupport"),
         // The pool: limits, waiting, lifetime, reset, stats. No C-ABI concerns.
-        .target(name: "MySQLPoolCore", dependencies: ["CMariaDB"]),
+        .target(
+            name: "MySQLPoolCore",
+            dependencies: ["CMariaDB"],
+            swiftSettings: coreSwiftSettings
+        ),
         // The thin @_cdecl layer: handles, argument conversion, status codes.
         .target(
             name: "mysqlpool",
             dependencies: ["MySQLPoolCore", "CMySQLPoolSupport", "CMariaDB"],
             exclude: ["exports.map"],
+            swiftSettings: coreSwiftSettings,
             linkerSettings: [.unsafeFlags(exportLinkerFlags)]
         ),
         .testTarget(name: "MySQLPoolCoreTests", dependencies: ["MySQLPoolCore"]),
