@@ -32,7 +32,8 @@ suite() {
 # plain debug build every time.
 sanitizers() {
     suite "swift tests (thread sanitizer)" swift test --sanitize=thread --scratch-path .build-tsan
-    suite "swift tests (address sanitizer)" swift test --sanitize=address --scratch-path .build-asan
+    suite "swift tests (address sanitizer)" env LSAN_OPTIONS="suppressions=$PWD/Tests/lsan-swift.supp" \
+        swift test --sanitize=address --scratch-path .build-asan
 }
 
 if [[ ${1:-} == "--only" && ${2:-} == "sanitizers" ]]; then

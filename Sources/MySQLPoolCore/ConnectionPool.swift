@@ -63,6 +63,11 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         mutex.withLock { opened.forEach { state.addIdle($0, now: now) } }
     }
 
+    /// A pool dropped without close() still closes its idle connections.
+    deinit {
+        close()
+    }
+
     static func validate(_ settings: PoolSettings) throws(PoolError) {
         let limits = settings.limits
         guard limits.maxsize >= 1 else {

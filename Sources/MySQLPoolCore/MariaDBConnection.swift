@@ -68,13 +68,9 @@ public final class MariaDBConnection: @unchecked Sendable {
         guard libraryInitialized else { throw PoolError(.internal, "mysql_library_init failed") }
         guard let handle = mysql_init(nil) else { throw PoolError(.noMemory, "mysql_init: out of memory") }
         mysql = handle
-        do {
-            try applyOptions(configuration)
-            try open(configuration)
-        } catch {
-            mysql_close(handle)
-            throw error
-        }
+        // On failure deinit runs (every property is set) and closes the handle.
+        try applyOptions(configuration)
+        try open(configuration)
     }
 
     private func setOption<Value>(_ option: mysql_option, _ value: Value) {
@@ -317,10 +313,20 @@ public final class MariaDBConnection: @unchecked Sendable {
         }
     }
 
+    private var isClosed = false
+
     func close() {
+        guard !isClosed else { return }
+        isClosed = true
         for result in liveResults { result.freeResources() }
         liveResults.removeAll()
         mysql_close(mysql)
+    }
+
+    /// A connection dropped without close() (a borrower that never gave it
+    /// back) must not leak its socket and buffers.
+    deinit {
+        close()
     }
 }
 
