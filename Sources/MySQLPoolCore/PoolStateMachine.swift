@@ -167,16 +167,18 @@ struct PoolStateMachine<Connection> {
     /// out, or sleep on.
     mutating func check(_ waiter: Waiter<Connection>, now: UInt64) -> WaiterCheck {
         if let outcome = waiter.outcome { return .done(outcome) }
+        // Overflow first: pymysql-pool's callers wait out their retries and
+        // only then open one above size, so both instants may coincide.
+        if now >= waiter.overflowAt && total < limits.maxsize {
+            dequeue(waiter, now: now)
+            opening += 1
+            return .done(.create)
+        }
         if now >= waiter.deadline {
             dequeue(waiter, now: now)
             counters.timeouts += 1
             let waited = (now - waiter.enqueuedAt) / 1_000_000
             return .done(.fail(.exhausted(name, waitedMilliseconds: waited)))
-        }
-        if now >= waiter.overflowAt && total < limits.maxsize {
-            dequeue(waiter, now: now)
-            opening += 1
-            return .done(.create)
         }
         let overflowPending = waiter.overflowAt > now && waiter.overflowAt < waiter.deadline
         return .waitUntil(overflowPending ? waiter.overflowAt : waiter.deadline)

@@ -137,6 +137,18 @@ private func checkInvariants(_ state: Machine) {
         #expect(state.stats().total == 2)
     }
 
+    @Test func aWaiterWhoseOverflowInstantIsItsDeadlineOverflowsInsteadOfTimingOut() {
+        var state = machine(size: 1, maxsize: 2)
+        _ = borrow(&state, mayOverflow: false)
+        let waiter = Waiter<FakeConnection>(enqueuedAt: 0, deadline: second, overflowAt: second)
+        state.enqueue(waiter)
+        guard case .done(.create) = state.check(waiter, now: second) else {
+            Issue.record("retries are used up: the waiter should open one above size")
+            return
+        }
+        #expect(state.stats().timeouts == 0)
+    }
+
     @Test func expiredIdleConnectionsAreClosedWhenTaken() {
         var state = machine(size: 2, maxsize: 2, lifetime: 10 * second)
         state.addIdle(slot(createdAt: 0), now: 0)
