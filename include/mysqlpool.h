@@ -496,6 +496,28 @@ POOL_API int pool_result_field(pool_result_t *result, uint32_t index, pool_field
 POOL_API int pool_result_fetch(pool_result_t *result, const char *const **values,
                                const size_t **lengths);
 
+/* Flags for pool_result_fetch_pickle. */
+#define POOL_PICKLE_RAW 1u            /* every non-NULL value as bytes */
+#define POOL_PICKLE_TEXT_AS_BYTES 2u  /* text columns as bytes (non-UTF-8 charsets) */
+
+/* pool_result_fetch_pickle: the next max_rows rows (0: all that are left) as
+ * one Python pickle (protocol 3) of a list of tuples, values converted the
+ * way PyMySQL converts text-protocol values: integers -> int, FLOAT/DOUBLE ->
+ * float, DECIMAL -> decimal.Decimal, DATETIME/TIMESTAMP -> datetime.datetime,
+ * DATE -> datetime.date, TIME -> datetime.timedelta (invalid or zero dates ->
+ * str), binary-collation strings, BIT and GEOMETRY -> bytes, other text -> str
+ * (bytes if not valid UTF-8), NULL -> None. For language bindings that can
+ * unpickle: one call per batch instead of one per row. Server data only ever
+ * appears inside length-prefixed string/bytes opcodes.
+ * *out_rows receives the number of rows encoded (0 at the end of the result).
+ * Ownership: the bytes belong to the result and stay valid until the next
+ * fetch/seek/free of the result. Return: POOL_OK; POOL_E_SERVER when a
+ * streaming read fails; POOL_E_WRONG_HANDLE; POOL_E_BAD_ARGUMENT for NULL out
+ * pointers or unknown flags. */
+POOL_API int pool_result_fetch_pickle(pool_result_t *result, uint64_t max_rows, uint32_t flags,
+                                      const char **out_bytes, size_t *out_length,
+                                      uint64_t *out_rows);
+
 /* pool_result_seek: move a stored result to row `row` (0-based) so the next
  * fetch returns it. POOL_E_MISUSE for a streaming result;
  * POOL_E_BAD_ARGUMENT when row > row count. */

@@ -386,6 +386,48 @@ public final class MariaDBResult: @unchecked Sendable {
         mysql_data_seek(raw, row)
     }
 
+    /// Options of `pickleRows`.
+    public struct PickleOptions: OptionSet, Sendable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        /// Every value as bytes, for callers that convert themselves.
+        public static let raw = PickleOptions(rawValue: 1)
+        /// Text columns as bytes, for connection charsets that are not UTF-8.
+        public static let textAsBytes = PickleOptions(rawValue: 2)
+    }
+
+    private var pickle = PickleRowEncoder()
+    private var pickleKinds: [PythonColumnKind] = []
+    private var pickleKindsOptions: PickleOptions?
+
+    /// The next `maxRows` rows (0: all that are left) as a pickle of a list of
+    /// tuples holding Python values as PyMySQL would build them. The bytes
+    /// stay valid until the next fetch or free.
+    public func pickleRows(maxRows: UInt64, options: PickleOptions) throws(PoolError)
+        -> (bytes: UnsafeBufferPointer<UInt8>, rows: UInt64)
+    {
+        guard raw != nil else { throw PoolError(.wrongHandle, "the result was already freed") }
+        if pickleKindsOptions != options {
+            pickleKinds = (0..<fieldCount).map { index in
+                let field = self.field(index)!.pointee
+                if options.contains(.raw) { return .bytes }
+                return PythonColumnKind(type: field.type, charsetnr: field.charsetnr,
+                                        textAsBytes: options.contains(.textAsBytes))
+            }
+            pickleKindsOptions = options
+        }
+        pickle.begin()
+        var rows: UInt64 = 0
+        while maxRows == 0 || rows < maxRows, let row = try fetch() {
+            pickle.appendRow(row.values, row.lengths, kinds: pickleKinds)
+            rows += 1
+        }
+        pickle.finish()
+        // The array is not touched again before the next call or free, so
+        // its storage stays where it is while the caller reads it.
+        return (pickle.bytes.withUnsafeBufferPointer { $0 }, rows)
+    }
+
     /// Frees the result (a streaming one is read to its end by libmariadb).
     public func free() {
         freeResources()

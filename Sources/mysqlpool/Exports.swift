@@ -496,6 +496,26 @@ public func exportResultFetch(_ res: OpaquePointer?, _ values: UnsafeMutablePoin
     return code == 0 ? (gotRow ? 100 : 101) : code
 }
 
+@_cdecl("pool_result_fetch_pickle")
+public func exportResultFetchPickle(_ res: OpaquePointer?, _ maxRows: UInt64, _ flags: UInt32,
+                                    _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                    _ outLength: UnsafeMutablePointer<Int>?,
+                                    _ outRows: UnsafeMutablePointer<UInt64>?) -> Int32 {
+    status { () throws(PoolError) in
+        let outBytes = try nonNull(outBytes, "out_bytes")
+        let outLength = try nonNull(outLength, "out_length")
+        let outRows = try nonNull(outRows, "out_rows")
+        guard flags & ~UInt32(3) == 0 else {
+            throw PoolError(.badArgument, "unknown flag bits 0x\(String(flags & ~UInt32(3), radix: 16)) in flags")
+        }
+        let (bytes, rows) = try result(res).pickleRows(maxRows: maxRows,
+                                                       options: MariaDBResult.PickleOptions(rawValue: flags))
+        outBytes.pointee = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+        outLength.pointee = bytes.count
+        outRows.pointee = rows
+    }
+}
+
 @_cdecl("pool_result_seek")
 public func exportResultSeek(_ res: OpaquePointer?, _ row: UInt64) -> Int32 {
     status { () throws(PoolError) in try result(res).seek(row) }

@@ -1,0 +1,340 @@
+import CMariaDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a column's text becomes a Python value, as PyMySQL's decoders do.
+enum PythonColumnKind {
+    case integer, float, decimal, datetime, date, time, text, bytes
+
+    init(type: enum_field_types, charsetnr: UInt32, textAsBytes: Bool) {
+        switch type {
+        case MYSQL_TYPE_TINY, MYSQL_TYPE_SHORT, MYSQL_TYPE_LONG, MYSQL_TYPE_INT24, MYSQL_TYPE_LONGLONG,
+            MYSQL_TYPE_YEAR:
+            self = .integer
+        case MYSQL_TYPE_FLOAT, MYSQL_TYPE_DOUBLE: self = .float
+        case MYSQL_TYPE_DECIMAL, MYSQL_TYPE_NEWDECIMAL: self = .decimal
+        case MYSQL_TYPE_DATETIME, MYSQL_TYPE_TIMESTAMP: self = .datetime
+        case MYSQL_TYPE_DATE, MYSQL_TYPE_NEWDATE: self = .date
+        case MYSQL_TYPE_TIME: self = .time
+        case MYSQL_TYPE_BIT, MYSQL_TYPE_GEOMETRY: self = .bytes
+        case MYSQL_TYPE_JSON: self = textAsBytes ? .bytes : .text
+        default:
+            // Strings, blobs, ENUM, SET: the binary collation (63) means bytes.
+            self = charsetnr == 63 || textAsBytes ? .bytes : .text
+        }
+    }
+}
+
+/// Writes result rows as a pickle (protocol 3) stream of a list of tuples,
+/// so Python builds every value at C speed with one `pickle.loads`.
+///
+/// Safety: server bytes only ever appear inside length-prefixed string or
+/// bytes opcodes; numbers are parsed here and written as numbers; dates are
+/// parsed and written as integers. Nothing the server sends can become an
+/// opcode. Values that do not parse (zero dates, ...) become str, as PyMySQL
+/// returns them.
+struct PickleRowEncoder {
+    private(set) var bytes: [UInt8] = []
+    private var memoized: [Bool] = [false, false, false, false]
+
+    private enum Global: Int {
+        case decimal = 0, datetime, date, timedelta
+
+        var spelling: StaticString {
+            switch self {
+            case .decimal: "cdecimal\nDecimal\n"
+            case .datetime: "cdatetime\ndatetime\n"
+            case .date: "cdatetime\ndate\n"
+            case .timedelta: "cdatetime\ntimedelta\n"
+            }
+        }
+    }
+
+    mutating func begin() {
+        bytes.removeAll(keepingCapacity: true)
+        memoized = [false, false, false, false]
+        bytes.append(contentsOf: [0x80, 3, UInt8(ascii: "]"), UInt8(ascii: "(")])  // PROTO 3, EMPTY_LIST, MARK
+    }
+
+    mutating func finish() {
+        bytes.append(contentsOf: [UInt8(ascii: "e"), UInt8(ascii: ".")])  // APPENDS, STOP
+    }
+
+    /// One row: `values`/`lengths` as libmariadb returns them.
+    mutating func appendRow(_ values: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
+                            _ lengths: UnsafeMutablePointer<UInt>, kinds: [PythonColumnKind]) {
+        let count = kinds.count
+        if count > 3 || count == 0 { bytes.append(UInt8(ascii: "(")) }
+        for column in 0..<count {
+            guard let cell = values[column] else {
+                bytes.append(UInt8(ascii: "N"))
+                continue
+            }
+            let text = UnsafeBufferPointer(start: UnsafeRawPointer(cell).assumingMemoryBound(to: UInt8.self),
+                                           count: Int(lengths[column]))
+            appendValue(text, kinds[column])
+        }
+        switch count {
+        case 1: bytes.append(0x85)  // TUPLE1
+        case 2: bytes.append(0x86)  // TUPLE2
+        case 3: bytes.append(0x87)  // TUPLE3
+        default: bytes.append(UInt8(ascii: "t"))  // TUPLE (from MARK)
+        }
+    }
+
+    private mutating func appendValue(_ text: UnsafeBufferPointer<UInt8>, _ kind: PythonColumnKind) {
+        switch kind {
+        case .bytes: appendBytes(text)
+        case .text: appendText(text)
+        case .integer:
+            if !appendInteger(text) { appendText(text) }
+        case .float:
+            if !appendFloat(text) { appendText(text) }
+        case .decimal:
+            appendCall(.decimal) { $0.appendText(text) }
+        case .datetime:
+            if let parts = DateText.datetime(text) {
+                appendCall(.datetime) { encoder in parts.forEach { encoder.appendInt64(Int64($0)) } }
+            } else {
+                appendText(text)
+            }
+        case .date:
+            if let parts = DateText.date(text) {
+                appendCall(.date) { encoder in parts.forEach { encoder.appendInt64(Int64($0)) } }
+            } else {
+                appendText(text)
+            }
+        case .time:
+            if let (seconds, microseconds) = DateText.time(text) {
+                appendCall(.timedelta) { encoder in
+                    encoder.appendInt64(0)
+                    encoder.appendInt64(seconds)
+                    encoder.appendInt64(microseconds)
+                }
+            } else {
+                appendText(text)
+            }
+        }
+    }
+
+    /// GLOBAL (memoized after first use), MARK, arguments, TUPLE, REDUCE.
+    private mutating func appendCall(_ global: Global, arguments: (inout PickleRowEncoder) -> Void) {
+        if memoized[global.rawValue] {
+            bytes.append(contentsOf: [UInt8(ascii: "h"), UInt8(global.rawValue)])  // BINGET
+        } else {
+            let spelling = global.spelling
+            bytes.append(contentsOf: UnsafeBufferPointer(start: spelling.utf8Start, count: spelling.utf8CodeUnitCount))
+            bytes.append(contentsOf: [UInt8(ascii: "q"), UInt8(global.rawValue)])  // BINPUT
+            memoized[global.rawValue] = true
+        }
+        bytes.append(UInt8(ascii: "("))
+        arguments(&self)
+        bytes.append(contentsOf: [UInt8(ascii: "t"), UInt8(ascii: "R")])
+    }
+
+    private mutating func appendLength(opcode: UInt8, _ count: Int) {
+        bytes.append(opcode)
+        withUnsafeBytes(of: UInt32(count).littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    private mutating func appendBytes(_ value: UnsafeBufferPointer<UInt8>) {
+        if value.count < 256 {
+            bytes.append(contentsOf: [UInt8(ascii: "C"), UInt8(value.count)])  // SHORT_BINBYTES
+        } else {
+            appendLength(opcode: UInt8(ascii: "B"), value.count)  // BINBYTES
+        }
+        bytes.append(contentsOf: value)
+    }
+
+    /// str when the bytes are UTF-8 (what the connection charset promised);
+    /// otherwise bytes, so a bad value can never break the whole stream.
+    private mutating func appendText(_ value: UnsafeBufferPointer<UInt8>) {
+        guard isValidUTF8(value) else { return appendBytes(value) }
+        appendLength(opcode: UInt8(ascii: "X"), value.count)  // BINUNICODE
+        bytes.append(contentsOf: value)
+    }
+
+    private mutating func appendInt64(_ value: Int64) {
+        if let small = Int32(exactly: value) {
+            bytes.append(UInt8(ascii: "J"))  // BININT
+            withUnsafeBytes(of: small.littleEndian) { bytes.append(contentsOf: $0) }
+        } else {
+            appendLong(magnitude: value.magnitude, negative: value < 0)
+        }
+    }
+
+    /// LONG1: little-endian two's complement in as few bytes as it needs.
+    private mutating func appendLong(magnitude: UInt64, negative: Bool) {
+        var digits: [UInt8] = []
+        var remaining = magnitude
+        while remaining != 0 {
+            digits.append(UInt8(truncatingIfNeeded: remaining))
+            remaining >>= 8
+        }
+        if negative {
+            // Two's complement of the magnitude over digits.count bytes.
+            var carry = true
+            for index in digits.indices {
+                let inverted = ~digits[index]
+                (digits[index], carry) = carry ? inverted.addingReportingOverflow(1) : (inverted, false)
+            }
+            if digits.last! & 0x80 == 0 { digits.append(0xFF) }
+        } else if let top = digits.last, top & 0x80 != 0 {
+            digits.append(0)
+        }
+        bytes.append(contentsOf: [0x8A, UInt8(digits.count)])
+        bytes.append(contentsOf: digits)
+    }
+
+    /// Decimal text of an integer column, exactly as int() reads it.
+    private mutating func appendInteger(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        var index = 0
+        let negative = text.first == UInt8(ascii: "-")
+        if negative || text.first == UInt8(ascii: "+") { index = 1 }
+        guard index < text.count, text.count - index <= 20 else { return false }
+        var magnitude: UInt64 = 0
+        while index < text.count {
+            let digit = text[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return false }
+            let (times10, overflow1) = magnitude.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(UInt64(digit))
+            guard !overflow1 && !overflow2 else { return false }
+            magnitude = sum
+            index += 1
+        }
+        if magnitude <= UInt64(Int64.max) {
+            appendInt64(negative ? -Int64(magnitude) : Int64(magnitude))
+        } else {
+            appendLong(magnitude: magnitude, negative: negative)
+        }
+        return true
+    }
+
+    private mutating func appendFloat(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard text.count > 0, text.count < 64 else { return false }
+        var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        let parsed: Double? = withUnsafeMutableBytes(of: &scratch) { buffer in
+            let characters = buffer.bindMemory(to: CChar.self)
+            for index in 0..<text.count { characters[index] = CChar(bitPattern: text[index]) }
+            characters[text.count] = 0
+            var end: UnsafeMutablePointer<CChar>?
+            let value = strtod(characters.baseAddress!, &end)
+            return end == characters.baseAddress! + text.count ? value : nil
+        }
+        guard let value = parsed else { return false }
+        bytes.append(UInt8(ascii: "G"))  // BINFLOAT, big-endian
+        withUnsafeBytes(of: value.bitPattern.bigEndian) { bytes.append(contentsOf: $0) }
+        return true
+    }
+}
+
+/// Strict UTF-8 check (no overlongs, no surrogates, at most U+10FFFF).
+func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    var index = 0
+    let count = bytes.count
+    while index < count {
+        let lead = bytes[index]
+        if lead < 0x80 {
+            index += 1
+            continue
+        }
+        let length: Int
+        var low: UInt8 = 0x80, high: UInt8 = 0xBF
+        switch lead {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; low = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: length = 3; high = 0x9F
+        case 0xF0: length = 4; low = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; high = 0x8F
+        default: return false
+        }
+        guard index + length <= count else { return false }
+        guard bytes[index + 1] >= low && bytes[index + 1] <= high else { return false }
+        for offset in 2..<max(2, length) where bytes[index + offset] & 0xC0 != 0x80 { return false }
+        index += length
+    }
+    return true
+}
+
+/// The server's canonical date/time texts, checked the way Python's datetime
+/// constructors check them.
+enum DateText {
+    /// "YYYY-MM-DD HH:MM:SS[.ffffff]" → (y, m, d, H, M, S, us), nil when
+    /// Python's datetime would refuse it.
+    static func datetime(_ text: UnsafeBufferPointer<UInt8>) -> [Int]? {
+        guard text.count >= 19, text[10] == UInt8(ascii: " ") || text[10] == UInt8(ascii: "T"),
+              let day = date(UnsafeBufferPointer(rebasing: text[0..<10])),
+              text[13] == UInt8(ascii: ":"), text[16] == UInt8(ascii: ":"),
+              let hour = number(text, 11, 2), let minute = number(text, 14, 2), let second = number(text, 17, 2),
+              hour < 24, minute < 60, second < 60,
+              let micro = fraction(text, from: 19)
+        else { return nil }
+        return day + [hour, minute, second, micro]
+    }
+
+    static func date(_ text: UnsafeBufferPointer<UInt8>) -> [Int]? {
+        guard text.count == 10, text[4] == UInt8(ascii: "-"), text[7] == UInt8(ascii: "-"),
+              let year = number(text, 0, 4), let month = number(text, 5, 2), let day = number(text, 8, 2),
+              year >= 1, month >= 1, month <= 12, day >= 1, day <= daysIn(month: month, year: year)
+        else { return nil }
+        return [year, month, day]
+    }
+
+    /// "[-]H{1,3}:MM:SS[.ffffff]" → signed (seconds, microseconds).
+    static func time(_ text: UnsafeBufferPointer<UInt8>) -> (Int64, Int64)? {
+        var index = 0
+        let negative = text.first == UInt8(ascii: "-")
+        if negative { index = 1 }
+        var hours = 0, digits = 0
+        while index < text.count, let digit = digitValue(text[index]), digits < 3 {
+            hours = hours * 10 + digit
+            index += 1
+            digits += 1
+        }
+        guard digits > 0, index + 6 <= text.count, text[index] == UInt8(ascii: ":"),
+              text[index + 3] == UInt8(ascii: ":"),
+              let minutes = number(text, index + 1, 2), let seconds = number(text, index + 4, 2),
+              let micro = fraction(text, from: index + 6)
+        else { return nil }
+        let total = Int64((hours * 60 + minutes) * 60 + seconds)
+        return negative ? (-total, -Int64(micro)) : (total, Int64(micro))
+    }
+
+    /// Nothing, or "." and 1-6 digits padded on the right to microseconds.
+    private static func fraction(_ text: UnsafeBufferPointer<UInt8>, from index: Int) -> Int? {
+        if index == text.count { return 0 }
+        let digits = text.count - index - 1
+        guard text[index] == UInt8(ascii: "."), digits >= 1, digits <= 6,
+              let value = number(text, index + 1, digits)
+        else { return nil }
+        var micro = value
+        for _ in digits..<6 { micro *= 10 }
+        return micro
+    }
+
+    private static func number(_ text: UnsafeBufferPointer<UInt8>, _ start: Int, _ count: Int) -> Int? {
+        guard start + count <= text.count else { return nil }
+        var value = 0
+        for index in start..<(start + count) {
+            guard let digit = digitValue(text[index]) else { return nil }
+            value = value * 10 + digit
+        }
+        return value
+    }
+
+    private static func digitValue(_ byte: UInt8) -> Int? {
+        byte >= 0x30 && byte <= 0x39 ? Int(byte - 0x30) : nil
+    }
+
+    private static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+}
