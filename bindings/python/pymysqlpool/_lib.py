@@ -1,0 +1,205 @@
+"""Loads libmysqlpool once, binds every function once, and translates status
+codes into exceptions in one place."""
+
+import ctypes
+import os
+import pathlib
+
+from . import err
+
+EXPECTED_VERSION_NUMBER = 1000  # POOL_VERSION_NUMBER of include/mysqlpool.h
+
+POOL_OK = 0
+POOL_E_EXHAUSTED = 1
+POOL_E_CLOSED = 2
+POOL_E_BAD_ARGUMENT = 3
+POOL_E_SERVER = 4
+POOL_E_WRONG_HANDLE = 5
+POOL_E_UNKNOWN_OPTION = 6
+POOL_E_NO_MEMORY = 7
+POOL_E_MISUSE = 8
+POOL_ROW = 100
+POOL_DONE = 101
+POOL_GET_PING = 1
+POOL_PICKLE_RAW = 1
+POOL_PICKLE_TEXT_AS_BYTES = 2
+STATUS_IN_TRANS = 0x0001
+STATUS_AUTOCOMMIT = 0x0002
+STATUS_MORE_RESULTS = 0x0008
+STATUS_NO_BACKSLASH_ESCAPES = 0x0200
+
+
+def _candidates():
+    override = os.environ.get("MYSQLPOOL_LIBRARY")
+    if override:
+        yield pathlib.Path(override)
+        return
+    package = pathlib.Path(__file__).resolve().parent
+    yield package / "lib" / "libmysqlpool.so"  # pip install puts it here
+    yield package.parents[2] / ".build" / "release" / "libmysqlpool.so"  # source checkout
+
+
+def _load():
+    tried = []
+    for path in _candidates():
+        tried.append(str(path))
+        if path.is_file():
+            try:
+                return ctypes.CDLL(str(path))
+            except OSError as error:
+                raise ImportError(f"pymysqlpool: cannot load {path}: {error}") from error
+    raise ImportError(
+        "pymysqlpool: libmysqlpool.so not found; tried: "
+        + ", ".join(tried)
+        + ". Build it with `make build` in the mysqlpool checkout, "
+        "or point MYSQLPOOL_LIBRARY at it."
+    )
+
+
+lib = _load()
+
+_p = ctypes.c_void_p
+_pp = ctypes.POINTER(ctypes.c_void_p)
+_str = ctypes.c_char_p
+_int = ctypes.c_int
+_size = ctypes.c_size_t
+_u32 = ctypes.c_uint32
+_u64 = ctypes.c_uint64
+_i64 = ctypes.c_int64
+
+
+class ConnInfo(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", _u64),
+        ("affected_rows", _u64),
+        ("insert_id", _u64),
+        ("thread_id", _u64),
+        ("server_version", _u64),
+        ("warning_count", _u32),
+        ("server_status", _u32),
+        ("field_count", _u32),
+        ("protocol_version", _u32),
+    ]
+
+
+class Field(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", _u64),
+        ("name", _p),
+        ("org_name", _p),
+        ("table", _p),
+        ("org_table", _p),
+        ("db", _p),
+        ("name_length", _u64),
+        ("org_name_length", _u64),
+        ("table_length", _u64),
+        ("org_table_length", _u64),
+        ("db_length", _u64),
+        ("length", _u64),
+        ("max_length", _u64),
+        ("type", _u32),
+        ("flags", _u32),
+        ("charsetnr", _u32),
+        ("decimals", _u32),
+    ]
+
+
+class Stats(ctypes.Structure):
+    _fields_ = [
+        (name, _u64)
+        for name in (
+            "struct_size total idle in_use opening waiting size maxsize created connect_failures "
+            "closed_lifetime closed_broken closed_overflow closed_discarded closed_shutdown gets "
+            "releases wait_count wait_time_ns max_wait_ns timeouts resets"
+        ).split()
+    ]
+
+
+def _bind(name, restype, *argtypes):
+    function = getattr(lib, name)
+    function.restype = restype
+    function.argtypes = argtypes
+    return function
+
+
+# One binding per C function; the C prototypes are in include/mysqlpool.h.
+pool_version_number = _bind("pool_version_number", _int)
+pool_last_error_code = _bind("pool_last_error_code", _int)
+pool_last_errno = _bind("pool_last_errno", ctypes.c_uint)
+pool_last_sqlstate = _bind("pool_last_sqlstate", _str)
+pool_last_error = _bind("pool_last_error", ctypes.c_void_p)
+pool_config_new = _bind("pool_config_new", _p)
+pool_config_set = _bind("pool_config_set", _int, _p, _str, _str)
+pool_config_free = _bind("pool_config_free", None, _p)
+pool_create = _bind("pool_create", _int, _p, _pp)
+pool_close = _bind("pool_close", _int, _p)
+pool_destroy = _bind("pool_destroy", None, _p)
+pool_get_conn_ex = _bind("pool_get_conn_ex", _int, _p, _i64, _i64, _u32, _pp)
+pool_release = _bind("pool_release", _int, _p, _p)
+pool_discard = _bind("pool_discard", _int, _p, _p)
+pool_name = _bind("pool_name", _str, _p)
+pool_stats = _bind("pool_stats", _int, _p, ctypes.POINTER(Stats), _size)
+pool_query = _bind("pool_query", _int, _p, _str, _size)
+pool_store_result = _bind("pool_store_result", _int, _p, _pp)
+pool_use_result = _bind("pool_use_result", _int, _p, _pp)
+pool_next_result = _bind("pool_next_result", _int, _p)
+pool_conn_info = _bind("pool_conn_info", _int, _p, ctypes.POINTER(ConnInfo), _size)
+pool_commit = _bind("pool_commit", _int, _p)
+pool_rollback = _bind("pool_rollback", _int, _p)
+pool_autocommit = _bind("pool_autocommit", _int, _p, _int)
+pool_ping = _bind("pool_ping", _int, _p)
+pool_select_db = _bind("pool_select_db", _int, _p, _str)
+pool_set_charset = _bind("pool_set_charset", _int, _p, _str)
+pool_conn_charset = _bind("pool_conn_charset", _str, _p)
+pool_conn_server_info = _bind("pool_conn_server_info", _str, _p)
+pool_conn_host_info = _bind("pool_conn_host_info", _str, _p)
+pool_result_field_count = _bind("pool_result_field_count", _u32, _p)
+pool_result_field = _bind("pool_result_field", _int, _p, _u32, ctypes.POINTER(Field), _size)
+pool_result_fetch_pickle = _bind(
+    "pool_result_fetch_pickle", _int, _p, _u64, _u32, ctypes.POINTER(ctypes.c_void_p),
+    ctypes.POINTER(_size), ctypes.POINTER(_u64),
+)
+pool_result_free = _bind("pool_result_free", None, _p)
+
+if pool_version_number() != EXPECTED_VERSION_NUMBER:
+    raise ImportError(
+        f"pymysqlpool expects libmysqlpool {EXPECTED_VERSION_NUMBER}, "
+        f"the loaded library is {pool_version_number()}: rebuild with `make build`"
+    )
+
+
+def last_error():
+    """(code, errno, message, sqlstate) of this thread's last failure."""
+    message = ctypes.string_at(pool_last_error()).decode("utf-8", "replace")
+    return pool_last_error_code(), pool_last_errno(), message, pool_last_sqlstate().decode("ascii")
+
+
+class PoolClosedError(err.GetConnectionFromPoolError):
+    """The pool was closed."""
+
+
+def raise_last(code):
+    """Raises the exception PyMySQL (or pymysql-pool) would for a failure."""
+    _, errno, message, sqlstate = last_error()
+    if code == POOL_E_SERVER:
+        raise err.exception_for(errno, message, sqlstate)
+    if code == POOL_E_EXHAUSTED:
+        raise err.GetConnectionFromPoolError(message)
+    if code == POOL_E_CLOSED:
+        raise PoolClosedError(message)
+    if code == POOL_E_UNKNOWN_OPTION:
+        raise TypeError(message)
+    if code == POOL_E_BAD_ARGUMENT:
+        raise ValueError(message)
+    if code == POOL_E_NO_MEMORY:
+        raise MemoryError(message)
+    if code == POOL_E_MISUSE:
+        raise err.ProgrammingError(2014, message)
+    if code == POOL_E_WRONG_HANDLE:
+        raise err.InterfaceError(0, message)
+    raise err.InternalError(0, message)
+
+
+def check(code):
+    if code != POOL_OK:
+        raise_last(code)

@@ -1,0 +1,524 @@
+"""A PyMySQL-compatible Connection over a libmysqlpool connection handle."""
+
+import ctypes
+import pickle
+
+from . import _lib, converters, err
+from .constants import FIELD_TYPE
+from . import cursors
+from .cursors import Cursor
+
+# PyMySQL's text types: decoded by charset unless the collation is binary.
+TEXT_TYPES = {
+    FIELD_TYPE.BIT, FIELD_TYPE.BLOB, FIELD_TYPE.LONG_BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.STRING,
+    FIELD_TYPE.TINY_BLOB, FIELD_TYPE.VAR_STRING, FIELD_TYPE.VARCHAR, FIELD_TYPE.GEOMETRY,
+}
+_MBLENGTH = {8: 1, 33: 3, 88: 2, 91: 2}  # PyMySQL's display-length divisors
+_UTF8_ENCODINGS = {"utf8", "utf-8"}
+UNBUFFERED_AFFECTED_ROWS = 18446744073709551615  # what PyMySQL reports while streaming
+_BATCH_ROWS = 1000  # rows per foreign call when streaming
+
+
+def python_encoding(charset):
+    """PyMySQL's charset -> Python codec mapping."""
+    if charset in ("utf8mb4", "utf8mb3", "utf8"):
+        return "utf8"
+    if charset == "latin1":
+        return "cp1252"
+    if charset == "koi8r":
+        return "koi8_r"
+    if charset == "koi8u":
+        return "koi8_u"
+    return charset
+
+
+# Connect keywords we accept, as PyMySQL spells them; anything else is a TypeError.
+_CONFIG_KEYS = {
+    "host": "host", "user": "user", "password": "password", "database": "database", "port": "port",
+    "unix_socket": "unix_socket", "charset": "charset", "sql_mode": "sql_mode",
+    "init_command": "init_command", "connect_timeout": "connect_timeout", "read_timeout": "read_timeout",
+    "write_timeout": "write_timeout", "autocommit": "autocommit", "client_flag": "client_flag",
+    "local_infile": "local_infile", "ssl_ca": "ssl_ca", "ssl_cert": "ssl_cert", "ssl_key": "ssl_key",
+    "ssl_verify_cert": "ssl_verify_cert", "ssl_verify_identity": "ssl_verify_identity",
+}
+_PYTHON_ONLY = {"cursorclass", "conv", "use_unicode", "binary_prefix", "program_name", "ssl", "passwd", "db"}
+# Accepted for compatibility when left at PyMySQL's defaults.
+_IGNORED_DEFAULTS = {
+    "collation": None, "read_default_file": None, "read_default_group": None, "max_allowed_packet": None,
+    "defer_connect": False, "auth_plugin_map": None, "bind_address": None, "server_public_key": None,
+    "ssl_disabled": None, "ssl_key_password": None, "compress": None, "named_pipe": None,
+}
+
+
+def _config_value(value):
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def split_connect_kwargs(kwargs):
+    """PyMySQL connect keywords -> (libmysqlpool config pairs, Python-only options).
+
+    Raises TypeError naming any keyword we do not support.
+    """
+    kwargs = dict(kwargs)
+    if kwargs.get("db") is not None and kwargs.get("database") is None:
+        kwargs["database"] = kwargs["db"]
+    if kwargs.get("passwd") is not None and not kwargs.get("password"):
+        kwargs["password"] = kwargs["passwd"]
+    unknown = [key for key in kwargs if key not in _CONFIG_KEYS and key not in _PYTHON_ONLY
+               and key not in _IGNORED_DEFAULTS]
+    if unknown:
+        raise TypeError(f"pymysqlpool.connect() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    unsupported = [key for key, default in _IGNORED_DEFAULTS.items()
+                   if key in kwargs and kwargs[key] not in (default, False, None)]
+    if unsupported:
+        raise TypeError(f"pymysqlpool does not support the keyword argument(s): {', '.join(sorted(unsupported))}")
+    pairs = {}
+    for key, config_key in _CONFIG_KEYS.items():
+        value = kwargs.get(key)
+        if value is None or (key == "port" and value == 0) or (key == "charset" and value == ""):
+            continue
+        if key in ("read_timeout", "write_timeout", "connect_timeout"):
+            value = max(1, int(value)) if value else 0
+        pairs[config_key] = _config_value(value)
+    ssl = kwargs.get("ssl")
+    if ssl:
+        for key, config_key in (("ca", "ssl_ca"), ("cert", "ssl_cert"), ("key", "ssl_key"), ("cipher", "ssl_cipher")):
+            if ssl.get(key):
+                pairs[config_key] = str(ssl[key])
+        if ssl.get("check_hostname"):
+            pairs["ssl_verify_identity"] = "1"
+        pairs["ssl"] = "1"
+    python = {key: kwargs.get(key) for key in ("cursorclass", "conv", "use_unicode", "binary_prefix")}
+    python["charset"] = kwargs.get("charset") or "utf8mb4"
+    python["host"] = kwargs.get("host") or "localhost"
+    python["port"] = kwargs.get("port") or 3306
+    python["user"] = kwargs.get("user") or ""
+    python["database"] = kwargs.get("database")
+    python["autocommit"] = kwargs.get("autocommit", False)
+    return pairs, python
+
+
+def make_pool_handle(pairs):
+    """A libmysqlpool pool built from config pairs (the caller destroys it)."""
+    config = _lib.pool_config_new()
+    if not config:
+        raise MemoryError("pool_config_new")
+    try:
+        for key, value in pairs.items():
+            _lib.check(_lib.pool_config_set(config, key.encode(), value.encode("utf-8", "surrogateescape")))
+        handle = ctypes.c_void_p()
+        _lib.check(_lib.pool_create(config, ctypes.byref(handle)))
+        return handle.value
+    finally:
+        _lib.pool_config_free(config)
+
+
+class Result:
+    """One statement's outcome, shaped like PyMySQL's MySQLResult."""
+
+    __slots__ = ("affected_rows", "insert_id", "warning_count", "server_status", "has_next", "fields",
+                 "description", "rows", "handle", "unbuffered", "converters")
+
+    def __init__(self):
+        self.fields = []
+        self.description = None
+        self.rows = None
+        self.handle = None
+        self.unbuffered = False
+        self.converters = None
+
+
+class FieldInfo:
+    """Column metadata with PyMySQL's FieldDescriptorPacket attribute names."""
+
+    __slots__ = ("name", "org_name", "table_name", "org_table", "db", "type_code", "flags", "charsetnr",
+                 "length", "scale")
+
+    def description(self):
+        length = self.length // _MBLENGTH.get(self.charsetnr, 1) if self.type_code == FIELD_TYPE.VAR_STRING \
+            else self.length
+        return (self.name, self.type_code, None, length, length, self.scale, self.flags % 2 == 0)
+
+
+def _our_cursor_class(cls):
+    """PyMySQL's (or pymysql-pool's) cursor classes map to ours by name."""
+    if isinstance(cls, type) and issubclass(cls, Cursor):
+        return cls
+    ours = getattr(cursors, getattr(cls, "__name__", ""), None)
+    if isinstance(ours, type) and issubclass(ours, Cursor):
+        return ours
+    return cls
+
+
+def _text(pointer, length):
+    return ctypes.string_at(pointer, length).decode("utf-8", "replace") if length else ""
+
+
+class Connection:
+    """A MySQL connection with PyMySQL's interface.
+
+    Made by ``pymysqlpool.connect(...)`` (a private connection) or handed out
+    by ``ConnectionPool.get_connection()`` (returned to the pool by close()
+    or the end of a ``with`` block).
+    """
+
+    Warning = err.Warning
+    Error = err.Error
+    InterfaceError = err.InterfaceError
+    DatabaseError = err.DatabaseError
+    DataError = err.DataError
+    OperationalError = err.OperationalError
+    IntegrityError = err.IntegrityError
+    InternalError = err.InternalError
+    ProgrammingError = err.ProgrammingError
+    NotSupportedError = err.NotSupportedError
+
+    _pool = None
+    _handle = None
+
+    def __init__(self, *args, **kwargs):
+        if args:
+            raise TypeError("pymysqlpool.connect() takes keyword arguments only, as PyMySQL 1.2 does")
+        pairs, python = split_connect_kwargs(kwargs)
+        pairs.update({"size": "1", "maxsize": "1", "pre_create_num": "1", "con_lifetime": "0"})
+        pairs["autocommit"] = _config_value(bool(python["autocommit"]))
+        self._private_pool = make_pool_handle(pairs)
+        handle = ctypes.c_void_p()
+        _lib.check(_lib.pool_get_conn_ex(self._private_pool, 0, 0, 0, ctypes.byref(handle)))
+        self._setup(handle.value, python)
+
+    @classmethod
+    def _borrowed(cls, pool, handle, python):
+        connection = cls.__new__(cls)
+        connection._private_pool = None
+        connection._pool = pool
+        connection._setup(handle, python)
+        return connection
+
+    def _setup(self, handle, python):
+        self._handle = handle
+        self._returned = False
+        self._closed = False
+        self.host = python["host"]
+        self.port = python["port"]
+        self.user = python["user"]
+        self.db = python["database"]
+        self.charset = python["charset"]
+        self.encoding = python_encoding(self.charset)
+        self.use_unicode = True if python["use_unicode"] is None else bool(python["use_unicode"])
+        self.cursorclass = python["cursorclass"] or Cursor
+        conv = python["conv"]
+        self.encoders = {k: v for k, v in (conv or converters.conversions).items() if not isinstance(k, int)}
+        self.decoders = {k: v for k, v in (conv or converters.conversions).items() if isinstance(k, int)}
+        self._custom_decoders = conv is not None
+        self._result = None
+        self._affected_rows = 0
+        self._info = _lib.ConnInfo()
+        self._refresh_info()
+
+    # -- state --------------------------------------------------------------
+
+    def _live(self):
+        """The handle, or the error PyMySQL / pymysql-pool raise after close."""
+        if self._returned:
+            name = self._pool.name if self._pool is not None else ""
+            raise err.ReturnConnectionToPoolError(f"this connection has already returned to the pool({name})")
+        if self._closed or self._handle is None:
+            raise err.Error("Already closed")
+        return self._handle
+
+    def _refresh_info(self):
+        _lib.check(_lib.pool_conn_info(self._handle, ctypes.byref(self._info), ctypes.sizeof(self._info)))
+        return self._info
+
+    @property
+    def server_status(self):
+        return self._info.server_status
+
+    @property
+    def open(self):
+        return not self._closed and not self._returned and self._handle is not None
+
+    @property
+    def autocommit_mode(self):
+        return self.get_autocommit()
+
+    # -- statements ---------------------------------------------------------
+
+    def query(self, sql, unbuffered=False):
+        """Runs one statement; its result becomes ``self._result``."""
+        if isinstance(sql, str):
+            sql = sql.encode(self.encoding, "surrogateescape")
+        handle = self._live()
+        self._finish_result()
+        _lib.check(_lib.pool_query(handle, sql, len(sql)))
+        self._result = self._read_result(unbuffered)
+        self._affected_rows = self._result.affected_rows
+        return self._affected_rows
+
+    def next_result(self, unbuffered=False):
+        handle = self._live()
+        self._finish_result()
+        code = _lib.pool_next_result(handle)
+        if code == _lib.POOL_DONE:
+            self._result = None
+            return 0
+        _lib.check(code)
+        self._result = self._read_result(unbuffered)
+        self._affected_rows = self._result.affected_rows
+        return self._affected_rows
+
+    def _read_result(self, unbuffered):
+        result_handle = ctypes.c_void_p()
+        take = _lib.pool_use_result if unbuffered else _lib.pool_store_result
+        _lib.check(take(self._handle, ctypes.byref(result_handle)))
+        info = self._refresh_info()
+        result = Result()
+        result.insert_id = info.insert_id
+        result.warning_count = info.warning_count
+        result.server_status = info.server_status
+        result.has_next = bool(info.server_status & _lib.STATUS_MORE_RESULTS)
+        result.affected_rows = info.affected_rows
+        if not result_handle.value:
+            return result
+        result.handle = result_handle.value
+        result.unbuffered = unbuffered
+        self._describe(result)
+        if unbuffered:
+            result.affected_rows = UNBUFFERED_AFFECTED_ROWS
+        else:
+            result.rows = tuple(self._fetch_rows(result, 0))
+            result.affected_rows = len(result.rows)
+            self._free(result)
+            result.has_next = bool(self._refresh_info().server_status & _lib.STATUS_MORE_RESULTS)
+        return result
+
+    def _describe(self, result):
+        count = _lib.pool_result_field_count(result.handle)
+        field = _lib.Field()
+        fields = []
+        for index in range(count):
+            _lib.check(_lib.pool_result_field(result.handle, index, ctypes.byref(field), ctypes.sizeof(field)))
+            info = FieldInfo()
+            info.name = _text(field.name, field.name_length)
+            info.org_name = _text(field.org_name, field.org_name_length)
+            info.table_name = _text(field.table, field.table_length)
+            info.org_table = _text(field.org_table, field.org_table_length)
+            info.db = _text(field.db, field.db_length)
+            info.type_code = field.type
+            info.flags = field.flags
+            info.charsetnr = field.charsetnr
+            info.length = field.length
+            info.scale = field.decimals
+            fields.append(info)
+        result.fields = fields
+        result.description = tuple(f.description() for f in fields)
+        if self._custom_decoders or not self.use_unicode or self.encoding not in _UTF8_ENCODINGS:
+            result.converters = [self._python_converter(f) for f in fields]
+
+    def _python_converter(self, field):
+        """PyMySQL's per-column (encoding, converter), for the slow path."""
+        if not self.use_unicode:
+            encoding = None
+        elif field.type_code == FIELD_TYPE.JSON:
+            encoding = self.encoding
+        elif field.type_code in TEXT_TYPES:
+            encoding = None if field.charsetnr == 63 else self.encoding
+        else:
+            encoding = "ascii"
+        converter = self.decoders.get(field.type_code)
+        return encoding, (None if converter is converters.through else converter)
+
+    def _fetch_rows(self, result, max_rows):
+        """Up to max_rows rows (0: all) in one foreign call."""
+        data = ctypes.c_void_p()
+        length = ctypes.c_size_t()
+        count = ctypes.c_uint64()
+        flags = _lib.POOL_PICKLE_RAW if result.converters is not None else 0
+        _lib.check(_lib.pool_result_fetch_pickle(result.handle, max_rows, flags, ctypes.byref(data),
+                                                 ctypes.byref(length), ctypes.byref(count)))
+        rows = pickle.loads((ctypes.c_char * length.value).from_address(data.value))
+        if result.converters is not None:
+            rows = [self._convert_row(row, result.converters) for row in rows]
+        return rows
+
+    @staticmethod
+    def _convert_row(row, column_converters):
+        values = []
+        for value, (encoding, converter) in zip(row, column_converters):
+            if value is not None:
+                if encoding is not None:
+                    value = value.decode(encoding)
+                if converter is not None:
+                    value = converter(value)
+            values.append(value)
+        return tuple(values)
+
+    def _read_unbuffered(self, result, max_rows):
+        if result.handle is None:
+            return []
+        rows = self._fetch_rows(result, max_rows)
+        if len(rows) < max_rows or max_rows == 0:
+            self._free(result)
+            result.has_next = bool(self._refresh_info().server_status & _lib.STATUS_MORE_RESULTS)
+            result.warning_count = self._info.warning_count
+        return rows
+
+    def _free(self, result):
+        if result.handle is not None:
+            _lib.pool_result_free(result.handle)
+            result.handle = None
+
+    def _finish_result(self):
+        """Frees a streaming result still open (its rows are read and dropped)."""
+        if self._result is not None and self._result.handle is not None:
+            self._free(self._result)
+
+    # -- PyMySQL's Connection API ----------------------------------------
+
+    def cursor(self, cursor=None):
+        self._live()
+        return _our_cursor_class(cursor or self.cursorclass)(self)
+
+    def commit(self):
+        _lib.check(_lib.pool_commit(self._live()))
+        self._refresh_info()
+
+    def rollback(self):
+        _lib.check(_lib.pool_rollback(self._live()))
+        self._refresh_info()
+
+    def begin(self):
+        self.query("BEGIN")
+
+    def autocommit(self, value):
+        handle = self._live()
+        if bool(value) != self.get_autocommit():
+            _lib.check(_lib.pool_autocommit(handle, 1 if value else 0))
+            self._refresh_info()
+
+    def get_autocommit(self):
+        self._live()
+        return bool(self._info.server_status & _lib.STATUS_AUTOCOMMIT)
+
+    def ping(self, reconnect=False):
+        _lib.check(_lib.pool_ping(self._live()))
+
+    def select_db(self, db):
+        _lib.check(_lib.pool_select_db(self._live(), db.encode(self.encoding)))
+        self.db = db
+
+    def set_character_set(self, charset, collation=None):
+        handle = self._live()
+        if collation:
+            self.query(f"SET NAMES {charset} COLLATE {collation}")
+        else:
+            _lib.check(_lib.pool_set_charset(handle, charset.encode("ascii")))
+        self.charset = charset
+        self.encoding = python_encoding(charset)
+
+    set_charset = set_character_set
+
+    def character_set_name(self):
+        return self.charset
+
+    def escape(self, obj, mapping=None):
+        if isinstance(obj, str):
+            return "'" + self.escape_string(obj) + "'"
+        if isinstance(obj, (bytes, bytearray)):
+            return "X'%s'" % obj.hex()
+        if type(obj) in (tuple, list, set, frozenset):
+            return "(" + ",".join([self.escape(item, mapping) for item in obj]) + ")"
+        return converters.escape_item(obj, self.charset, mapping=mapping or self.encoders)
+
+    def literal(self, obj):
+        return self.escape(obj, self.encoders)
+
+    def escape_string(self, s):
+        if self._info.server_status & _lib.STATUS_NO_BACKSLASH_ESCAPES:
+            return s.replace("'", "''")
+        return converters.escape_string(s)
+
+    def insert_id(self):
+        return self._result.insert_id if self._result else 0
+
+    def affected_rows(self):
+        return self._affected_rows
+
+    def show_warnings(self):
+        self.query("SHOW WARNINGS")
+        return self._result.rows
+
+    def kill(self, thread_id):
+        if not isinstance(thread_id, int):
+            raise TypeError("thread_id must be an integer")
+        self.query(f"KILL {thread_id:d}")
+
+    def thread_id(self):
+        self._live()
+        return self._info.thread_id
+
+    def get_server_info(self):
+        return _lib.pool_conn_server_info(self._live()).decode("utf-8", "replace")
+
+    def get_host_info(self):
+        return _lib.pool_conn_host_info(self._live()).decode("utf-8", "replace")
+
+    def get_proto_info(self):
+        self._live()
+        return self._info.protocol_version
+
+    # -- closing --------------------------------------------------------------
+
+    def close(self):
+        """Pooled: back to the pool. Private: close the connection."""
+        if self._pool is not None:
+            self._pool._put_connection(self)
+            return
+        if self._closed:
+            raise err.Error("Already closed")
+        self._close_private()
+
+    def _close_private(self):
+        self._closed = True
+        pool, self._private_pool = self._private_pool, None
+        handle, self._handle = self._handle, None
+        if pool:
+            _lib.pool_discard(pool, handle)
+            _lib.pool_destroy(pool)
+
+    def _force_close(self):
+        if self._pool is None and not self._closed:
+            self._close_private()
+
+    def __del__(self):
+        try:
+            if self._pool is not None:
+                if not self._returned and self._handle is not None:
+                    self._pool._put_connection(self, discard=True)
+            else:
+                self._force_close()
+        except Exception:  # interpreter shutdown: nothing sensible to do
+            pass
+
+    def __enter__(self):
+        return self
+
+    # pymysql-pool: these exceptions leave the connection fit for reuse.
+    _reusable_exception = (err.ProgrammingError, err.IntegrityError, err.NotSupportedError)
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        if self._pool is None:
+            self.close()
+        elif self._returned:
+            return
+        elif exc_type is None or issubclass(exc_type, self._reusable_exception):
+            self._pool._put_connection(self)
+        else:
+            self._pool._put_connection(self, discard=True)
+
+    def __repr__(self):
+        state = "returned" if self._returned else ("closed" if self._closed else "open")
+        return f"<pymysqlpool.Connection {self.user}@{self.host}:{self.port} ({state})>"

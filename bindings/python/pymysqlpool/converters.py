@@ -1,0 +1,210 @@
+"""Escaping of Python values into SQL literals, exactly as PyMySQL 1.2 does,
+and PyMySQL's text-protocol decoders for the slow (custom `conv`) path."""
+
+import datetime
+import re
+import time
+from decimal import Decimal
+
+from . import err
+from .constants import FIELD_TYPE
+
+
+def escape_bool(value, mapping=None):
+    return str(int(value))
+
+
+def escape_int(value, mapping=None):
+    return str(value)
+
+
+def escape_float(value, mapping=None):
+    text = repr(value)
+    if text in ("inf", "-inf", "nan"):
+        raise err.ProgrammingError(f"{text} can not be used with MySQL")
+    if "e" not in text:
+        text += "e0"
+    return text
+
+
+_escape_table = [chr(x) for x in range(128)]
+_escape_table[0] = "\\0"
+_escape_table[ord("\\")] = "\\\\"
+_escape_table[ord("\n")] = "\\n"
+_escape_table[ord("\r")] = "\\r"
+_escape_table[ord("\032")] = "\\Z"
+_escape_table[ord('"')] = '\\"'
+_escape_table[ord("'")] = "\\'"
+
+
+def escape_string(value, mapping=None):
+    """Escapes a str for use between single quotes (backslash style)."""
+    return value.translate(_escape_table)
+
+
+def escape_bytes(value, mapping=None):
+    return "_binary X'%s'" % value.hex()
+
+
+def escape_str(value, mapping=None):
+    return "'" + escape_string(str(value)) + "'"
+
+
+def escape_None(value, mapping=None):  # noqa: N802 - PyMySQL's name
+    return "NULL"
+
+
+def escape_not_supported(value, mapping=None):
+    raise TypeError(f"{type(value).__name__} can not be used as parameter")
+
+
+def escape_timedelta(obj, mapping=None):
+    sign = ""
+    if obj.days < 0:
+        sign = "-"
+        obj = abs(obj)
+    micros = obj.microseconds
+    minutes, seconds = divmod(obj.seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    hours += obj.days * 24
+    if micros:
+        return f"'{sign}{hours:02d}:{minutes:02d}:{seconds:02d}.{micros:06d}'"
+    return f"'{sign}{hours:02d}:{minutes:02d}:{seconds:02d}'"
+
+
+def escape_time(obj, mapping=None):
+    if obj.microsecond:
+        return "'{0.hour:02}:{0.minute:02}:{0.second:02}.{0.microsecond:06}'".format(obj)
+    return "'{0.hour:02}:{0.minute:02}:{0.second:02}'".format(obj)
+
+
+def escape_datetime(obj, mapping=None):
+    if obj.microsecond:
+        return (
+            "'{0.year:04}-{0.month:02}-{0.day:02} "
+            "{0.hour:02}:{0.minute:02}:{0.second:02}.{0.microsecond:06}'"
+        ).format(obj)
+    return "'{0.year:04}-{0.month:02}-{0.day:02} {0.hour:02}:{0.minute:02}:{0.second:02}'".format(obj)
+
+
+def escape_date(obj, mapping=None):
+    return "'{0.year:04}-{0.month:02}-{0.day:02}'".format(obj)
+
+
+def escape_struct_time(obj, mapping=None):
+    return escape_datetime(datetime.datetime(*obj[:6]))
+
+
+def Decimal2Literal(o, d):  # noqa: N802 - PyMySQL's name
+    if not o.is_finite():
+        raise err.ProgrammingError("%s can not be used with MySQL" % str(o).lower())
+    return format(o, "f")
+
+
+def escape_item(val, charset=None, mapping=None):
+    if mapping is None:
+        mapping = encoders
+    encoder = mapping.get(type(val)) or mapping.get(str)
+    if encoder is None:
+        raise TypeError("no default type converter defined")
+    return encoder(val, mapping)
+
+
+encoders = {
+    bool: escape_bool,
+    int: escape_int,
+    float: escape_float,
+    str: escape_str,
+    bytes: escape_bytes,
+    tuple: escape_not_supported,
+    list: escape_not_supported,
+    set: escape_not_supported,
+    frozenset: escape_not_supported,
+    dict: escape_not_supported,
+    type(None): escape_None,
+    datetime.date: escape_date,
+    datetime.datetime: escape_datetime,
+    datetime.timedelta: escape_timedelta,
+    datetime.time: escape_time,
+    time.struct_time: escape_struct_time,
+    Decimal: Decimal2Literal,
+}
+
+
+def _second_fraction(text):
+    return int(text.ljust(6, "0")[:6]) if text else 0
+
+
+DATETIME_RE = re.compile(r"(\d{1,4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,6}))?")
+TIMEDELTA_RE = re.compile(r"(-)?(\d{1,3}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,6}))?")
+
+
+def convert_date(obj):
+    if isinstance(obj, (bytes, bytearray)):
+        obj = obj.decode("ascii")
+    try:
+        return datetime.date(*[int(x) for x in obj.split("-", 2)])
+    except ValueError:
+        return obj
+
+
+def convert_datetime(obj):
+    if isinstance(obj, (bytes, bytearray)):
+        obj = obj.decode("ascii")
+    match = DATETIME_RE.fullmatch(obj)
+    if not match:
+        return convert_date(obj)
+    try:
+        groups = list(match.groups())
+        groups[-1] = _second_fraction(groups[-1])
+        return datetime.datetime(*[int(x) for x in groups])
+    except ValueError:
+        return convert_date(obj)
+
+
+def convert_timedelta(obj):
+    if isinstance(obj, (bytes, bytearray)):
+        obj = obj.decode("ascii")
+    match = TIMEDELTA_RE.fullmatch(obj)
+    if not match:
+        return obj
+    negative, hours, minutes, seconds, fraction = match.groups()
+    delta = datetime.timedelta(
+        hours=int(hours), minutes=int(minutes), seconds=int(seconds), microseconds=_second_fraction(fraction)
+    )
+    return -delta if negative else delta
+
+
+def through(x):
+    return x
+
+
+convert_bit = through
+
+decoders = {
+    FIELD_TYPE.BIT: convert_bit,
+    FIELD_TYPE.TINY: int,
+    FIELD_TYPE.SHORT: int,
+    FIELD_TYPE.LONG: int,
+    FIELD_TYPE.FLOAT: float,
+    FIELD_TYPE.DOUBLE: float,
+    FIELD_TYPE.LONGLONG: int,
+    FIELD_TYPE.INT24: int,
+    FIELD_TYPE.YEAR: int,
+    FIELD_TYPE.TIMESTAMP: convert_datetime,
+    FIELD_TYPE.DATETIME: convert_datetime,
+    FIELD_TYPE.TIME: convert_timedelta,
+    FIELD_TYPE.DATE: convert_date,
+    FIELD_TYPE.BLOB: through,
+    FIELD_TYPE.TINY_BLOB: through,
+    FIELD_TYPE.MEDIUM_BLOB: through,
+    FIELD_TYPE.LONG_BLOB: through,
+    FIELD_TYPE.STRING: through,
+    FIELD_TYPE.VAR_STRING: through,
+    FIELD_TYPE.VARCHAR: through,
+    FIELD_TYPE.DECIMAL: Decimal,
+    FIELD_TYPE.NEWDECIMAL: Decimal,
+}
+
+conversions = {**encoders, **decoders}
+Thing2Literal = escape_str
