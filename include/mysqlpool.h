@@ -52,7 +52,7 @@
  *     the server's message if it cannot.
  *   - Up to `size` (default 10) connections are kept. When none is idle the
  *     pool opens more, up to `maxsize` (default 100), a hard cap; connections
- *     above `size` are closed when they are released.
+ *     above `size` are closed when they are released (unless close_overflow=0).
  *   - When maxsize connections are busy, callers wait first-come
  *     first-served until their deadline (get_timeout, default 30000 ms),
  *     then get POOL_E_EXHAUSTED.
@@ -216,6 +216,8 @@ POOL_API const char *pool_last_error(void);
  *   maxsize            1..100000       100  hard cap on open connections
  *   pre_create_num     0..maxsize      0    opened by pool_create
  *   con_lifetime       seconds 0..     3600 0 = no limit
+ *   close_overflow     bool            1    close connections above size on release
+ *                                           (0: keep them idle until con_lifetime)
  *   get_timeout        milliseconds 0.. 30000 default wait of pool_get_conn
  *   name               text            "host-port-user-database"
  *

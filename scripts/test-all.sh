@@ -44,6 +44,7 @@ else
     suite "abi check" scripts/abi-check.sh
     suite "C tests" scripts/test-c.sh
     suite "C tests (ASan/LSan/UBSan)" scripts/test-c.sh --asan
+    suite "python tests" env PYTHONPATH=bindings/python python3 -m pytest -q -p no:cacheprovider bindings/python/tests
 fi
 
 echo

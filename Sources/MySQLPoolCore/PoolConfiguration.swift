@@ -30,6 +30,7 @@ public struct PoolConfiguration: Sendable {
     public var maxsize = 100
     public var preCreate = 0
     public var lifetimeSeconds: UInt64 = 3600
+    public var closeOverflow = true
     public var getTimeoutMillis: UInt64 = 30_000
     public var name: String?
 
@@ -66,6 +67,7 @@ public struct PoolConfiguration: Sendable {
         case "maxsize": maxsize = try field.integer(1...100_000)
         case "pre_create_num": preCreate = try field.integer(0...100_000)
         case "con_lifetime": lifetimeSeconds = UInt64(try field.integer(0...315_360_000))
+        case "close_overflow": closeOverflow = try field.boolean()
         case "get_timeout": getTimeoutMillis = UInt64(try field.integer(0...315_360_000_000))
         case "name": name = try field.optionalText(maxBytes: 256)
         default:
@@ -88,7 +90,8 @@ public struct PoolConfiguration: Sendable {
             throw PoolError(.badArgument, "ssl_verify_cert needs ssl_ca: there is nothing to verify the server against")
         }
         let settings = PoolSettings(
-            limits: PoolLimits(size: size, maxsize: maxsize, lifetimeNanos: lifetimeSeconds * 1_000_000_000),
+            limits: PoolLimits(size: size, maxsize: maxsize, lifetimeNanos: lifetimeSeconds * 1_000_000_000,
+                               closeOverflow: closeOverflow),
             name: effectiveName,
             preCreate: preCreate,
             defaultTimeoutNanos: getTimeoutMillis * 1_000_000)

@@ -6,11 +6,15 @@ public struct PoolLimits: Sendable, Equatable {
     public var maxsize: Int
     /// A connection this old (nanoseconds) is closed at take or release; 0 = never.
     public var lifetimeNanos: UInt64
+    /// Close connections above `size` when they are released (else they stay
+    /// idle until their lifetime ends, as pymysql-pool 0.5.0 keeps them).
+    public var closeOverflow: Bool
 
-    public init(size: Int, maxsize: Int, lifetimeNanos: UInt64) {
+    public init(size: Int, maxsize: Int, lifetimeNanos: UInt64, closeOverflow: Bool = true) {
         self.size = size
         self.maxsize = maxsize
         self.lifetimeNanos = lifetimeNanos
+        self.closeOverflow = closeOverflow
     }
 }
 
@@ -238,7 +242,7 @@ struct PoolStateMachine<Connection> {
             waiter.outcome = .lease(slot)
             return Release(wake: waiter)
         }
-        if total > limits.size {
+        if total > limits.size && limits.closeOverflow {
             open -= 1
             counters.count(.overflow)
             return Release(close: slot, reason: .overflow)

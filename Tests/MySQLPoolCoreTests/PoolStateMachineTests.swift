@@ -192,6 +192,15 @@ private func checkInvariants(_ state: Machine) {
         checkInvariants(state)
     }
 
+    @Test func overflowConnectionsStayIdleWhenCloseOverflowIsOff() {
+        var state = Machine(limits: PoolLimits(size: 1, maxsize: 3, lifetimeNanos: 0, closeOverflow: false), name: "t")
+        let a = borrow(&state)!, b = borrow(&state)!
+        let reasons = [a, b].map { state.release($0, .reusable(neededRoundTrip: false), now: 0).reason }
+        #expect(reasons == [nil, nil])
+        #expect(state.stats().idle == 2 && state.stats().closedOverflow == 0)
+        checkInvariants(state)
+    }
+
     @Test func returnConditionsDecideKeepOrCloseAndCountResets() {
         var state = machine(size: 3, maxsize: 3)
         let a = borrow(&state)!, b = borrow(&state)!, c = borrow(&state)!

@@ -43,6 +43,8 @@ class ConnectionPool:
             "size": str(size), "maxsize": str(maxsize), "pre_create_num": str(min(pre_create_num, maxsize)),
             "con_lifetime": str(max(0, int(con_lifetime))), "autocommit": "1" if autocommit else "0",
             "name": self.name,
+            # pymysql-pool keeps connections above size idle until con_lifetime.
+            "close_overflow": "0",
         })
         python["autocommit"] = autocommit
         self._handle = make_pool_handle(pairs)
