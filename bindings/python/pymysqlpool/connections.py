@@ -90,14 +90,28 @@ def split_connect_kwargs(kwargs):
         if ssl.get("check_hostname"):
             pairs["ssl_verify_identity"] = "1"
         pairs["ssl"] = "1"
-    python = {key: kwargs.get(key) for key in ("cursorclass", "conv", "use_unicode", "binary_prefix")}
-    python["charset"] = kwargs.get("charset") or "utf8mb4"
-    python["host"] = kwargs.get("host") or "localhost"
-    python["port"] = kwargs.get("port") or 3306
-    python["user"] = kwargs.get("user") or ""
-    python["database"] = kwargs.get("database")
-    python["autocommit"] = kwargs.get("autocommit", False)
-    return pairs, python
+    return pairs, ClientOptions(kwargs)
+
+
+class ClientOptions:
+    """The Python-side connect options, worked out once per pool (not per
+    checkout)."""
+
+    def __init__(self, kwargs):
+        self.host = kwargs.get("host") or "localhost"
+        self.port = kwargs.get("port") or 3306
+        self.user = kwargs.get("user") or ""
+        self.database = kwargs.get("database")
+        self.charset = kwargs.get("charset") or "utf8mb4"
+        self.autocommit = kwargs.get("autocommit", False)
+        use_unicode = kwargs.get("use_unicode")
+        self.use_unicode = True if use_unicode is None else bool(use_unicode)
+        self.cursorclass = kwargs.get("cursorclass") or Cursor
+        conv = kwargs.get("conv")
+        table = conv or converters.conversions
+        self.encoders = {k: v for k, v in table.items() if not isinstance(k, int)}
+        self.decoders = {k: v for k, v in table.items() if isinstance(k, int)}
+        self.custom_decoders = conv is not None
 
 
 def make_pool_handle(pairs):
@@ -181,38 +195,37 @@ class Connection:
     def __init__(self, *args, **kwargs):
         if args:
             raise TypeError("pymysqlpool.connect() takes keyword arguments only, as PyMySQL 1.2 does")
-        pairs, python = split_connect_kwargs(kwargs)
+        pairs, options = split_connect_kwargs(kwargs)
         pairs.update({"size": "1", "maxsize": "1", "pre_create_num": "1", "con_lifetime": "0"})
-        pairs["autocommit"] = _config_value(bool(python["autocommit"]))
+        pairs["autocommit"] = _config_value(bool(options.autocommit))
         self._private_pool = make_pool_handle(pairs)
         handle = ctypes.c_void_p()
         _lib.check(_lib.pool_get_conn_ex(self._private_pool, 0, 0, 0, ctypes.byref(handle)))
-        self._setup(handle.value, python)
+        self._setup(handle.value, options)
 
     @classmethod
-    def _borrowed(cls, pool, handle, python):
+    def _borrowed(cls, pool, handle, options):
         connection = cls.__new__(cls)
         connection._private_pool = None
         connection._pool = pool
-        connection._setup(handle, python)
+        connection._setup(handle, options)
         return connection
 
-    def _setup(self, handle, python):
+    def _setup(self, handle, options):
         self._handle = handle
         self._returned = False
         self._closed = False
-        self.host = python["host"]
-        self.port = python["port"]
-        self.user = python["user"]
-        self.db = python["database"]
-        self.charset = python["charset"]
+        self.host = options.host
+        self.port = options.port
+        self.user = options.user
+        self.db = options.database
+        self.charset = options.charset
         self.encoding = python_encoding(self.charset)
-        self.use_unicode = True if python["use_unicode"] is None else bool(python["use_unicode"])
-        self.cursorclass = python["cursorclass"] or Cursor
-        conv = python["conv"]
-        self.encoders = {k: v for k, v in (conv or converters.conversions).items() if not isinstance(k, int)}
-        self.decoders = {k: v for k, v in (conv or converters.conversions).items() if isinstance(k, int)}
-        self._custom_decoders = conv is not None
+        self.use_unicode = options.use_unicode
+        self.cursorclass = options.cursorclass
+        self.encoders = options.encoders
+        self.decoders = options.decoders
+        self._custom_decoders = options.custom_decoders
         self._result = None
         self._affected_rows = 0
         self._info = _lib.ConnInfo()

@@ -32,8 +32,9 @@ class ConnectionPool:
             raise TypeError("ConnectionPool() got an unexpected keyword argument 'max_size': "
                             "it was renamed to 'maxsize' in pymysql-pool 0.3.7, use maxsize=...")
         name = name or pool_name
-        pairs, python = split_connect_kwargs(kwargs)
-        self._python = python
+        pairs, options = split_connect_kwargs(kwargs)
+        options.autocommit = autocommit
+        self._options = options
         self.maxsize = maxsize
         self._size = size
         self._autocommit = autocommit
@@ -46,7 +47,6 @@ class ConnectionPool:
             # pymysql-pool keeps connections above size idle until con_lifetime.
             "close_overflow": "0",
         })
-        python["autocommit"] = autocommit
         self._handle = make_pool_handle(pairs)
         self._finalizer = weakref.finalize(self, _lib.pool_destroy, self._handle)
 
@@ -59,7 +59,7 @@ class ConnectionPool:
         flags = _lib.POOL_GET_PING if pre_ping else 0
         _lib.check(_lib.pool_get_conn_ex(self._live(), wait_ms, wait_ms, flags, ctypes.byref(handle)))
         logger.debug("Get connection from pool(%s)", self.name)
-        return Connection._borrowed(self, handle.value, self._python)
+        return Connection._borrowed(self, handle.value, self._options)
 
     get_conn = get_connection
 
