@@ -40,8 +40,10 @@ class ConnectionPool:
         self._autocommit = autocommit
         self.name = name or "-".join([str(kwargs.get("host", "localhost")), str(kwargs.get("port", 3306)),
                                       str(kwargs.get("user", "")), str(kwargs.get("database", ""))])
+        # pymysql-pool never checked size <= maxsize (and then opened up to
+        # size, past maxsize); here maxsize is the hard cap and size follows it.
         pairs.update({
-            "size": str(size), "maxsize": str(maxsize), "pre_create_num": str(min(pre_create_num, maxsize)),
+            "size": str(min(size, maxsize)), "maxsize": str(maxsize), "pre_create_num": str(min(pre_create_num, maxsize)),
             "con_lifetime": str(max(0, int(con_lifetime))), "autocommit": "1" if autocommit else "0",
             "name": self.name,
             # pymysql-pool keeps connections above size idle until con_lifetime.
