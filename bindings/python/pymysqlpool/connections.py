@@ -2,6 +2,7 @@
 
 import ctypes
 import pickle
+import weakref
 
 from . import _lib, converters, err
 from .constants import FIELD_TYPE
@@ -166,6 +167,12 @@ def _our_cursor_class(cls):
     return cls
 
 
+def _close_private(pool, handle):
+    """Closes a private connection and its one-connection pool."""
+    _lib.pool_discard(pool, handle)
+    _lib.pool_destroy(pool)
+
+
 def _text(pointer, length):
     return ctypes.string_at(pointer, length).decode("utf-8", "replace") if length else ""
 
@@ -198,17 +205,23 @@ class Connection:
         pairs, options = split_connect_kwargs(kwargs)
         pairs.update({"size": "1", "maxsize": "1", "pre_create_num": "1", "con_lifetime": "0"})
         pairs["autocommit"] = _config_value(bool(options.autocommit))
-        self._private_pool = make_pool_handle(pairs)
+        pool = make_pool_handle(pairs)
         handle = ctypes.c_void_p()
-        _lib.check(_lib.pool_get_conn_ex(self._private_pool, 0, 0, 0, ctypes.byref(handle)))
+        code = _lib.pool_get_conn_ex(pool, 0, 0, 0, ctypes.byref(handle))
+        if code != _lib.POOL_OK:
+            _lib.pool_destroy(pool)
+            _lib.raise_last(code)
         self._setup(handle.value, options)
+        self._finalizer = weakref.finalize(self, _close_private, pool, handle.value)
 
     @classmethod
     def _borrowed(cls, pool, handle, options):
         connection = cls.__new__(cls)
-        connection._private_pool = None
         connection._pool = pool
         connection._setup(handle, options)
+        # A borrower that drops the connection without returning it: the
+        # connection's state is unknown, so it is closed, not reused.
+        connection._finalizer = weakref.finalize(connection, _lib.pool_discard, pool._handle, handle)
         return connection
 
     def _setup(self, handle, options):
@@ -496,25 +509,12 @@ class Connection:
 
     def _close_private(self):
         self._closed = True
-        pool, self._private_pool = self._private_pool, None
-        handle, self._handle = self._handle, None
-        if pool:
-            _lib.pool_discard(pool, handle)
-            _lib.pool_destroy(pool)
+        self._handle = None
+        self._finalizer()
 
     def _force_close(self):
         if self._pool is None and not self._closed:
             self._close_private()
-
-    def __del__(self):
-        try:
-            if self._pool is not None:
-                if not self._returned and self._handle is not None:
-                    self._pool._put_connection(self, discard=True)
-            else:
-                self._force_close()
-        except Exception:  # interpreter shutdown: nothing sensible to do
-            pass
 
     def __enter__(self):
         return self

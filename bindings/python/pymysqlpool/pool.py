@@ -74,6 +74,7 @@ class ConnectionPool:
         if connection._returned:
             raise ReturnConnectionToPoolError(f"this connection has already returned to the pool({self.name})")
         connection._returned = True
+        connection._finalizer.detach()
         handle, connection._handle = connection._handle, None
         connection._result = None
         release = _lib.pool_discard if discard else _lib.pool_release
