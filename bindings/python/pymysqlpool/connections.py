@@ -16,6 +16,8 @@ TEXT_TYPES = {
 }
 _MBLENGTH = {8: 1, 33: 3, 88: 2, 91: 2}  # PyMySQL's display-length divisors
 _UTF8_ENCODINGS = {"utf8", "utf-8"}
+# Errors after which PyMySQL has closed its socket.
+LINK_LOST_ERRNOS = {1053, 1927, 2006, 2013, 2014, 2055, 4031}
 UNBUFFERED_AFFECTED_ROWS = 18446744073709551615  # what PyMySQL reports while streaming
 _BATCH_ROWS = 1000  # rows per foreign call when streaming
 
@@ -115,6 +117,19 @@ class ClientOptions:
         self.custom_decoders = conv is not None
 
 
+def check_connect(code, pairs):
+    """Like _lib.check for calls that may open connections: libmariadb
+    reports a refused TCP connect as 2002, PyMySQL as 2003."""
+    if code == _lib.POOL_OK:
+        return
+    try:
+        _lib.raise_last(code)
+    except err.OperationalError as error:
+        if error.args and error.args[0] == 2002 and "unix_socket" not in pairs:
+            raise err.OperationalError(2003, error.args[1]) from None
+        raise
+
+
 def make_pool_handle(pairs):
     """A libmysqlpool pool built from config pairs (the caller destroys it)."""
     config = _lib.pool_config_new()
@@ -124,7 +139,7 @@ def make_pool_handle(pairs):
         for key, value in pairs.items():
             _lib.check(_lib.pool_config_set(config, key.encode(), value.encode("utf-8", "surrogateescape")))
         handle = ctypes.c_void_p()
-        _lib.check(_lib.pool_create(config, ctypes.byref(handle)))
+        check_connect(_lib.pool_create(config, ctypes.byref(handle)), pairs)
         return handle.value
     finally:
         _lib.pool_config_free(config)
@@ -173,8 +188,8 @@ def _close_private(pool, handle):
     _lib.pool_destroy(pool)
 
 
-def _text(pointer, length):
-    return ctypes.string_at(pointer, length).decode("utf-8", "replace") if length else ""
+def _text(pointer, length, encoding):
+    return ctypes.string_at(pointer, length).decode(encoding, "replace") if length else ""
 
 
 class Connection:
@@ -210,7 +225,7 @@ class Connection:
         code = _lib.pool_get_conn_ex(pool, 0, 0, 0, ctypes.byref(handle))
         if code != _lib.POOL_OK:
             _lib.pool_destroy(pool)
-            _lib.raise_last(code)
+            check_connect(code, pairs)
         self._setup(handle.value, options)
         self._finalizer = weakref.finalize(self, _close_private, pool, handle.value)
 
@@ -228,6 +243,7 @@ class Connection:
         self._handle = handle
         self._returned = False
         self._closed = False
+        self._link_lost = False
         self.host = options.host
         self.port = options.port
         self.user = options.user
@@ -246,14 +262,29 @@ class Connection:
 
     # -- state --------------------------------------------------------------
 
-    def _live(self):
-        """The handle, or the error PyMySQL / pymysql-pool raise after close."""
+    def _check_returned(self):
         if self._returned:
             name = self._pool.name if self._pool is not None else ""
             raise err.ReturnConnectionToPoolError(f"this connection has already returned to the pool({name})")
-        if self._closed or self._handle is None:
-            raise err.Error("Already closed")
+
+    def _live(self):
+        """The handle, or the error PyMySQL / pymysql-pool raise: after a
+        return to the pool, after close, or after the link was lost (PyMySQL
+        drops its socket then, and later calls raise InterfaceError(0, ''))."""
+        self._check_returned()
+        if self._handle is None or self._link_lost:
+            raise err.InterfaceError(0, "")
         return self._handle
+
+    def _check(self, code):
+        if code == _lib.POOL_OK:
+            return
+        try:
+            _lib.raise_last(code)
+        except err.Error as error:
+            if error.args and error.args[0] in LINK_LOST_ERRNOS:
+                self._link_lost = True
+            raise
 
     def _refresh_info(self):
         _lib.check(_lib.pool_conn_info(self._handle, ctypes.byref(self._info), ctypes.sizeof(self._info)))
@@ -279,7 +310,7 @@ class Connection:
             sql = sql.encode(self.encoding, "surrogateescape")
         handle = self._live()
         self._finish_result()
-        _lib.check(_lib.pool_query(handle, sql, len(sql)))
+        self._check(_lib.pool_query(handle, sql, len(sql)))
         self._result = self._read_result(unbuffered)
         self._affected_rows = self._result.affected_rows
         return self._affected_rows
@@ -291,7 +322,7 @@ class Connection:
         if code == _lib.POOL_DONE:
             self._result = None
             return 0
-        _lib.check(code)
+        self._check(code)
         self._result = self._read_result(unbuffered)
         self._affected_rows = self._result.affected_rows
         return self._affected_rows
@@ -299,7 +330,7 @@ class Connection:
     def _read_result(self, unbuffered):
         result_handle = ctypes.c_void_p()
         take = _lib.pool_use_result if unbuffered else _lib.pool_store_result
-        _lib.check(take(self._handle, ctypes.byref(result_handle)))
+        self._check(take(self._handle, ctypes.byref(result_handle)))
         info = self._refresh_info()
         result = Result()
         result.insert_id = info.insert_id
@@ -311,6 +342,7 @@ class Connection:
             return result
         result.handle = result_handle.value
         result.unbuffered = unbuffered
+        result.insert_id = None  # PyMySQL reads it only from OK packets, never from result sets
         self._describe(result)
         if unbuffered:
             result.affected_rows = UNBUFFERED_AFFECTED_ROWS
@@ -328,11 +360,11 @@ class Connection:
         for index in range(count):
             _lib.check(_lib.pool_result_field(result.handle, index, ctypes.byref(field), ctypes.sizeof(field)))
             info = FieldInfo()
-            info.name = _text(field.name, field.name_length)
-            info.org_name = _text(field.org_name, field.org_name_length)
-            info.table_name = _text(field.table, field.table_length)
-            info.org_table = _text(field.org_table, field.org_table_length)
-            info.db = _text(field.db, field.db_length)
+            info.name = _text(field.name, field.name_length, self.encoding)
+            info.org_name = _text(field.org_name, field.org_name_length, self.encoding)
+            info.table_name = _text(field.table, field.table_length, self.encoding)
+            info.org_table = _text(field.org_table, field.org_table_length, self.encoding)
+            info.db = _text(field.db, field.db_length, self.encoding)
             info.type_code = field.type
             info.flags = field.flags
             info.charsetnr = field.charsetnr
@@ -363,7 +395,7 @@ class Connection:
         length = ctypes.c_size_t()
         count = ctypes.c_uint64()
         flags = _lib.POOL_PICKLE_RAW if result.converters is not None else 0
-        _lib.check(_lib.pool_result_fetch_pickle(result.handle, max_rows, flags, ctypes.byref(data),
+        self._check(_lib.pool_result_fetch_pickle(result.handle, max_rows, flags, ctypes.byref(data),
                                                  ctypes.byref(length), ctypes.byref(count)))
         rows = pickle.loads((ctypes.c_char * length.value).from_address(data.value))
         if result.converters is not None:
@@ -405,15 +437,15 @@ class Connection:
     # -- PyMySQL's Connection API ----------------------------------------
 
     def cursor(self, cursor=None):
-        self._live()
+        self._check_returned()
         return _our_cursor_class(cursor or self.cursorclass)(self)
 
     def commit(self):
-        _lib.check(_lib.pool_commit(self._live()))
+        self._check(_lib.pool_commit(self._live()))
         self._refresh_info()
 
     def rollback(self):
-        _lib.check(_lib.pool_rollback(self._live()))
+        self._check(_lib.pool_rollback(self._live()))
         self._refresh_info()
 
     def begin(self):
@@ -422,7 +454,7 @@ class Connection:
     def autocommit(self, value):
         handle = self._live()
         if bool(value) != self.get_autocommit():
-            _lib.check(_lib.pool_autocommit(handle, 1 if value else 0))
+            self._check(_lib.pool_autocommit(handle, 1 if value else 0))
             self._refresh_info()
 
     def get_autocommit(self):
@@ -430,10 +462,10 @@ class Connection:
         return bool(self._info.server_status & _lib.STATUS_AUTOCOMMIT)
 
     def ping(self, reconnect=False):
-        _lib.check(_lib.pool_ping(self._live()))
+        self._check(_lib.pool_ping(self._live()))
 
     def select_db(self, db):
-        _lib.check(_lib.pool_select_db(self._live(), db.encode(self.encoding)))
+        self._check(_lib.pool_select_db(self._live(), db.encode(self.encoding)))
         self.db = db
 
     def set_character_set(self, charset, collation=None):
@@ -441,7 +473,7 @@ class Connection:
         if collation:
             self.query(f"SET NAMES {charset} COLLATE {collation}")
         else:
-            _lib.check(_lib.pool_set_charset(handle, charset.encode("ascii")))
+            self._check(_lib.pool_set_charset(handle, charset.encode("ascii")))
         self.charset = charset
         self.encoding = python_encoding(charset)
 
@@ -487,7 +519,12 @@ class Connection:
         return self._info.thread_id
 
     def get_server_info(self):
-        return _lib.pool_conn_server_info(self._live()).decode("utf-8", "replace")
+        info = _lib.pool_conn_server_info(self._live()).decode("utf-8", "replace")
+        # MariaDB 10+ announces itself as "5.5.5-10.x..." for old clients;
+        # libmariadb strips that prefix, PyMySQL shows it.
+        if "MariaDB" in info and self._info.server_version >= 100000 and not info.startswith("5.5.5-"):
+            info = "5.5.5-" + info
+        return info
 
     def get_host_info(self):
         return _lib.pool_conn_host_info(self._live()).decode("utf-8", "replace")

@@ -7,7 +7,7 @@ import threading
 import weakref
 
 from . import _lib, err
-from .connections import Connection, make_pool_handle, split_connect_kwargs
+from .connections import Connection, check_connect, make_pool_handle, split_connect_kwargs
 from .err import GetConnectionFromPoolError, ReturnConnectionToPoolError
 
 logger = logging.getLogger("pymysqlpool")
@@ -49,8 +49,11 @@ class ConnectionPool:
             # pymysql-pool keeps connections above size idle until con_lifetime.
             "close_overflow": "0",
         })
+        self._pairs = pairs
         self._handle = make_pool_handle(pairs)
         self._finalizer = weakref.finalize(self, _lib.pool_destroy, self._handle)
+        for _ in range(self._stats().created):
+            logger.debug("Create new connection in pool(%s)", self.name)
 
     def get_connection(self, retry_num=3, retry_interval=0.1, pre_ping=False):
         """A connection: idle, new below size, or, after waiting
@@ -59,8 +62,13 @@ class ConnectionPool:
         wait_ms = int(min(retry_num, 10) * retry_interval * 1000)
         handle = ctypes.c_void_p()
         flags = _lib.POOL_GET_PING if pre_ping else 0
-        _lib.check(_lib.pool_get_conn_ex(self._live(), wait_ms, wait_ms, flags, ctypes.byref(handle)))
-        logger.debug("Get connection from pool(%s)", self.name)
+        debug = logger.isEnabledFor(logging.DEBUG)
+        created = self._stats().created if debug else 0
+        check_connect(_lib.pool_get_conn_ex(self._live(), wait_ms, wait_ms, flags, ctypes.byref(handle)), self._pairs)
+        if debug:
+            for _ in range(self._stats().created - created):
+                logger.debug("Create new connection in pool(%s)", self.name)
+            logger.debug("Get connection from pool(%s)", self.name)
         return Connection._borrowed(self, handle.value, self._options)
 
     get_conn = get_connection
@@ -79,7 +87,8 @@ class ConnectionPool:
         connection._result = None
         release = _lib.pool_discard if discard else _lib.pool_release
         _lib.check(release(self._handle, handle))
-        logger.debug("Put connection back to pool(%s)", self.name)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Put connection back to pool(%s)", self.name)
 
     def release(self, connection):
         """Returns a connection to the pool (same as connection.close())."""
