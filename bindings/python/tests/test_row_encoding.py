@@ -98,7 +98,7 @@ def test_text_and_bytes(connections, text, data):
 def test_many_rows_and_columns(connections, rows):
     if not rows:
         return
-    union = " UNION ALL ".join(["SELECT %s, %s, %s, 1.5, NOW(), x'00ff'"] * len(rows))
+    union = " UNION ALL ".join(["SELECT %s, %s, %s, 1.5, CAST('2024-02-29 12:34:56.5' AS DATETIME(1)), x'00ff'"] * len(rows))
     args = [value for row in rows for value in row]
     fetched = both(connections, union, args)
     assert len(fetched) == len(rows)
