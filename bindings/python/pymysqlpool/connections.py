@@ -226,18 +226,29 @@ class Connection:
         if code != _lib.POOL_OK:
             _lib.pool_destroy(pool)
             check_connect(code, pairs)
+        self._pool_handle = pool
+        self._pairs = pairs
         self._setup(handle.value, options)
-        self._finalizer = weakref.finalize(self, _close_private, pool, handle.value)
+        self._watch()
 
     @classmethod
     def _borrowed(cls, pool, handle, options):
         connection = cls.__new__(cls)
         connection._pool = pool
+        connection._pool_handle = pool._handle
+        connection._pairs = pool._pairs
         connection._setup(handle, options)
-        # A borrower that drops the connection without returning it: the
-        # connection's state is unknown, so it is closed, not reused.
-        connection._finalizer = weakref.finalize(connection, _lib.pool_discard, pool._handle, handle)
+        connection._watch()
         return connection
+
+    def _watch(self):
+        """Closes the connection if this object is dropped while it holds it.
+        A borrower that never returned it leaves its state unknown, so a
+        pooled connection is discarded, not reused."""
+        if self._pool is None:
+            self._finalizer = weakref.finalize(self, _close_private, self._pool_handle, self._handle)
+        else:
+            self._finalizer = weakref.finalize(self, _lib.pool_discard, self._pool_handle, self._handle)
 
     def _setup(self, handle, options):
         self._handle = handle
@@ -462,7 +473,33 @@ class Connection:
         return bool(self._info.server_status & _lib.STATUS_AUTOCOMMIT)
 
     def ping(self, reconnect=False):
-        self._check(_lib.pool_ping(self._live()))
+        """COM_PING. With reconnect, a dead link is replaced by a fresh
+        connection from the same pool (pymysql-pool's pre_ping behaviour)."""
+        self._check_returned()
+        if self._closed:
+            raise err.Error("Already closed")
+        if self._handle is not None and not self._link_lost:
+            code = _lib.pool_ping(self._handle)
+            if code == _lib.POOL_OK:
+                return
+            if not reconnect:
+                self._check(code)
+        elif not reconnect:
+            raise err.Error("Already closed")
+        self._reconnect()
+
+    def _reconnect(self):
+        self._finalizer.detach()
+        if self._handle is not None:
+            _lib.pool_discard(self._pool_handle, self._handle)
+            self._handle = None
+        handle = ctypes.c_void_p()
+        check_connect(_lib.pool_get_conn_ex(self._pool_handle, 0, 0, 0, ctypes.byref(handle)), self._pairs)
+        self._handle = handle.value
+        self._link_lost = False
+        self._result = None
+        self._refresh_info()
+        self._watch()
 
     def select_db(self, db):
         self._check(_lib.pool_select_db(self._live(), db.encode(self.encoding)))
@@ -515,7 +552,7 @@ class Connection:
         self.query(f"KILL {thread_id:d}")
 
     def thread_id(self):
-        self._live()
+        self._check_returned()
         return self._info.thread_id
 
     def get_server_info(self):
@@ -530,7 +567,7 @@ class Connection:
         return _lib.pool_conn_host_info(self._live()).decode("utf-8", "replace")
 
     def get_proto_info(self):
-        self._live()
+        self._check_returned()
         return self._info.protocol_version
 
     # -- closing --------------------------------------------------------------
@@ -546,8 +583,12 @@ class Connection:
 
     def _close_private(self):
         self._closed = True
+        if self._handle is None:  # a failed reconnect left only the pool
+            self._finalizer.detach()
+            _lib.pool_destroy(self._pool_handle)
+        else:
+            self._finalizer()
         self._handle = None
-        self._finalizer()
 
     def _force_close(self):
         if self._pool is None and not self._closed:

@@ -85,8 +85,9 @@ class ConnectionPool:
         connection._finalizer.detach()
         handle, connection._handle = connection._handle, None
         connection._result = None
-        release = _lib.pool_discard if discard else _lib.pool_release
-        _lib.check(release(self._handle, handle))
+        if handle is not None:  # None after a failed ping(reconnect=True)
+            release = _lib.pool_discard if discard else _lib.pool_release
+            _lib.check(release(self._handle, handle))
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Put connection back to pool(%s)", self.name)
 
