@@ -59,8 +59,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
             opened.forEach { factory.close($0.connection) }
             throw error
         }
-        let now = MonotonicClock.now()
-        mutex.withLock { opened.forEach { state.addIdle($0, now: now) } }
+        mutex.withLock { opened.forEach { state.addIdle($0) } }
     }
 
     /// A pool dropped without close() still closes its idle connections.

@@ -189,7 +189,7 @@ struct PoolStateMachine<Connection> {
     }
 
     /// A new pre-created connection goes straight to the idle list.
-    mutating func addIdle(_ slot: Slot, now: UInt64) {
+    mutating func addIdle(_ slot: Slot) {
         open += 1
         counters.created += 1
         idle.append(slot)

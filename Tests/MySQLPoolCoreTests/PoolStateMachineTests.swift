@@ -151,8 +151,8 @@ private func checkInvariants(_ state: Machine) {
 
     @Test func expiredIdleConnectionsAreClosedWhenTaken() {
         var state = machine(size: 2, maxsize: 2, lifetime: 10 * second)
-        state.addIdle(slot(createdAt: 0), now: 0)
-        state.addIdle(slot(createdAt: 5 * second), now: 0)
+        state.addIdle(slot(createdAt: 0))
+        state.addIdle(slot(createdAt: 5 * second))
         var expired: [Slot] = []
         guard case .lease(let leased) = state.acquire(now: 12 * second, mayOverflow: true, mayWait: true, expired: &expired)
         else {
@@ -239,7 +239,7 @@ private func checkInvariants(_ state: Machine) {
     @Test func closeFailsWaitersClosesIdleAndLaterReleases() {
         var state = machine(size: 2, maxsize: 2)
         let held = borrow(&state)!
-        state.addIdle(slot(), now: 0)
+        state.addIdle(slot())
         let waiter = Waiter<FakeConnection>(enqueuedAt: 0, deadline: second, overflowAt: .max)
         state.enqueue(waiter)
         let (idle, woken) = state.close(now: 3)
