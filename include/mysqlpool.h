@@ -520,6 +520,24 @@ POOL_API int pool_result_fetch_pickle(pool_result_t *result, uint64_t max_rows, 
                                       const char **out_bytes, size_t *out_length,
                                       uint64_t *out_rows);
 
+/* pool_query_pickle: pool_query + pool_store_result + pool_conn_info +
+ * pool_result_field for every column + pool_result_fetch_pickle +
+ * pool_result_free, in one call: the whole outcome of one statement as one
+ * Python pickle (protocol 3) of the tuple
+ *   (affected_rows, insert_id, warning_count, server_status, fields, rows)
+ * where, for a statement with a result set, affected_rows is its row count,
+ * insert_id is None, fields is a tuple of (name, type, charsetnr, length,
+ * decimals, flags, table, org_name, org_table, db) per column and rows is a
+ * list of tuples converted as pool_result_fetch_pickle does; for a statement
+ * without one, fields and rows are None. flags: POOL_PICKLE_* (with
+ * POOL_PICKLE_TEXT_AS_BYTES the names are bytes too). For bindings that make
+ * one foreign call per statement.
+ * Ownership: the bytes belong to the connection and stay valid until its next
+ * call or its release. Return: as pool_query and pool_store_result;
+ * POOL_E_BAD_ARGUMENT for NULL out pointers or unknown flags. */
+POOL_API int pool_query_pickle(pool_conn_t *conn, const char *sql, size_t length, uint32_t flags,
+                               const char **out_bytes, size_t *out_length);
+
 /* pool_result_seek: move a stored result to row `row` (0-based) so the next
  * fetch returns it. POOL_E_MISUSE for a streaming result;
  * POOL_E_BAD_ARGUMENT when row > row count. */

@@ -213,6 +213,47 @@ public final class MariaDBConnection: @unchecked Sendable {
         return true
     }
 
+    /// Buffer of `runForPython`, reused from statement to statement.
+    private var statementPickle = PickleRowEncoder()
+
+    /// Runs one statement and reads its whole outcome as one pickle of
+    /// (affected_rows, insert_id, warning_count, server_status, fields, rows):
+    /// fields and rows are None for a statement without a result set, and
+    /// insert_id is None when there is one (as PyMySQL reports them). The
+    /// bytes stay valid until the next call on this connection.
+    public func runForPython(_ sql: UnsafeRawBufferPointer, options: MariaDBResult.PickleOptions)
+        throws(PoolError) -> UnsafeBufferPointer<UInt8>
+    {
+        try query(sql)
+        let result = try storeResult()
+        defer { result?.free() }
+        try encodeOutcome(of: result, into: &statementPickle, options: options)
+        return statementPickle.bytes.withUnsafeBufferPointer { $0 }
+    }
+
+    private func encodeOutcome(of result: MariaDBResult?, into encoder: inout PickleRowEncoder,
+                               options: MariaDBResult.PickleOptions) throws(PoolError) {
+        encoder.begin()
+        encoder.beginTuple()
+        if let result {
+            encoder.appendUInt64(result.rowCount)
+            encoder.appendNone()
+            encoder.appendUInt64(UInt64(warningCount))
+            encoder.appendUInt64(UInt64(serverStatus))
+            result.appendFields(to: &encoder, namesAsBytes: options.contains(.textAsBytes))
+            _ = try result.appendRows(to: &encoder, maxRows: 0, options: options)
+        } else {
+            encoder.appendUInt64(affectedRows)
+            encoder.appendUInt64(insertID)
+            encoder.appendUInt64(UInt64(warningCount))
+            encoder.appendUInt64(UInt64(serverStatus))
+            encoder.appendNone()
+            encoder.appendNone()
+        }
+        encoder.endTuple()
+        encoder.finish()
+    }
+
     func forget(_ result: MariaDBResult) {
         liveResults.removeAll { $0 === result }
     }
@@ -407,6 +448,18 @@ public final class MariaDBResult: @unchecked Sendable {
         -> (bytes: UnsafeBufferPointer<UInt8>, rows: UInt64)
     {
         guard raw != nil else { throw PoolError(.wrongHandle, "the result was already freed") }
+        pickle.begin()
+        let rows = try appendRows(to: &pickle, maxRows: maxRows, options: options)
+        pickle.finish()
+        // The array is not touched again before the next call or free, so
+        // its storage stays where it is while the caller reads it.
+        return (pickle.bytes.withUnsafeBufferPointer { $0 }, rows)
+    }
+
+    /// Writes up to `maxRows` rows (0: all) as a list of tuples.
+    func appendRows(to encoder: inout PickleRowEncoder, maxRows: UInt64, options: PickleOptions) throws(PoolError)
+        -> UInt64
+    {
         if pickleKindsOptions != options {
             pickleKinds = (0..<fieldCount).map { index in
                 let field = self.field(index)!.pointee
@@ -416,16 +469,36 @@ public final class MariaDBResult: @unchecked Sendable {
             }
             pickleKindsOptions = options
         }
-        pickle.begin()
+        encoder.beginList()
         var rows: UInt64 = 0
         while maxRows == 0 || rows < maxRows, let row = try fetch() {
-            pickle.appendRow(row.values, row.lengths, kinds: pickleKinds)
+            encoder.appendRow(row.values, row.lengths, kinds: pickleKinds)
             rows += 1
         }
-        pickle.finish()
-        // The array is not touched again before the next call or free, so
-        // its storage stays where it is while the caller reads it.
-        return (pickle.bytes.withUnsafeBufferPointer { $0 }, rows)
+        encoder.endList()
+        return rows
+    }
+
+    /// The columns as a tuple of (name, type, charsetnr, length, decimals,
+    /// flags, table, org_name, org_table, db) tuples.
+    func appendFields(to encoder: inout PickleRowEncoder, namesAsBytes: Bool) {
+        encoder.beginTuple()
+        for index in 0..<fieldCount {
+            let field = self.field(index)!.pointee
+            encoder.beginTuple()
+            encoder.appendString(field.name, count: Int(field.name_length), asBytes: namesAsBytes)
+            encoder.appendUInt64(UInt64(field.type.rawValue))
+            encoder.appendUInt64(UInt64(field.charsetnr))
+            encoder.appendUInt64(UInt64(field.length))
+            encoder.appendUInt64(UInt64(field.decimals))
+            encoder.appendUInt64(UInt64(field.flags))
+            encoder.appendString(field.table, count: Int(field.table_length), asBytes: namesAsBytes)
+            encoder.appendString(field.org_name, count: Int(field.org_name_length), asBytes: namesAsBytes)
+            encoder.appendString(field.org_table, count: Int(field.org_table_length), asBytes: namesAsBytes)
+            encoder.appendString(field.db, count: Int(field.db_length), asBytes: namesAsBytes)
+            encoder.endTuple()
+        }
+        encoder.endTuple()
     }
 
     /// Frees the result (a streaming one is read to its end by libmariadb).

@@ -37,7 +37,8 @@ enum PythonColumnKind {
 /// returns them.
 struct PickleRowEncoder {
     private(set) var bytes: [UInt8] = []
-    private var memoized: [Bool] = [false, false, false, false]
+    /// Bit n set: global n is in the memo (BINPUT n).
+    private var memoized: UInt8 = 0
 
     private enum Global: Int {
         case decimal = 0, datetime, date, timedelta
@@ -52,14 +53,53 @@ struct PickleRowEncoder {
         }
     }
 
+    /// Starts a new stream (PROTO 3); the previous one is forgotten.
     mutating func begin() {
         bytes.removeAll(keepingCapacity: true)
-        memoized = [false, false, false, false]
-        bytes.append(contentsOf: [0x80, 3, UInt8(ascii: "]"), UInt8(ascii: "(")])  // PROTO 3, EMPTY_LIST, MARK
+        memoized = 0
+        bytes.append(contentsOf: [0x80, 3])
     }
 
+    /// Ends the stream with STOP: the last value written is what loads returns.
     mutating func finish() {
-        bytes.append(contentsOf: [UInt8(ascii: "e"), UInt8(ascii: ".")])  // APPENDS, STOP
+        bytes.append(UInt8(ascii: "."))
+    }
+
+    /// A list: EMPTY_LIST MARK ... APPENDS.
+    mutating func beginList() {
+        bytes.append(contentsOf: [UInt8(ascii: "]"), UInt8(ascii: "(")])
+    }
+
+    mutating func endList() {
+        bytes.append(UInt8(ascii: "e"))
+    }
+
+    /// A tuple of any length: MARK ... TUPLE.
+    mutating func beginTuple() {
+        bytes.append(UInt8(ascii: "("))
+    }
+
+    mutating func endTuple() {
+        bytes.append(UInt8(ascii: "t"))
+    }
+
+    mutating func appendNone() {
+        bytes.append(UInt8(ascii: "N"))
+    }
+
+    mutating func appendUInt64(_ value: UInt64) {
+        if let small = Int64(exactly: value) {
+            appendInt64(small)
+        } else {
+            appendLong(magnitude: value, negative: false)
+        }
+    }
+
+    /// A str when the bytes are UTF-8, else bytes; bytes when `asBytes`.
+    mutating func appendString(_ pointer: UnsafePointer<CChar>?, count: Int, asBytes: Bool) {
+        let buffer = UnsafeBufferPointer(
+            start: pointer.map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) }, count: pointer == nil ? 0 : count)
+        if asBytes { appendBytes(buffer) } else { appendText(buffer) }
     }
 
     /// One row: `values`/`lengths` as libmariadb returns them.
@@ -121,13 +161,14 @@ struct PickleRowEncoder {
 
     /// GLOBAL (memoized after first use), MARK, arguments, TUPLE, REDUCE.
     private mutating func appendCall(_ global: Global, arguments: (inout PickleRowEncoder) -> Void) {
-        if memoized[global.rawValue] {
+        let bit = UInt8(1) << UInt8(global.rawValue)
+        if memoized & bit != 0 {
             bytes.append(contentsOf: [UInt8(ascii: "h"), UInt8(global.rawValue)])  // BINGET
         } else {
             let spelling = global.spelling
             bytes.append(contentsOf: UnsafeBufferPointer(start: spelling.utf8Start, count: spelling.utf8CodeUnitCount))
             bytes.append(contentsOf: [UInt8(ascii: "q"), UInt8(global.rawValue)])  // BINPUT
-            memoized[global.rawValue] = true
+            memoized |= bit
         }
         bytes.append(UInt8(ascii: "("))
         arguments(&self)
@@ -139,7 +180,7 @@ struct PickleRowEncoder {
         withUnsafeBytes(of: UInt32(count).littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    private mutating func appendBytes(_ value: UnsafeBufferPointer<UInt8>) {
+    mutating func appendBytes(_ value: UnsafeBufferPointer<UInt8>) {
         if value.count < 256 {
             bytes.append(contentsOf: [UInt8(ascii: "C"), UInt8(value.count)])  // SHORT_BINBYTES
         } else {
@@ -150,13 +191,13 @@ struct PickleRowEncoder {
 
     /// str when the bytes are UTF-8 (what the connection charset promised);
     /// otherwise bytes, so a bad value can never break the whole stream.
-    private mutating func appendText(_ value: UnsafeBufferPointer<UInt8>) {
+    mutating func appendText(_ value: UnsafeBufferPointer<UInt8>) {
         guard isValidUTF8(value) else { return appendBytes(value) }
         appendLength(opcode: UInt8(ascii: "X"), value.count)  // BINUNICODE
-        bytes.append(contentsOf: value)
+        if !value.isEmpty { bytes.append(contentsOf: value) }
     }
 
-    private mutating func appendInt64(_ value: Int64) {
+    mutating func appendInt64(_ value: Int64) {
         if let small = Int32(exactly: value) {
             bytes.append(UInt8(ascii: "J"))  // BININT
             withUnsafeBytes(of: small.littleEndian) { bytes.append(contentsOf: $0) }

@@ -505,15 +505,34 @@ public func exportResultFetchPickle(_ res: OpaquePointer?, _ maxRows: UInt64, _ 
         let outBytes = try nonNull(outBytes, "out_bytes")
         let outLength = try nonNull(outLength, "out_length")
         let outRows = try nonNull(outRows, "out_rows")
-        guard flags & ~UInt32(3) == 0 else {
-            throw PoolError(.badArgument, "unknown flag bits 0x\(String(flags & ~UInt32(3), radix: 16)) in flags")
-        }
-        let (bytes, rows) = try result(res).pickleRows(maxRows: maxRows,
-                                                       options: MariaDBResult.PickleOptions(rawValue: flags))
+        let (bytes, rows) = try result(res).pickleRows(maxRows: maxRows, options: try pickleOptions(flags))
         outBytes.pointee = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
         outLength.pointee = bytes.count
         outRows.pointee = rows
     }
+}
+
+@_cdecl("pool_query_pickle")
+public func exportQueryPickle(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: Int, _ flags: UInt32,
+                              _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                              _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
+    status { () throws(PoolError) in
+        let outBytes = try nonNull(outBytes, "out_bytes")
+        let outLength = try nonNull(outLength, "out_length")
+        let options = try pickleOptions(flags)
+        let connection = try connection(conn)
+        guard sql != nil || length == 0 else { throw PoolError(.badArgument, "sql is NULL") }
+        let bytes = try connection.runForPython(UnsafeRawBufferPointer(start: sql, count: length), options: options)
+        outBytes.pointee = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+        outLength.pointee = bytes.count
+    }
+}
+
+private func pickleOptions(_ flags: UInt32) throws(PoolError) -> MariaDBResult.PickleOptions {
+    guard flags & ~UInt32(3) == 0 else {
+        throw PoolError(.badArgument, "unknown flag bits 0x\(String(flags & ~UInt32(3), radix: 16)) in flags")
+    }
+    return MariaDBResult.PickleOptions(rawValue: flags)
 }
 
 @_cdecl("pool_result_seek")

@@ -2044,6 +2044,39 @@ static void test_destroy_with_borrowed(void) {
  * Stats struct sizes
  */
 
+/* The pickle entry points (for language bindings): argument checks, and a
+ * stream that starts with PROTO 3 and ends with STOP. The values themselves
+ * are checked against PyMySQL by the Python suite. */
+static void test_pickle_entry_points(void) {
+    pool_conn_t *conn = borrow(shared);
+    pool_result_t *res = NULL;
+    const char *bytes = NULL;
+    size_t length = 0;
+    uint64_t rows = 0;
+    CHECK_RC(pool_query_pickle(NULL, "SELECT 1", 8, 0, &bytes, &length), POOL_E_WRONG_HANDLE);
+    CHECK_RC(pool_query_pickle(conn, "SELECT 1", 8, 0, NULL, &length), POOL_E_BAD_ARGUMENT);
+    CHECK_RC(pool_query_pickle(conn, "SELECT 1", 8, 0x80, &bytes, &length), POOL_E_BAD_ARGUMENT);
+    CHECK_CONTAINS(pool_last_error(), "flag");
+    CHECK_RC(pool_query_pickle(conn, "SELECT 1, 'a', NULL", 19, 0, &bytes, &length), POOL_OK);
+    CHECK(length > 4 && (unsigned char)bytes[0] == 0x80 && bytes[1] == 3 && bytes[length - 1] == '.');
+    CHECK_RC(pool_query_pickle(conn, "SELEC", 5, 0, &bytes, &length), POOL_E_SERVER);
+    CHECK_EQ_INT(pool_last_errno(), 1064);
+
+    CHECK_RC(pool_query(conn, "SELECT 1 UNION ALL SELECT 2", 27), POOL_OK);
+    CHECK_RC(pool_store_result(conn, &res), POOL_OK);
+    CHECK_RC(pool_result_fetch_pickle(res, 1, 0, &bytes, &length, &rows), POOL_OK);
+    CHECK_EQ_U64(rows, 1);
+    CHECK_RC(pool_result_fetch_pickle(res, 0, 3, &bytes, &length, &rows), POOL_OK);
+    CHECK_EQ_U64(rows, 1);
+    CHECK_RC(pool_result_fetch_pickle(res, 0, 0, &bytes, &length, &rows), POOL_OK);
+    CHECK_EQ_U64(rows, 0);
+    CHECK_RC(pool_result_fetch_pickle(res, 0, 4, &bytes, &length, &rows), POOL_E_BAD_ARGUMENT);
+    CHECK_RC(pool_result_fetch_pickle(res, 0, 0, NULL, &length, &rows), POOL_E_BAD_ARGUMENT);
+    pool_result_free(res);
+    CHECK_RC(pool_result_fetch_pickle(res, 0, 0, &bytes, &length, &rows), POOL_E_WRONG_HANDLE);
+    CHECK_RC(pool_release(shared, conn), POOL_OK);
+}
+
 static void test_stats_sizes(void) {
     pool_stats_t buf[2];
     unsigned char *bytes = (unsigned char *)buf;
@@ -2154,6 +2187,7 @@ int main(int argc, char **argv) {
     RUN(test_result_after_free_and_release);
     RUN(test_destroy);
     RUN(test_destroy_with_borrowed);
+    RUN(test_pickle_entry_points);
     RUN(test_stats_sizes);
 
     pool_destroy(shared);

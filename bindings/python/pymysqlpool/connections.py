@@ -266,6 +266,9 @@ class Connection:
         self.encoders = options.encoders
         self.decoders = options.decoders
         self._custom_decoders = options.custom_decoders
+        self._pickle_flags = self._flags_for_charset()
+        self._out_data = ctypes.c_void_p()
+        self._out_length = ctypes.c_size_t()
         self._result = None
         self._affected_rows = 0
         self._info = _lib.ConnInfo()
@@ -321,10 +324,41 @@ class Connection:
             sql = sql.encode(self.encoding, "surrogateescape")
         handle = self._live()
         self._finish_result()
-        self._check(_lib.pool_query(handle, sql, len(sql)))
-        self._result = self._read_result(unbuffered)
+        if unbuffered:
+            self._check(_lib.pool_query(handle, sql, len(sql)))
+            self._result = self._read_result(True)
+        else:
+            self._result = self._run_buffered(handle, sql)
         self._affected_rows = self._result.affected_rows
         return self._affected_rows
+
+    def _run_buffered(self, handle, sql):
+        """One foreign call: the statement's whole outcome as one pickle."""
+        data, length = self._out_data, self._out_length
+        self._check(_lib.pool_query_pickle(handle, sql, len(sql), self._pickle_flags, ctypes.byref(data),
+                                           ctypes.byref(length)))
+        outcome = pickle.loads((ctypes.c_char * length.value).from_address(data.value))
+        result = Result()
+        result.affected_rows, result.insert_id, result.warning_count, status, fields, rows = outcome
+        self._info.server_status = result.server_status = status
+        result.has_next = bool(status & _lib.STATUS_MORE_RESULTS)
+        if fields is not None:
+            result.fields = [self._field_info(field) for field in fields]
+            result.description = tuple(field.description() for field in result.fields)
+            if self._pickle_flags:
+                converters_ = [self._python_converter(field) for field in result.fields]
+                rows = [self._convert_row(row, converters_) for row in rows]
+            result.rows = tuple(rows)
+        return result
+
+    def _field_info(self, values):
+        info = FieldInfo()
+        (info.name, info.type_code, info.charsetnr, info.length, info.scale, info.flags, info.table_name,
+         info.org_name, info.org_table, info.db) = values
+        if self._pickle_flags & _lib.POOL_PICKLE_TEXT_AS_BYTES:
+            for attribute in ("name", "table_name", "org_name", "org_table", "db"):
+                setattr(info, attribute, getattr(info, attribute).decode(self.encoding, "replace"))
+        return info
 
     def next_result(self, unbuffered=False):
         handle = self._live()
@@ -364,6 +398,16 @@ class Connection:
             result.has_next = bool(self._refresh_info().server_status & _lib.STATUS_MORE_RESULTS)
         return result
 
+    def _flags_for_charset(self):
+        """How rows come over: converted by the library (0), or as raw bytes
+        that PyMySQL's converters turn into values here (custom conv,
+        use_unicode=False, a charset that is not UTF-8)."""
+        if not self._custom_decoders and self.use_unicode and self.encoding in _UTF8_ENCODINGS:
+            return 0
+        if self.encoding in _UTF8_ENCODINGS:
+            return _lib.POOL_PICKLE_RAW
+        return _lib.POOL_PICKLE_RAW | _lib.POOL_PICKLE_TEXT_AS_BYTES
+
     def _describe(self, result):
         count = _lib.pool_result_field_count(result.handle)
         field = _lib.Field()
@@ -384,7 +428,7 @@ class Connection:
             fields.append(info)
         result.fields = fields
         result.description = tuple(f.description() for f in fields)
-        if self._custom_decoders or not self.use_unicode or self.encoding not in _UTF8_ENCODINGS:
+        if self._pickle_flags:
             result.converters = [self._python_converter(f) for f in fields]
 
     def _python_converter(self, field):
@@ -405,7 +449,7 @@ class Connection:
         data = ctypes.c_void_p()
         length = ctypes.c_size_t()
         count = ctypes.c_uint64()
-        flags = _lib.POOL_PICKLE_RAW if result.converters is not None else 0
+        flags = self._pickle_flags
         self._check(_lib.pool_result_fetch_pickle(result.handle, max_rows, flags, ctypes.byref(data),
                                                  ctypes.byref(length), ctypes.byref(count)))
         rows = pickle.loads((ctypes.c_char * length.value).from_address(data.value))
@@ -513,6 +557,7 @@ class Connection:
             self._check(_lib.pool_set_charset(handle, charset.encode("ascii")))
         self.charset = charset
         self.encoding = python_encoding(charset)
+        self._pickle_flags = self._flags_for_charset()
 
     set_charset = set_character_set
 
