@@ -6,7 +6,7 @@ SWIFT ?= swift
 LIB := .build/release/libmysqlpool.so
 CFLAGS_EXAMPLE := -std=c99 -Wall -Wextra -pedantic -Werror -Iinclude
 
-.PHONY: all deps build demo test test-swift test-sanitizers test-c abi-check clean
+.PHONY: all deps build demo test test-swift test-sanitizers test-c abi-check clean bench
 
 all: build
 
@@ -41,6 +41,12 @@ test-c: build
 
 abi-check: build
 	scripts/abi-check.sh
+
+# Benchmarks against the peers (issue 4, bench/README.md); BENCH_QUICK=1 for
+# a short smoke run. Peers go into bench/.venv, never the system Python.
+bench: build
+	python3 bench/run.py --setup
+	scripts/with-mariadb.sh python3 bench/run.py
 
 clean:
 	rm -rf .build .build-tsan .build-asan build
