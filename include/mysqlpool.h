@@ -53,6 +53,8 @@
  *   - Up to `size` (default 10) connections are kept. When none is idle the
  *     pool opens more, up to `maxsize` (default 100), a hard cap; connections
  *     above `size` are closed when they are released (unless close_overflow=0).
+ *   - Idle connections are handed out most recently used first (warm server
+ *     threads; surplus connections age out).
  *   - When maxsize connections are busy, callers wait first-come
  *     first-served until their deadline (get_timeout, default 30000 ms),
  *     then get POOL_E_EXHAUSTED.

@@ -136,7 +136,10 @@ struct PoolStateMachine<Connection> {
     /// lock.
     mutating func acquire(now: UInt64, mayOverflow: Bool, mayWait: Bool, expired: inout [Slot]) -> Acquire {
         if isClosed { return .fail(.closed(name)) }
-        while let slot = idle.popFirst() {
+        // Most recently used first: its server thread and buffers are warm
+        // (each switch to another connection costs a cold wake-up), and
+        // surplus connections age out instead of being kept busy.
+        while let slot = idle.popLast() {
             if isExpired(slot, now: now) {
                 open -= 1
                 counters.count(.lifetime)

@@ -1,5 +1,5 @@
-/// A FIFO queue that reuses its storage: once grown, pushing and popping
-/// allocate nothing (the checkout path must not allocate).
+/// A double-ended queue that reuses its storage: once grown, pushing and
+/// popping allocate nothing (the checkout path must not allocate).
 struct RingBuffer<Element> {
     private var storage: [Element?] = []
     private var head = 0
@@ -24,6 +24,16 @@ struct RingBuffer<Element> {
         let element = storage[head]
         storage[head] = nil
         head = (head + 1) % storage.count
+        count -= 1
+        return element
+    }
+
+    /// Removes the most recently appended element.
+    mutating func popLast() -> Element? {
+        guard count > 0 else { return nil }
+        let index = (head + count - 1) % storage.count
+        let element = storage[index]
+        storage[index] = nil
         count -= 1
         return element
     }

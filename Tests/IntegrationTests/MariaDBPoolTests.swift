@@ -102,10 +102,10 @@ extension MariaDBConnection {
     @Test func pingOnCheckoutReplacesAConnectionKilledWhileIdle() throws {
         let pool = try makePool(["size": "2", "maxsize": "2"])
         let victim = try pool.get(), killer = try pool.get()
-        try pool.release(victim)
         try killer.connection.run("KILL \(victim.connection.threadID)")
         try pool.release(killer)
-        // FIFO: the victim is first in line; its ping fails, the killer's works.
+        try pool.release(victim)  // clean status: kept without a round trip
+        // Most recently used first: the victim's ping fails, the killer's works.
         let slot = try pool.get(ping: true)
         #expect(slot === killer)
         #expect(try slot.connection.value("SELECT 1") == "1")

@@ -151,8 +151,8 @@ private func checkInvariants(_ state: Machine) {
 
     @Test func expiredIdleConnectionsAreClosedWhenTaken() {
         var state = machine(size: 2, maxsize: 2, lifetime: 10 * second)
-        state.addIdle(slot(createdAt: 0))
         state.addIdle(slot(createdAt: 5 * second))
+        state.addIdle(slot(createdAt: 0))  // most recently added: taken first
         var expired: [Slot] = []
         guard case .lease(let leased) = state.acquire(now: 12 * second, mayOverflow: true, mayWait: true, expired: &expired)
         else {
@@ -180,6 +180,15 @@ private func checkInvariants(_ state: Machine) {
         }
         #expect(state.stats().opening == 1)
         checkInvariants(state)
+    }
+
+    @Test func theMostRecentlyReturnedConnectionIsTakenFirst() {
+        var state = machine(size: 2, maxsize: 2)
+        let a = borrow(&state)!, b = borrow(&state)!
+        _ = state.release(a, .reusable(neededRoundTrip: false), now: 0)
+        _ = state.release(b, .reusable(neededRoundTrip: false), now: 0)
+        #expect(borrow(&state) === b)
+        #expect(borrow(&state) === a)
     }
 
     @Test func connectionsAboveSizeAreClosedOnRelease() {
