@@ -271,8 +271,9 @@ class Connection:
         self._out_length = ctypes.c_size_t()
         self._result = None
         self._affected_rows = 0
-        self._info = _lib.ConnInfo()
-        self._refresh_info()
+        # Read from the library on first need, not on every checkout.
+        self._info = None
+        self._server_status = None
 
     # -- state --------------------------------------------------------------
 
@@ -301,12 +302,25 @@ class Connection:
             raise
 
     def _refresh_info(self):
+        if self._info is None:
+            self._info = _lib.ConnInfo()
         _lib.check(_lib.pool_conn_info(self._handle, ctypes.byref(self._info), ctypes.sizeof(self._info)))
+        self._server_status = self._info.server_status
         return self._info
+
+    def _facts(self):
+        """Thread id, versions: fixed for the life of the connection."""
+        return self._info if self._info is not None else self._refresh_info()
+
+    def _status(self):
+        """The server status flags after the last statement."""
+        if self._server_status is None:
+            self._refresh_info()
+        return self._server_status
 
     @property
     def server_status(self):
-        return self._info.server_status
+        return self._status()
 
     @property
     def open(self):
@@ -340,7 +354,7 @@ class Connection:
         outcome = pickle.loads((ctypes.c_char * length.value).from_address(data.value))
         result = Result()
         result.affected_rows, result.insert_id, result.warning_count, status, fields, rows = outcome
-        self._info.server_status = result.server_status = status
+        self._server_status = result.server_status = status
         result.has_next = bool(status & _lib.STATUS_MORE_RESULTS)
         if fields is not None:
             result.fields = [self._field_info(field) for field in fields]
@@ -514,7 +528,7 @@ class Connection:
 
     def get_autocommit(self):
         self._live()
-        return bool(self._info.server_status & _lib.STATUS_AUTOCOMMIT)
+        return bool(self._status() & _lib.STATUS_AUTOCOMMIT)
 
     def ping(self, reconnect=False):
         """COM_PING. With reconnect, a dead link is replaced by a fresh
@@ -577,7 +591,7 @@ class Connection:
         return self.escape(obj, self.encoders)
 
     def escape_string(self, s):
-        if self._info.server_status & _lib.STATUS_NO_BACKSLASH_ESCAPES:
+        if self._status() & _lib.STATUS_NO_BACKSLASH_ESCAPES:
             return s.replace("'", "''")
         return converters.escape_string(s)
 
@@ -598,13 +612,13 @@ class Connection:
 
     def thread_id(self):
         self._check_returned()
-        return self._info.thread_id
+        return self._facts().thread_id
 
     def get_server_info(self):
         info = _lib.pool_conn_server_info(self._live()).decode("utf-8", "replace")
         # MariaDB 10+ announces itself as "5.5.5-10.x..." for old clients;
         # libmariadb strips that prefix, PyMySQL shows it.
-        if "MariaDB" in info and self._info.server_version >= 100000 and not info.startswith("5.5.5-"):
+        if "MariaDB" in info and self._facts().server_version >= 100000 and not info.startswith("5.5.5-"):
             info = "5.5.5-" + info
         return info
 
@@ -613,7 +627,7 @@ class Connection:
 
     def get_proto_info(self):
         self._check_returned()
-        return self._info.protocol_version
+        return self._facts().protocol_version
 
     # -- closing --------------------------------------------------------------
 
