@@ -84,19 +84,17 @@ public struct PoolConfiguration: Sendable {
         ssl || sslCA != nil || sslCert != nil || sslKey != nil || sslCipher != nil || sslVerifyCert || sslVerifyIdentity
     }
 
-    /// Cross-key rules, then the pool's settings.
+    /// The pool's settings; ConnectionPool checks the limits, this the TLS rule.
     public func poolSettings() throws(PoolError) -> PoolSettings {
         if sslVerifyCert && sslCA == nil {
             throw PoolError(.badArgument, "ssl_verify_cert needs ssl_ca: there is nothing to verify the server against")
         }
-        let settings = PoolSettings(
+        return PoolSettings(
             limits: PoolLimits(size: size, maxsize: maxsize, lifetimeNanos: lifetimeSeconds * 1_000_000_000,
                                closeOverflow: closeOverflow),
             name: effectiveName,
             preCreate: preCreate,
             defaultTimeoutNanos: getTimeoutMillis * 1_000_000)
-        try ConnectionPool<MariaDBFactory>.validate(settings)
-        return settings
     }
 }
 

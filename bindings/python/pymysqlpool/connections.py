@@ -269,6 +269,7 @@ class Connection:
         self._pickle_flags = self._flags_for_charset()
         self._out_data = ctypes.c_void_p()
         self._out_length = ctypes.c_size_t()
+        self._out_rows = ctypes.c_uint64()
         self._result = None
         self._affected_rows = 0
         # Read from the library on first need, not on every checkout.
@@ -460,11 +461,8 @@ class Connection:
 
     def _fetch_rows(self, result, max_rows):
         """Up to max_rows rows (0: all) in one foreign call."""
-        data = ctypes.c_void_p()
-        length = ctypes.c_size_t()
-        count = ctypes.c_uint64()
-        flags = self._pickle_flags
-        self._check(_lib.pool_result_fetch_pickle(result.handle, max_rows, flags, ctypes.byref(data),
+        data, length, count = self._out_data, self._out_length, self._out_rows
+        self._check(_lib.pool_result_fetch_pickle(result.handle, max_rows, self._pickle_flags, ctypes.byref(data),
                                                  ctypes.byref(length), ctypes.byref(count)))
         rows = pickle.loads((ctypes.c_char * length.value).from_address(data.value))
         if result.converters is not None:
