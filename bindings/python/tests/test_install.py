@@ -31,3 +31,13 @@ def test_pip_install_into_a_fresh_venv_and_query(tmp_path, server_kw):
     answer, library = completed.stdout.split()
     assert answer == "42"
     assert library.startswith(str(venv)) and library.endswith("pymysqlpool/lib/libmysqlpool.so")
+
+
+def test_a_missing_library_fails_the_import_with_every_path_tried():
+    environment = dict(os.environ, MYSQLPOOL_LIBRARY="/nonexistent/libmysqlpool.so", PYTHONPATH=str(BINDINGS))
+    completed = subprocess.run([sys.executable, "-c", "import pymysqlpool"], env=environment,
+                               capture_output=True, text=True)
+    assert completed.returncode != 0
+    assert "ImportError" in completed.stderr
+    assert "/nonexistent/libmysqlpool.so" in completed.stderr
+    assert "make build" in completed.stderr
