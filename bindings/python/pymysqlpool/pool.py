@@ -64,7 +64,9 @@ class ConnectionPool:
         flags = _lib.POOL_GET_PING if pre_ping else 0
         debug = logger.isEnabledFor(logging.DEBUG)
         created = self._stats().created if debug else 0
-        check_connect(_lib.pool_get_conn_ex(self._live(), wait_ms, wait_ms, flags, ctypes.byref(handle)), self._pairs)
+        code = _lib.pool_get_conn_ex(self._handle, wait_ms, wait_ms, flags, ctypes.byref(handle))
+        if code:
+            check_connect(code, self._pairs)
         if debug:
             for _ in range(self._stats().created - created):
                 logger.debug("Create new connection in pool(%s)", self.name)
@@ -72,11 +74,6 @@ class ConnectionPool:
         return Connection._borrowed(self, handle.value, self._options)
 
     get_conn = get_connection
-
-    def _live(self):
-        if not self._finalizer.alive:
-            raise _lib.PoolClosedError(f"pool '{self.name}' is closed")
-        return self._handle
 
     def _put_connection(self, connection, discard=False):
         if connection._returned:
@@ -86,8 +83,9 @@ class ConnectionPool:
         handle, connection._handle = connection._handle, None
         connection._result = None
         if handle is not None:  # None after a failed ping(reconnect=True)
-            release = _lib.pool_discard if discard else _lib.pool_release
-            _lib.check(release(self._handle, handle))
+            code = (_lib.pool_discard if discard else _lib.pool_release)(self._handle, handle)
+            if code:
+                _lib.raise_last(code)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Put connection back to pool(%s)", self.name)
 
