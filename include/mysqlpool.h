@@ -522,12 +522,13 @@ POOL_API int pool_result_fetch_pickle(pool_result_t *result, uint64_t max_rows, 
                                       const char **out_bytes, size_t *out_length,
                                       uint64_t *out_rows);
 
-/* pool_query_pickle: pool_query + pool_store_result + pool_conn_info +
- * pool_result_field for every column + pool_result_fetch_pickle +
- * pool_result_free, in one call: the whole outcome of one statement as one
- * Python pickle (protocol 3) of the tuple
- *   (affected_rows, insert_id, warning_count, server_status, fields, rows)
- * where, for a statement with a result set, affected_rows is its row count,
+/* pool_query_pickle: pool_query + pool_use_result + pool_result_field for
+ * every column + pool_result_fetch_pickle + pool_result_free + pool_conn_info,
+ * in one call: the whole outcome of one statement as one Python pickle
+ * (protocol 3) of the tuple
+ *   (fields, rows, affected_rows, insert_id, warning_count, server_status)
+ * Rows are encoded as they arrive, without a stored copy of the result.
+ * For a statement with a result set, affected_rows is its row count,
  * insert_id is None, fields is a tuple of (name, type, charsetnr, length,
  * decimals, flags, table, org_name, org_table, db) per column and rows is a
  * list of tuples converted as pool_result_fetch_pickle does; for a statement

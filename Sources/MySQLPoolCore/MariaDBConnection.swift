@@ -217,15 +217,17 @@ public final class MariaDBConnection: @unchecked Sendable {
     private var statementPickle = PickleRowEncoder()
 
     /// Runs one statement and reads its whole outcome as one pickle of
-    /// (affected_rows, insert_id, warning_count, server_status, fields, rows):
+    /// (fields, rows, affected_rows, insert_id, warning_count, server_status):
     /// fields and rows are None for a statement without a result set, and
-    /// insert_id is None when there is one (as PyMySQL reports them). The
+    /// insert_id is None when there is one (as PyMySQL reports them). Rows
+    /// are encoded as they arrive (no stored copy of the result), so the
+    /// counts and status, final only after the last row, come last. The
     /// bytes stay valid until the next call on this connection.
     public func runForPython(_ sql: UnsafeRawBufferPointer, options: MariaDBResult.PickleOptions)
         throws(PoolError) -> UnsafeBufferPointer<UInt8>
     {
         try query(sql)
-        let result = try storeResult()
+        let result = try useResult()
         defer { result?.free() }
         try encodeOutcome(of: result, into: &statementPickle, options: options)
         return statementPickle.bytes.withUnsafeBufferPointer { $0 }
@@ -236,20 +238,18 @@ public final class MariaDBConnection: @unchecked Sendable {
         encoder.begin()
         encoder.beginTuple()
         if let result {
-            encoder.appendUInt64(result.rowCount)
-            encoder.appendNone()
-            encoder.appendUInt64(UInt64(warningCount))
-            encoder.appendUInt64(UInt64(serverStatus))
             result.appendFields(to: &encoder, namesAsBytes: options.contains(.textAsBytes))
-            _ = try result.appendRows(to: &encoder, maxRows: 0, options: options)
+            let rows = try result.appendRows(to: &encoder, maxRows: 0, options: options)
+            encoder.appendUInt64(rows)
+            encoder.appendNone()
         } else {
+            encoder.appendNone()
+            encoder.appendNone()
             encoder.appendUInt64(affectedRows)
             encoder.appendUInt64(insertID)
-            encoder.appendUInt64(UInt64(warningCount))
-            encoder.appendUInt64(UInt64(serverStatus))
-            encoder.appendNone()
-            encoder.appendNone()
         }
+        encoder.appendUInt64(UInt64(warningCount))
+        encoder.appendUInt64(UInt64(serverStatus))
         encoder.endTuple()
         encoder.finish()
     }

@@ -354,7 +354,7 @@ class Connection:
                                            ctypes.byref(length)))
         outcome = pickle.loads((ctypes.c_char * length.value).from_address(data.value))
         result = Result()
-        result.affected_rows, result.insert_id, result.warning_count, status, fields, rows = outcome
+        fields, rows, result.affected_rows, result.insert_id, result.warning_count, status = outcome
         self._server_status = result.server_status = status
         result.has_next = bool(status & _lib.STATUS_MORE_RESULTS)
         if fields is not None:
