@@ -182,6 +182,13 @@ def _our_cursor_class(cls):
     return cls
 
 
+# Column lists seen recently -> their FieldInfo list and description, for
+# connections that take the library's conversions (the values are never
+# mutated); a dict's get/set are atomic under the GIL.
+_DESCRIPTIONS = {}
+_DESCRIPTION_CACHE_SIZE = 512
+
+
 def _close_private(pool, handle):
     """Closes a private connection and its one-connection pool."""
     _lib.pool_discard(pool, handle)
@@ -358,13 +365,29 @@ class Connection:
         self._server_status = result.server_status = status
         result.has_next = bool(status & _lib.STATUS_MORE_RESULTS)
         if fields is not None:
-            result.fields = [self._field_info(field) for field in fields]
-            result.description = tuple(field.description() for field in result.fields)
-            if self._pickle_flags:
-                converters_ = [self._python_converter(field) for field in result.fields]
-                rows = [self._convert_row(row, converters_) for row in rows]
+            result.fields, result.description, column_converters = self._describe_fields(fields)
+            if column_converters is not None:
+                rows = [self._convert_row(row, column_converters) for row in rows]
             result.rows = tuple(rows)
         return result
+
+    def _describe_fields(self, fields):
+        """(FieldInfo list, description, converters) for a fields tuple,
+        built once per distinct column list: applications repeat the same
+        statements, and building these per query costs more than the query's
+        own Python work."""
+        if self._pickle_flags:  # converters depend on this connection's conv: not shared
+            infos = [self._field_info(field) for field in fields]
+            description = tuple(info.description() for info in infos)
+            return infos, description, [self._python_converter(info) for info in infos]
+        cached = _DESCRIPTIONS.get(fields)
+        if cached is None:
+            infos = [self._field_info(field) for field in fields]
+            cached = (infos, tuple(info.description() for info in infos), None)
+            if len(_DESCRIPTIONS) >= _DESCRIPTION_CACHE_SIZE:
+                _DESCRIPTIONS.clear()
+            _DESCRIPTIONS[fields] = cached
+        return cached
 
     def _field_info(self, values):
         info = FieldInfo()
