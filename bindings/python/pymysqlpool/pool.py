@@ -6,9 +6,10 @@ import logging
 import threading
 import weakref
 
-from . import _lib, err
+from . import _lib
 from .connections import Connection, check_connect, make_pool_handle, split_connect_kwargs
-from .err import GetConnectionFromPoolError, ReturnConnectionToPoolError
+# pymysql-pool defines both exceptions beside the pool: importable from here too.
+from .err import GetConnectionFromPoolError, ReturnConnectionToPoolError  # noqa: F401
 
 logger = logging.getLogger("pymysqlpool")
 
