@@ -522,6 +522,15 @@ POOL_API int pool_result_fetch_pickle(pool_result_t *result, uint64_t max_rows, 
                                       const char **out_bytes, size_t *out_length,
                                       uint64_t *out_rows);
 
+/* pool_result_fields_pickle: the result's column metadata as one pickle of
+ * the `fields` tuple pool_query_pickle describes (names as bytes with
+ * POOL_PICKLE_TEXT_AS_BYTES). One call instead of one pool_result_field per
+ * column. Ownership: the bytes belong to the result and stay valid until its
+ * next fetch/seek/free. Return: POOL_OK; POOL_E_WRONG_HANDLE;
+ * POOL_E_BAD_ARGUMENT for NULL out pointers or unknown flags. */
+POOL_API int pool_result_fields_pickle(pool_result_t *result, uint32_t flags, const char **out_bytes,
+                                       size_t *out_length);
+
 /* pool_query_pickle: pool_query + pool_use_result + pool_result_field for
  * every column + pool_result_fetch_pickle + pool_result_free + pool_conn_info,
  * in one call: the whole outcome of one statement as one Python pickle

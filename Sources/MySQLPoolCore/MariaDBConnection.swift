@@ -456,6 +456,16 @@ public final class MariaDBResult: @unchecked Sendable {
         return (pickle.bytes.withUnsafeBufferPointer { $0 }, rows)
     }
 
+    /// The columns as a pickle of the tuple `appendFields` writes; the bytes
+    /// stay valid until the next fetch or free.
+    public func pickleFields(options: PickleOptions) throws(PoolError) -> UnsafeBufferPointer<UInt8> {
+        guard raw != nil else { throw PoolError(.wrongHandle, "the result was already freed") }
+        pickle.begin()
+        appendFields(to: &pickle, namesAsBytes: options.contains(.textAsBytes))
+        pickle.finish()
+        return pickle.bytes.withUnsafeBufferPointer { $0 }
+    }
+
     /// Writes up to `maxRows` rows (0: all) as a list of tuples.
     func appendRows(to encoder: inout PickleRowEncoder, maxRows: UInt64, options: PickleOptions) throws(PoolError)
         -> UInt64

@@ -512,6 +512,19 @@ public func exportResultFetchPickle(_ res: OpaquePointer?, _ maxRows: UInt64, _ 
     }
 }
 
+@_cdecl("pool_result_fields_pickle")
+public func exportResultFieldsPickle(_ res: OpaquePointer?, _ flags: UInt32,
+                                     _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                     _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
+    status { () throws(PoolError) in
+        let outBytes = try nonNull(outBytes, "out_bytes")
+        let outLength = try nonNull(outLength, "out_length")
+        let bytes = try result(res).pickleFields(options: try pickleOptions(flags))
+        outBytes.pointee = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+        outLength.pointee = bytes.count
+    }
+}
+
 @_cdecl("pool_query_pickle")
 public func exportQueryPickle(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: Int, _ flags: UInt32,
                               _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,

@@ -2064,6 +2064,10 @@ static void test_pickle_entry_points(void) {
 
     CHECK_RC(pool_query(conn, "SELECT 1 UNION ALL SELECT 2", 27), POOL_OK);
     CHECK_RC(pool_store_result(conn, &res), POOL_OK);
+    CHECK_RC(pool_result_fields_pickle(res, 0, &bytes, &length), POOL_OK);
+    CHECK(length > 4 && (unsigned char)bytes[0] == 0x80 && bytes[length - 1] == '.');
+    CHECK_RC(pool_result_fields_pickle(res, 8, &bytes, &length), POOL_E_BAD_ARGUMENT);
+    CHECK_RC(pool_result_fields_pickle(res, 0, NULL, &length), POOL_E_BAD_ARGUMENT);
     CHECK_RC(pool_result_fetch_pickle(res, 1, 0, &bytes, &length, &rows), POOL_OK);
     CHECK_EQ_U64(rows, 1);
     CHECK_RC(pool_result_fetch_pickle(res, 0, 3, &bytes, &length, &rows), POOL_OK);
@@ -2074,6 +2078,7 @@ static void test_pickle_entry_points(void) {
     CHECK_RC(pool_result_fetch_pickle(res, 0, 0, NULL, &length, &rows), POOL_E_BAD_ARGUMENT);
     pool_result_free(res);
     CHECK_RC(pool_result_fetch_pickle(res, 0, 0, &bytes, &length, &rows), POOL_E_WRONG_HANDLE);
+    CHECK_RC(pool_result_fields_pickle(res, 0, &bytes, &length), POOL_E_WRONG_HANDLE);
     CHECK_RC(pool_release(shared, conn), POOL_OK);
 }
 

@@ -82,28 +82,6 @@ class ConnInfo(ctypes.Structure):
     ]
 
 
-class Field(ctypes.Structure):
-    _fields_ = [
-        ("struct_size", _u64),
-        ("name", _p),
-        ("org_name", _p),
-        ("table", _p),
-        ("org_table", _p),
-        ("db", _p),
-        ("name_length", _u64),
-        ("org_name_length", _u64),
-        ("table_length", _u64),
-        ("org_table_length", _u64),
-        ("db_length", _u64),
-        ("length", _u64),
-        ("max_length", _u64),
-        ("type", _u32),
-        ("flags", _u32),
-        ("charsetnr", _u32),
-        ("decimals", _u32),
-    ]
-
-
 class Stats(ctypes.Structure):
     _fields_ = [
         (name, _u64)
@@ -137,7 +115,6 @@ pool_destroy = _bind("pool_destroy", None, _p)
 pool_get_conn_ex = _bind("pool_get_conn_ex", _int, _p, _i64, _i64, _u32, _pp)
 pool_release = _bind("pool_release", _int, _p, _p)
 pool_discard = _bind("pool_discard", _int, _p, _p)
-pool_name = _bind("pool_name", _str, _p)
 pool_stats = _bind("pool_stats", _int, _p, ctypes.POINTER(Stats), _size)
 pool_query = _bind("pool_query", _int, _p, _str, _size)
 pool_store_result = _bind("pool_store_result", _int, _p, _pp)
@@ -150,14 +127,14 @@ pool_autocommit = _bind("pool_autocommit", _int, _p, _int)
 pool_ping = _bind("pool_ping", _int, _p)
 pool_select_db = _bind("pool_select_db", _int, _p, _str)
 pool_set_charset = _bind("pool_set_charset", _int, _p, _str)
-pool_conn_charset = _bind("pool_conn_charset", _str, _p)
 pool_conn_server_info = _bind("pool_conn_server_info", _str, _p)
 pool_conn_host_info = _bind("pool_conn_host_info", _str, _p)
-pool_result_field_count = _bind("pool_result_field_count", _u32, _p)
-pool_result_field = _bind("pool_result_field", _int, _p, _u32, ctypes.POINTER(Field), _size)
 pool_result_fetch_pickle = _bind(
     "pool_result_fetch_pickle", _int, _p, _u64, _u32, ctypes.POINTER(ctypes.c_void_p),
     ctypes.POINTER(_size), ctypes.POINTER(_u64),
+)
+pool_result_fields_pickle = _bind(
+    "pool_result_fields_pickle", _int, _p, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
 )
 pool_query_pickle = _bind(
     "pool_query_pickle", _int, _p, _str, _size, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),

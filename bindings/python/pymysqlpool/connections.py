@@ -195,10 +195,6 @@ def _close_private(pool, handle):
     _lib.pool_destroy(pool)
 
 
-def _text(pointer, length, encoding):
-    return ctypes.string_at(pointer, length).decode(encoding, "replace") if length else ""
-
-
 class Connection:
     """A MySQL connection with PyMySQL's interface.
 
@@ -447,27 +443,13 @@ class Connection:
         return _lib.POOL_PICKLE_RAW | _lib.POOL_PICKLE_TEXT_AS_BYTES
 
     def _describe(self, result):
-        count = _lib.pool_result_field_count(result.handle)
-        field = _lib.Field()
-        fields = []
-        for index in range(count):
-            _lib.check(_lib.pool_result_field(result.handle, index, ctypes.byref(field), ctypes.sizeof(field)))
-            info = FieldInfo()
-            info.name = _text(field.name, field.name_length, self.encoding)
-            info.org_name = _text(field.org_name, field.org_name_length, self.encoding)
-            info.table_name = _text(field.table, field.table_length, self.encoding)
-            info.org_table = _text(field.org_table, field.org_table_length, self.encoding)
-            info.db = _text(field.db, field.db_length, self.encoding)
-            info.type_code = field.type
-            info.flags = field.flags
-            info.charsetnr = field.charsetnr
-            info.length = field.length
-            info.scale = field.decimals
-            fields.append(info)
-        result.fields = fields
-        result.description = tuple(f.description() for f in fields)
-        if self._pickle_flags:
-            result.converters = [self._python_converter(f) for f in fields]
+        """Column metadata of a streaming result: one call, shaped by the
+        same code as the buffered path's."""
+        data, length = self._out_data, self._out_length
+        self._check(_lib.pool_result_fields_pickle(result.handle, self._pickle_flags, ctypes.byref(data),
+                                                   ctypes.byref(length)))
+        fields = pickle.loads((ctypes.c_char * length.value).from_address(data.value))
+        result.fields, result.description, result.converters = self._describe_fields(fields)
 
     def _python_converter(self, field):
         """PyMySQL's per-column (encoding, converter), for the slow path."""
