@@ -523,7 +523,8 @@ POOL_API int pool_result_fetch_pickle(pool_result_t *result, uint64_t max_rows, 
                                       uint64_t *out_rows);
 
 /* pool_result_fields_pickle: the result's column metadata as one pickle of
- * the `fields` tuple pool_query_pickle describes (names as bytes with
+ * the tuple pool_query_pickle's `fields` bytes hold, byte for byte the same
+ * (names as bytes with
  * POOL_PICKLE_TEXT_AS_BYTES). One call instead of one pool_result_field per
  * column. Ownership: the bytes belong to the result and stay valid until its
  * next fetch/seek/free. Return: POOL_OK; POOL_E_WRONG_HANDLE;
@@ -533,22 +534,40 @@ POOL_API int pool_result_fields_pickle(pool_result_t *result, uint32_t flags, co
 
 /* pool_query_pickle: pool_query + pool_use_result + pool_result_field for
  * every column + pool_result_fetch_pickle + pool_result_free + pool_conn_info,
- * in one call: the whole outcome of one statement as one Python pickle
- * (protocol 3) of the tuple
- *   (fields, rows, affected_rows, insert_id, warning_count, server_status)
+ * in one call: the outcome of one statement as one Python pickle (protocol 3)
+ * of the tuple
+ *   (fields, rows, tail)
+ * fields: None for a statement without a result set; otherwise a bytes value
+ *   that is itself a pickle of a tuple of (name, type, charsetnr, length,
+ *   decimals, flags, table, org_name, org_table, db) per column (names as
+ *   bytes with POOL_PICKLE_TEXT_AS_BYTES). Equal metadata gives equal bytes,
+ *   so a binding can cache what it builds from them by the bytes.
+ * rows: None without a result set; otherwise a list of row tuples converted
+ *   as pool_result_fetch_pickle does.
+ * tail: (affected_rows, insert_id, warning_count, server_status), with
+ *   insert_id None and affected_rows the row count for a result set; or None
+ *   when rows remain: rows come in batches of about 1 MiB of pickle, and
+ *   pool_query_pickle_more returns the next ones.
  * Rows are encoded as they arrive, without a stored copy of the result.
- * For a statement with a result set, affected_rows is its row count,
- * insert_id is None, fields is a tuple of (name, type, charsetnr, length,
- * decimals, flags, table, org_name, org_table, db) per column and rows is a
- * list of tuples converted as pool_result_fetch_pickle does; for a statement
- * without one, fields and rows are None. flags: POOL_PICKLE_* (with
- * POOL_PICKLE_TEXT_AS_BYTES the names are bytes too). For bindings that make
- * one foreign call per statement.
+ * flags: POOL_PICKLE_*. For bindings that make one foreign call per statement.
  * Ownership: the bytes belong to the connection and stay valid until its next
  * call or its release. Return: as pool_query and pool_store_result;
- * POOL_E_BAD_ARGUMENT for NULL out pointers or unknown flags. */
+ * POOL_E_BAD_ARGUMENT for NULL out pointers or unknown flags. A statement
+ * whose remaining batches are not read is read to its end and dropped by the
+ * next pool_query_pickle; other calls on the connection meanwhile fail with
+ * POOL_E_MISUSE, as with an open pool_use_result. */
 POOL_API int pool_query_pickle(pool_conn_t *conn, const char *sql, size_t length, uint32_t flags,
                                const char **out_bytes, size_t *out_length);
+
+/* pool_query_pickle_more: the next batch of the outcome pool_query_pickle
+ * started, as a pickle of (rows, tail) shaped as there (tail None: call
+ * again). flags: as given to pool_query_pickle. Ownership: as
+ * pool_query_pickle. Return: POOL_OK; POOL_E_MISUSE when no outcome is being
+ * read; POOL_E_SERVER when the link fails mid-result (the rest of the
+ * outcome is gone); POOL_E_WRONG_HANDLE; POOL_E_BAD_ARGUMENT for NULL out
+ * pointers or unknown flags. Thread-safety: as every call on a connection. */
+POOL_API int pool_query_pickle_more(pool_conn_t *conn, uint32_t flags, const char **out_bytes,
+                                    size_t *out_length);
 
 /* pool_result_seek: move a stored result to row `row` (0-based) so the next
  * fetch returns it. POOL_E_MISUSE for a streaming result;

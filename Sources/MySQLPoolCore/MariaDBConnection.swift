@@ -1,4 +1,7 @@
 import CMariaDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// libmariadb must be initialised once before threads use it.
 private let libraryInitialized: Bool = mysql_server_init(0, nil, nil) == 0
@@ -63,6 +66,9 @@ public final class MariaDBConnection: @unchecked Sendable {
     public private(set) var liveResults: [MariaDBResult] = []
     /// The unbuffered result that still owns the wire, if any.
     weak var streamingResult: MariaDBResult?
+    /// The character set the connection was opened with, as libmariadb names
+    /// it: a borrower's mysql_set_character_set is undone at release.
+    private var openingCharset: [CChar] = []
 
     init(_ configuration: PoolConfiguration) throws(PoolError) {
         guard libraryInitialized else { throw PoolError(.internal, "mysql_library_init failed") }
@@ -71,6 +77,7 @@ public final class MariaDBConnection: @unchecked Sendable {
         // On failure deinit runs (every property is set) and closes the handle.
         try applyOptions(configuration)
         try open(configuration)
+        openingCharset = Array(UnsafeBufferPointer(start: charsetName, count: strlen(charsetName) + 1))
     }
 
     private func setOption<Value>(_ option: mysql_option, _ value: Value) {
@@ -215,43 +222,100 @@ public final class MariaDBConnection: @unchecked Sendable {
 
     /// Buffer of `runForPython`, reused from statement to statement.
     private var statementPickle = PickleRowEncoder()
+    /// The rows of a `runForPython` outcome that did not fit in its first
+    /// batch, read by `continueForPython`.
+    private var pythonOutcome: MariaDBResult?
+    /// Rows per batch are cut at about this many pickle bytes, so a large
+    /// result never exists as one big pickle next to the objects built from it.
+    public static let pythonBatchBytes = 1 << 20
 
-    /// Runs one statement and reads its whole outcome as one pickle of
-    /// (fields, rows, affected_rows, insert_id, warning_count, server_status):
-    /// fields and rows are None for a statement without a result set, and
-    /// insert_id is None when there is one (as PyMySQL reports them). Rows
-    /// are encoded as they arrive (no stored copy of the result), so the
-    /// counts and status, final only after the last row, come last. The
-    /// bytes stay valid until the next call on this connection.
+    /// Runs one statement and encodes its outcome as one pickle of
+    /// (fields, rows, tail): fields is None, or a bytes value holding a
+    /// pickle of the column metadata (see `appendFields`) that the reader can
+    /// cache by its bytes; rows is None or a list of row tuples; tail is
+    /// (affected_rows, insert_id, warning_count, server_status), with
+    /// insert_id None for a result set as PyMySQL reports it, or None when
+    /// more rows follow: `continueForPython` then encodes (rows, tail) for the
+    /// next batch. Rows are encoded as they arrive (no stored copy). The bytes
+    /// stay valid until the next call on this connection.
     public func runForPython(_ sql: UnsafeRawBufferPointer, options: MariaDBResult.PickleOptions)
         throws(PoolError) -> UnsafeBufferPointer<UInt8>
     {
+        abandonPythonOutcome()
         try query(sql)
         let result = try useResult()
-        defer { result?.free() }
-        try encodeOutcome(of: result, into: &statementPickle, options: options)
+        statementPickle.begin()
+        statementPickle.beginTuple()
+        if let result {
+            let namesAsBytes = options.contains(.textAsBytes)
+            statementPickle.appendNestedPickle { result.appendFields(to: &$0, namesAsBytes: namesAsBytes) }
+        } else {
+            statementPickle.appendNone()
+        }
+        try appendRowsAndTail(of: result, options: options)
         return statementPickle.bytes.withUnsafeBufferPointer { $0 }
     }
 
-    private func encodeOutcome(of result: MariaDBResult?, into encoder: inout PickleRowEncoder,
-                               options: MariaDBResult.PickleOptions) throws(PoolError) {
-        encoder.begin()
-        encoder.beginTuple()
-        if let result {
-            result.appendFields(to: &encoder, namesAsBytes: options.contains(.textAsBytes))
-            let rows = try result.appendRows(to: &encoder, maxRows: 0, options: options)
-            encoder.appendUInt64(rows)
-            encoder.appendNone()
-        } else {
-            encoder.appendNone()
-            encoder.appendNone()
-            encoder.appendUInt64(affectedRows)
-            encoder.appendUInt64(insertID)
+    /// The next batch of the outcome `runForPython` started, as a pickle of
+    /// (rows, tail) shaped as there.
+    public func continueForPython(options: MariaDBResult.PickleOptions) throws(PoolError)
+        -> UnsafeBufferPointer<UInt8>
+    {
+        guard let result = pythonOutcome else {
+            throw PoolError(.misuse, "no statement outcome is being read on this connection")
         }
-        encoder.appendUInt64(UInt64(warningCount))
-        encoder.appendUInt64(UInt64(serverStatus))
-        encoder.endTuple()
-        encoder.finish()
+        statementPickle.begin()
+        statementPickle.beginTuple()
+        try appendRowsAndTail(of: result, options: options)
+        return statementPickle.bytes.withUnsafeBufferPointer { $0 }
+    }
+
+    /// Writes rows (up to the batch size) and the tail, ends the tuple and
+    /// the stream; keeps the result open when rows are left.
+    private func appendRowsAndTail(of result: MariaDBResult?, options: MariaDBResult.PickleOptions)
+        throws(PoolError)
+    {
+        if let result {
+            do {
+                _ = try result.appendRows(to: &statementPickle, maxRows: 0, maxBytes: Self.pythonBatchBytes,
+                                          options: options)
+            } catch {
+                pythonOutcome = nil
+                result.free()
+                throw error
+            }
+            if !result.isExhausted {
+                pythonOutcome = result
+                statementPickle.appendNone()
+            } else {
+                pythonOutcome = nil
+                let rows = result.rowCount
+                result.free()
+                appendTail(affectedRows: rows, insertID: nil)
+            }
+        } else {
+            statementPickle.appendNone()
+            appendTail(affectedRows: affectedRows, insertID: insertID)
+        }
+        statementPickle.endTuple()
+        statementPickle.finish()
+    }
+
+    private func appendTail(affectedRows: UInt64, insertID: UInt64?) {
+        statementPickle.beginTuple()
+        statementPickle.appendUInt64(affectedRows)
+        if let insertID { statementPickle.appendUInt64(insertID) } else { statementPickle.appendNone() }
+        statementPickle.appendUInt64(UInt64(warningCount))
+        statementPickle.appendUInt64(UInt64(serverStatus))
+        statementPickle.endTuple()
+    }
+
+    /// Frees an outcome whose remaining batches were never asked for (the
+    /// reader gave up): its rows are read and dropped.
+    private func abandonPythonOutcome() {
+        guard let result = pythonOutcome else { return }
+        pythonOutcome = nil
+        result.free()
     }
 
     func forget(_ result: MariaDBResult) {
@@ -317,9 +381,11 @@ public final class MariaDBConnection: @unchecked Sendable {
     // MARK: Pool hooks
 
     /// Frees what the borrower left open and resets the session as
-    /// pymysql-pool does (rollback, autocommit), with a round trip only for
-    /// what the server status says is dirty.
+    /// pymysql-pool does (rollback, autocommit), plus the character set the
+    /// borrower changed through the API, with a round trip only for what the
+    /// server status (or libmariadb) says is dirty.
     func prepareForReuse(autocommit: Bool) -> ReturnCondition {
+        pythonOutcome = nil
         for result in liveResults { result.freeResources() }
         liveResults.removeAll(keepingCapacity: true)
         drainPendingResults()
@@ -333,6 +399,10 @@ public final class MariaDBConnection: @unchecked Sendable {
         if (serverStatus & statusAutocommit != 0) != autocommit {
             neededRoundTrip = true
             if mysql_autocommit(mysql, autocommit ? 1 : 0) != 0 { return .broken }
+        }
+        if strcmp(charsetName, openingCharset) != 0 {
+            neededRoundTrip = true
+            if mysql_set_character_set(mysql, openingCharset) != 0 { return .broken }
         }
         return .reusable(neededRoundTrip: neededRoundTrip)
     }
@@ -467,8 +537,9 @@ public final class MariaDBResult: @unchecked Sendable {
     }
 
     /// Writes up to `maxRows` rows (0: all) as a list of tuples.
-    func appendRows(to encoder: inout PickleRowEncoder, maxRows: UInt64, options: PickleOptions) throws(PoolError)
-        -> UInt64
+    /// Stops early once the encoder holds `maxBytes` bytes.
+    func appendRows(to encoder: inout PickleRowEncoder, maxRows: UInt64, maxBytes: Int = .max,
+                    options: PickleOptions) throws(PoolError) -> UInt64
     {
         if pickleKindsOptions != options {
             pickleKinds = (0..<fieldCount).map { index in
@@ -481,7 +552,7 @@ public final class MariaDBResult: @unchecked Sendable {
         }
         encoder.beginList()
         var rows: UInt64 = 0
-        while maxRows == 0 || rows < maxRows, let row = try fetch() {
+        while maxRows == 0 || rows < maxRows, encoder.count < maxBytes, let row = try fetch() {
             encoder.appendRow(row.values, row.lengths, kinds: pickleKinds)
             rows += 1
         }

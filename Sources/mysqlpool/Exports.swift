@@ -541,6 +541,20 @@ public func exportQueryPickle(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar
     }
 }
 
+@_cdecl("pool_query_pickle_more")
+public func exportQueryPickleMore(_ conn: OpaquePointer?, _ flags: UInt32,
+                                  _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                  _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
+    status { () throws(PoolError) in
+        let outBytes = try nonNull(outBytes, "out_bytes")
+        let outLength = try nonNull(outLength, "out_length")
+        let options = try pickleOptions(flags)
+        let bytes = try connection(conn).continueForPython(options: options)
+        outBytes.pointee = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+        outLength.pointee = bytes.count
+    }
+}
+
 private func pickleOptions(_ flags: UInt32) throws(PoolError) -> MariaDBResult.PickleOptions {
     guard flags & ~UInt32(3) == 0 else {
         throw PoolError(.badArgument, "unknown flag bits 0x\(String(flags & ~UInt32(3), radix: 16)) in flags")

@@ -2061,6 +2061,24 @@ static void test_pickle_entry_points(void) {
     CHECK(length > 4 && (unsigned char)bytes[0] == 0x80 && bytes[1] == 3 && bytes[length - 1] == '.');
     CHECK_RC(pool_query_pickle(conn, "SELEC", 5, 0, &bytes, &length), POOL_E_SERVER);
     CHECK_EQ_INT(pool_last_errno(), 1064);
+    CHECK_RC(pool_query_pickle_more(conn, 0, &bytes, &length), POOL_E_MISUSE);
+    CHECK_RC(pool_query_pickle_more(NULL, 0, &bytes, &length), POOL_E_WRONG_HANDLE);
+
+    /* ~6 MB of rows: batches whose tail is None ("N" "t" STOP) until the last. */
+    static const char big[] = "SELECT REPEAT('x', 2000) FROM seq_1_to_3000";
+    CHECK_RC(pool_query_pickle(conn, big, sizeof big - 1, 0, &bytes, &length), POOL_OK);
+    int batches = 1;
+    while (length >= 3 && memcmp(bytes + length - 3, "Nt.", 3) == 0 && batches < 100) {
+        CHECK_RC(pool_query_pickle_more(conn, 0, &bytes, &length), POOL_OK);
+        batches++;
+    }
+    CHECK(batches >= 4 && batches < 100);
+    CHECK_RC(pool_query_pickle_more(conn, 0, &bytes, &length), POOL_E_MISUSE);
+    /* Abandoned half-way: other calls are refused, the next pickle query drains it. */
+    CHECK_RC(pool_query_pickle(conn, big, sizeof big - 1, 0, &bytes, &length), POOL_OK);
+    CHECK_RC(pool_query(conn, "SELECT 1", 8), POOL_E_MISUSE);
+    CHECK_RC(pool_query_pickle(conn, "SELECT 1", 8, 0, &bytes, &length), POOL_OK);
+    CHECK(length > 4 && bytes[length - 1] == '.' && memcmp(bytes + length - 3, "Nt.", 3) != 0);
 
     CHECK_RC(pool_query(conn, "SELECT 1 UNION ALL SELECT 2", 27), POOL_OK);
     CHECK_RC(pool_store_result(conn, &res), POOL_OK);

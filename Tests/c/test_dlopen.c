@@ -29,6 +29,7 @@ static const char *const api_names[] = {
     "pool_conn_sqlstate", "pool_result_field_count", "pool_result_row_count",
     "pool_result_field", "pool_result_fetch", "pool_result_fetch_pickle", "pool_result_fields_pickle",
     "pool_query_pickle",
+    "pool_query_pickle_more",
     "pool_result_seek",
     "pool_result_free",
 };

@@ -139,6 +139,9 @@ pool_result_fields_pickle = _bind(
 pool_query_pickle = _bind(
     "pool_query_pickle", _int, _p, _str, _size, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
 )
+pool_query_pickle_more = _bind(
+    "pool_query_pickle_more", _int, _p, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
+)
 pool_result_free = _bind("pool_result_free", None, _p)
 
 if pool_version_number() != EXPECTED_VERSION_NUMBER:

@@ -20,6 +20,14 @@ _UTF8_ENCODINGS = {"utf8", "utf-8"}
 LINK_LOST_ERRNOS = {1053, 1927, 2006, 2013, 2014, 2055, 4031}
 UNBUFFERED_AFFECTED_ROWS = 18446744073709551615  # what PyMySQL reports while streaming
 _BATCH_ROWS = 1000  # rows per foreign call when streaming
+_loads = pickle.loads
+_byref = ctypes.byref
+_char = ctypes.c_char
+
+
+def _view(address, length):
+    """The library's bytes at address, without a copy (valid until its next call)."""
+    return (_char * length).from_address(address)
 
 
 def python_encoding(charset):
@@ -146,18 +154,20 @@ def make_pool_handle(pairs):
 
 
 class Result:
-    """One statement's outcome, shaped like PyMySQL's MySQLResult."""
+    """One statement's outcome, shaped like PyMySQL's MySQLResult. The class
+    attributes are the defaults, so a point query sets only what it has."""
 
-    __slots__ = ("affected_rows", "insert_id", "warning_count", "server_status", "has_next", "fields",
-                 "description", "rows", "handle", "unbuffered", "converters")
-
-    def __init__(self):
-        self.fields = []
-        self.description = None
-        self.rows = None
-        self.handle = None
-        self.unbuffered = False
-        self.converters = None
+    affected_rows = 0
+    insert_id = None
+    warning_count = 0
+    server_status = 0
+    has_next = False
+    fields = ()
+    description = None
+    rows = None
+    handle = None
+    unbuffered = False
+    converters = None
 
 
 class FieldInfo:
@@ -174,12 +184,17 @@ class FieldInfo:
 
 def _our_cursor_class(cls):
     """PyMySQL's (or pymysql-pool's) cursor classes map to ours by name."""
-    if isinstance(cls, type) and issubclass(cls, Cursor):
-        return cls
-    ours = getattr(cursors, getattr(cls, "__name__", ""), None)
-    if isinstance(ours, type) and issubclass(ours, Cursor):
-        return ours
-    return cls
+    ours = cls
+    if not (isinstance(cls, type) and issubclass(cls, Cursor)):
+        named = getattr(cursors, getattr(cls, "__name__", ""), None)
+        if isinstance(named, type) and issubclass(named, Cursor):
+            ours = named
+    if isinstance(cls, type) and len(_CURSOR_CLASSES) < 256:
+        _CURSOR_CLASSES[cls] = ours
+    return ours
+
+
+_CURSOR_CLASSES = {}  # class asked for -> the class used, filled by _our_cursor_class
 
 
 # Column lists seen recently -> their FieldInfo list and description, for
@@ -193,6 +208,44 @@ def _close_private(pool, handle):
     """Closes a private connection and its one-connection pool."""
     _lib.pool_discard(pool, handle)
     _lib.pool_destroy(pool)
+
+
+# Borrowed connections whose wrapper is still alive: weak reference ->
+# (pool handle, connection handle). A wrapper dropped without being returned
+# leaves the connection's state unknown, so its connection is discarded, not
+# reused. A plain weakref callback, not weakref.finalize: this is on every
+# checkout, and finalize costs ten times more to set up and tear down.
+_LEASES = {}
+_weakref = weakref.ref
+
+
+def _discard_abandoned(reference):
+    entry = _LEASES.pop(reference, None)
+    if entry is not None:
+        _lib.pool_discard(*entry)
+
+
+def _connection_state(options):
+    """The attributes a new wrapper starts with, worked out once per pool."""
+    encoding = python_encoding(options.charset)
+    return {
+        "host": options.host, "port": options.port, "user": options.user, "db": options.database,
+        "charset": options.charset, "encoding": encoding, "use_unicode": options.use_unicode,
+        "cursorclass": options.cursorclass, "encoders": options.encoders, "decoders": options.decoders,
+        "_custom_decoders": options.custom_decoders,
+        "_pickle_flags": _pickle_flags(options.custom_decoders, options.use_unicode, encoding),
+    }
+
+
+def _pickle_flags(custom_decoders, use_unicode, encoding):
+    """How rows come over: converted by the library (0), or as raw bytes
+    that PyMySQL's converters turn into values here (custom conv,
+    use_unicode=False, a charset that is not UTF-8)."""
+    if not custom_decoders and use_unicode and encoding in _UTF8_ENCODINGS:
+        return 0
+    if encoding in _UTF8_ENCODINGS:
+        return _lib.POOL_PICKLE_RAW
+    return _lib.POOL_PICKLE_RAW | _lib.POOL_PICKLE_TEXT_AS_BYTES
 
 
 class Connection:
@@ -214,8 +267,20 @@ class Connection:
     ProgrammingError = err.ProgrammingError
     NotSupportedError = err.NotSupportedError
 
+    # Defaults shared by every wrapper; each sets only what differs.
     _pool = None
     _handle = None
+    _lease = None
+    _returned = False
+    _closed = False
+    _link_lost = False
+    _result = None
+    _affected_rows = 0
+    _info = None  # read from the library on first need, not on every checkout
+    _server_status = None
+    _out_data = None  # the out-parameters of the pickle calls, made on first use
+    _out_length = None
+    _out_rows = None
 
     def __init__(self, *args, **kwargs):
         if args:
@@ -229,55 +294,33 @@ class Connection:
         if code != _lib.POOL_OK:
             _lib.pool_destroy(pool)
             check_connect(code, pairs)
+        self.__dict__.update(_connection_state(options))
         self._pool_handle = pool
         self._pairs = pairs
-        self._setup(handle.value, options)
+        self._handle = handle.value
         self._watch()
 
-    @classmethod
-    def _borrowed(cls, pool, handle, options):
-        connection = cls.__new__(cls)
-        connection._pool = pool
-        connection._pool_handle = pool._handle
-        connection._pairs = pool._pairs
-        connection._setup(handle, options)
-        connection._watch()
-        return connection
-
     def _watch(self):
-        """Closes the connection if this object is dropped while it holds it.
-        A borrower that never returned it leaves its state unknown, so a
-        pooled connection is discarded, not reused."""
+        """Closes the connection if this object is dropped while it holds it."""
         if self._pool is None:
             self._finalizer = weakref.finalize(self, _close_private, self._pool_handle, self._handle)
         else:
-            self._finalizer = weakref.finalize(self, _lib.pool_discard, self._pool_handle, self._handle)
+            self._lease = lease = _weakref(self, _discard_abandoned)
+            _LEASES[lease] = (self._pool_handle, self._handle)
 
-    def _setup(self, handle, options):
-        self._handle = handle
-        self._returned = False
-        self._closed = False
-        self._link_lost = False
-        self.host = options.host
-        self.port = options.port
-        self.user = options.user
-        self.db = options.database
-        self.charset = options.charset
-        self.encoding = python_encoding(self.charset)
-        self.use_unicode = options.use_unicode
-        self.cursorclass = options.cursorclass
-        self.encoders = options.encoders
-        self.decoders = options.decoders
-        self._custom_decoders = options.custom_decoders
-        self._pickle_flags = self._flags_for_charset()
+    def _unwatch(self):
+        """The connection was given back or closed on purpose."""
+        if self._pool is None:
+            self._finalizer.detach()
+        elif self._lease is not None:
+            _LEASES.pop(self._lease, None)
+            self._lease = None
+
+    def _out_parameters(self):
         self._out_data = ctypes.c_void_p()
         self._out_length = ctypes.c_size_t()
         self._out_rows = ctypes.c_uint64()
-        self._result = None
-        self._affected_rows = 0
-        # Read from the library on first need, not on every checkout.
-        self._info = None
-        self._server_status = None
+        return self._out_data, self._out_length
 
     # -- state --------------------------------------------------------------
 
@@ -340,26 +383,41 @@ class Connection:
         """Runs one statement; its result becomes ``self._result``."""
         if isinstance(sql, str):
             sql = sql.encode(self.encoding, "surrogateescape")
-        handle = self._live()
-        self._finish_result()
+        handle = self._handle
+        if handle is None or self._link_lost or self._returned:
+            handle = self._live()  # raises
+        previous = self._result
+        if previous is not None:
+            self._result = None  # its rows can go before the new ones arrive, as in PyMySQL
+            if previous.handle is not None:
+                self._free(previous)
         if unbuffered:
             self._check(_lib.pool_query(handle, sql, len(sql)))
-            self._result = self._read_result(True)
+            self._result = result = self._read_result(True)
         else:
-            self._result = self._run_buffered(handle, sql)
-        self._affected_rows = self._result.affected_rows
-        return self._affected_rows
+            self._result = result = self._run_buffered(handle, sql)
+        self._affected_rows = affected_rows = result.affected_rows
+        return affected_rows
 
     def _run_buffered(self, handle, sql):
-        """One foreign call: the statement's whole outcome as one pickle."""
-        data, length = self._out_data, self._out_length
-        self._check(_lib.pool_query_pickle(handle, sql, len(sql), self._pickle_flags, ctypes.byref(data),
-                                           ctypes.byref(length)))
-        outcome = pickle.loads((ctypes.c_char * length.value).from_address(data.value))
+        """One foreign call per statement (plus one per further ~1 MiB of
+        rows): its outcome as a pickle of (fields, rows, tail)."""
+        data = self._out_data
+        length = self._out_length if data is not None else None
+        if data is None:
+            data, length = self._out_parameters()
+        flags = self._pickle_flags
+        code = _lib.pool_query_pickle(handle, sql, len(sql), flags, _byref(data), _byref(length))
+        if code:
+            self._check(code)
+        fields, rows, tail = _loads(_view(data.value, length.value))
+        if tail is None:
+            rows, tail = self._read_batches(handle, rows, flags)
         result = Result()
-        fields, rows, result.affected_rows, result.insert_id, result.warning_count, status = outcome
+        result.affected_rows, result.insert_id, result.warning_count, status = tail
         self._server_status = result.server_status = status
-        result.has_next = bool(status & _lib.STATUS_MORE_RESULTS)
+        if status & _lib.STATUS_MORE_RESULTS:
+            result.has_next = True
         if fields is not None:
             result.fields, result.description, column_converters = self._describe_fields(fields)
             if column_converters is not None:
@@ -367,22 +425,35 @@ class Connection:
             result.rows = tuple(rows)
         return result
 
-    def _describe_fields(self, fields):
-        """(FieldInfo list, description, converters) for a fields tuple,
-        built once per distinct column list: applications repeat the same
-        statements, and building these per query costs more than the query's
-        own Python work."""
+    def _read_batches(self, handle, rows, flags):
+        """The rest of a large outcome, a batch per call: only one batch's
+        pickle exists at a time next to the rows already built."""
+        data, length = self._out_data, self._out_length
+        tail = None
+        while tail is None:
+            code = _lib.pool_query_pickle_more(handle, flags, _byref(data), _byref(length))
+            if code:
+                self._check(code)
+            batch, tail = _loads(_view(data.value, length.value))
+            rows += batch
+        return rows, tail
+
+    def _describe_fields(self, encoded):
+        """(FieldInfo list, description, converters) for a column list as the
+        library encodes it, built once per distinct column list:
+        applications repeat the same statements, and building these per
+        query costs more than the query's own Python work."""
         if self._pickle_flags:  # converters depend on this connection's conv: not shared
-            infos = [self._field_info(field) for field in fields]
+            infos = [self._field_info(field) for field in _loads(encoded)]
             description = tuple(info.description() for info in infos)
             return infos, description, [self._python_converter(info) for info in infos]
-        cached = _DESCRIPTIONS.get(fields)
+        cached = _DESCRIPTIONS.get(encoded)
         if cached is None:
-            infos = [self._field_info(field) for field in fields]
+            infos = [self._field_info(field) for field in _loads(encoded)]
             cached = (infos, tuple(info.description() for info in infos), None)
             if len(_DESCRIPTIONS) >= _DESCRIPTION_CACHE_SIZE:
                 _DESCRIPTIONS.clear()
-            _DESCRIPTIONS[fields] = cached
+            _DESCRIPTIONS[encoded] = cached
         return cached
 
     def _field_info(self, values):
@@ -432,24 +503,13 @@ class Connection:
             result.has_next = bool(self._refresh_info().server_status & _lib.STATUS_MORE_RESULTS)
         return result
 
-    def _flags_for_charset(self):
-        """How rows come over: converted by the library (0), or as raw bytes
-        that PyMySQL's converters turn into values here (custom conv,
-        use_unicode=False, a charset that is not UTF-8)."""
-        if not self._custom_decoders and self.use_unicode and self.encoding in _UTF8_ENCODINGS:
-            return 0
-        if self.encoding in _UTF8_ENCODINGS:
-            return _lib.POOL_PICKLE_RAW
-        return _lib.POOL_PICKLE_RAW | _lib.POOL_PICKLE_TEXT_AS_BYTES
-
     def _describe(self, result):
         """Column metadata of a streaming result: one call, shaped by the
         same code as the buffered path's."""
-        data, length = self._out_data, self._out_length
-        self._check(_lib.pool_result_fields_pickle(result.handle, self._pickle_flags, ctypes.byref(data),
-                                                   ctypes.byref(length)))
-        fields = pickle.loads((ctypes.c_char * length.value).from_address(data.value))
-        result.fields, result.description, result.converters = self._describe_fields(fields)
+        data, length = self._out_parameters() if self._out_data is None else (self._out_data, self._out_length)
+        self._check(_lib.pool_result_fields_pickle(result.handle, self._pickle_flags, _byref(data), _byref(length)))
+        result.fields, result.description, result.converters = self._describe_fields(
+            bytes(_view(data.value, length.value)))
 
     def _python_converter(self, field):
         """PyMySQL's per-column (encoding, converter), for the slow path."""
@@ -466,10 +526,10 @@ class Connection:
 
     def _fetch_rows(self, result, max_rows):
         """Up to max_rows rows (0: all) in one foreign call."""
-        data, length, count = self._out_data, self._out_length, self._out_rows
-        self._check(_lib.pool_result_fetch_pickle(result.handle, max_rows, self._pickle_flags, ctypes.byref(data),
-                                                 ctypes.byref(length), ctypes.byref(count)))
-        rows = pickle.loads((ctypes.c_char * length.value).from_address(data.value))
+        data, length = self._out_data, self._out_length  # made by _describe before any fetch
+        self._check(_lib.pool_result_fetch_pickle(result.handle, max_rows, self._pickle_flags, _byref(data),
+                                                 _byref(length), _byref(self._out_rows)))
+        rows = _loads(_view(data.value, length.value))
         if result.converters is not None:
             rows = [self._convert_row(row, result.converters) for row in rows]
         return rows
@@ -509,8 +569,11 @@ class Connection:
     # -- PyMySQL's Connection API ----------------------------------------
 
     def cursor(self, cursor=None):
-        self._check_returned()
-        return _our_cursor_class(cursor or self.cursorclass)(self)
+        if self._returned:
+            self._check_returned()
+        cls = cursor or self.cursorclass
+        ours = _CURSOR_CLASSES.get(cls)
+        return (ours or _our_cursor_class(cls))(self)
 
     def commit(self):
         self._check(_lib.pool_commit(self._live()))
@@ -550,7 +613,7 @@ class Connection:
         self._reconnect()
 
     def _reconnect(self):
-        self._finalizer.detach()
+        self._unwatch()
         if self._handle is not None:
             _lib.pool_discard(self._pool_handle, self._handle)
             self._handle = None
@@ -574,7 +637,7 @@ class Connection:
             self._check(_lib.pool_set_charset(handle, charset.encode("ascii")))
         self.charset = charset
         self.encoding = python_encoding(charset)
-        self._pickle_flags = self._flags_for_charset()
+        self._pickle_flags = _pickle_flags(self._custom_decoders, self.use_unicode, self.encoding)
 
     set_charset = set_character_set
 
@@ -646,7 +709,7 @@ class Connection:
     def _close_private(self):
         self._closed = True
         if self._handle is None:  # a failed reconnect left only the pool
-            self._finalizer.detach()
+            self._unwatch()
             _lib.pool_destroy(self._pool_handle)
         else:
             self._finalizer()
@@ -675,3 +738,25 @@ class Connection:
     def __repr__(self):
         state = "returned" if self._returned else ("closed" if self._closed else "open")
         return f"<pymysqlpool.Connection {self.user}@{self.host}:{self.port} ({state})>"
+
+
+def pooled_connection_class(state):
+    """A Connection subclass carrying one pool's settings (`_connection_state`
+    plus _pool, _pool_handle, _pairs) as class attributes, so that a borrowed
+    wrapper sets only its handle: checkout is the hot path of every pooled
+    query."""
+    return type("Connection", (Connection,), dict(state, __module__=Connection.__module__,
+                                                  __qualname__=Connection.__qualname__, __doc__=Connection.__doc__))
+
+
+def borrowed_connection(cls, handle, pool_handle):
+    """The wrapper (of a `pooled_connection_class`) for a connection just
+    taken from a pool."""
+    connection = _new_object(cls)
+    connection._handle = handle
+    connection._lease = lease = _weakref(connection, _discard_abandoned)
+    _LEASES[lease] = (pool_handle, handle)
+    return connection
+
+
+_new_object = object.__new__

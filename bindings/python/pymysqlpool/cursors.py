@@ -24,27 +24,36 @@ class Cursor:
     #: Largest statement executemany builds (PyMySQL's value).
     max_stmt_length = 1024000
 
+    # PyMySQL's initial values, as class defaults: a cursor per query is the
+    # common pattern, and each instance then sets only what changes.
+    warning_count = 0
+    description = None
+    rownumber = 0
+    rowcount = -1
+    arraysize = 1
+    lastrowid = None
+    _executed = None
+    _result = None
+    _rows = None
+
     def __init__(self, connection):
         self.connection = connection
-        self.warning_count = 0
-        self.description = None
-        self.rownumber = 0
-        self.rowcount = -1
-        self.arraysize = 1
-        self.lastrowid = None
-        self._executed = None
-        self._result = None
-        self._rows = None
 
     def close(self):
         connection = self.connection
         if connection is None:
             return
         try:
-            while self.nextset():
-                pass
+            self._skip_results()
         finally:
             self.connection = None
+
+    def _skip_results(self):
+        """Reads past the remaining results of a multi-statement query."""
+        result = self._result
+        if result is not None and result.has_next:
+            while self.nextset():
+                pass
 
     def __enter__(self):
         return self
@@ -106,8 +115,7 @@ class Cursor:
         return query if args is None else self._mogrify(query, args)
 
     def execute(self, query, args=None):
-        while self.nextset():
-            pass
+        self._skip_results()
         if args is not None:
             query = self._mogrify(query, args)
         result = self._query(query)
@@ -160,12 +168,14 @@ class Cursor:
         return args
 
     def fetchone(self):
-        self._check_executed()
-        if self._rows is None or self.rownumber >= len(self._rows):
+        if not self._executed:
+            self._check_executed()
+        rows = self._rows
+        number = self.rownumber
+        if rows is None or number >= len(rows):
             return None
-        row = self._rows[self.rownumber]
-        self.rownumber += 1
-        return row
+        self.rownumber = number + 1
+        return rows[number]
 
     def fetchmany(self, size=None):
         self._check_executed()
@@ -198,8 +208,11 @@ class Cursor:
 
     def _query(self, statement):
         connection = self._get_db()
-        self._clear_result()
-        connection.query(statement)
+        try:
+            connection.query(statement)
+        except BaseException:
+            self._clear_result()  # the previous statement's rows are gone, as in PyMySQL
+            raise
         self._do_get_result()
         return self.rowcount
 
@@ -213,8 +226,8 @@ class Cursor:
         self._rows = None
 
     def _do_get_result(self):
-        connection = self._get_db()
-        self._result = result = connection._result
+        self._result = result = self.connection._result
+        self.rownumber = 0
         self.rowcount = result.affected_rows
         self.warning_count = result.warning_count
         self.description = result.description

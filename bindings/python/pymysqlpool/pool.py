@@ -7,13 +7,27 @@ import threading
 import weakref
 
 from . import _lib
-from .connections import Connection, check_connect, make_pool_handle, split_connect_kwargs
+from .connections import _LEASES, _connection_state, borrowed_connection, pooled_connection_class, check_connect, make_pool_handle, split_connect_kwargs
 # pymysql-pool defines both exceptions beside the pool: importable from here too.
 from .err import GetConnectionFromPoolError, ReturnConnectionToPoolError  # noqa: F401
 
 logger = logging.getLogger("pymysqlpool")
 
-_RENAMED_ATTRIBUTES = {"size": "available_num", "connection_num": "total_num"}
+# Bound once: checkout and return are the hot path of every pooled query.
+_void_p = ctypes.c_void_p
+_byref = ctypes.byref
+_get_conn = _lib.pool_get_conn_ex
+_release = _lib.pool_release
+_debug_enabled = logger.isEnabledFor
+_DEBUG = logging.DEBUG
+_DEFAULT_WAIT = ctypes.c_int64(300)  # pymysql-pool's default 3 retries x 0.1 s
+_NO_FLAGS = ctypes.c_uint32(0)
+_PING = ctypes.c_uint32(_lib.POOL_GET_PING)
+
+
+def _wait_ms(retry_num, retry_interval):
+    """pymysql-pool's retries (at most 10) x interval, in milliseconds."""
+    return int(min(retry_num, 10) * retry_interval * 1000)
 
 
 class ConnectionPool:
@@ -53,6 +67,9 @@ class ConnectionPool:
         self._pairs = pairs
         self._handle = make_pool_handle(pairs)
         self._finalizer = weakref.finalize(self, _lib.pool_destroy, self._handle)
+        self._handle_arg = ctypes.c_void_p(self._handle)
+        self._connection_class = pooled_connection_class(
+            dict(_connection_state(options), _pool=self, _pool_handle=self._handle, _pairs=pairs))
         for _ in range(self._stats().created):
             logger.debug("Create new connection in pool(%s)", self.name)
 
@@ -60,34 +77,46 @@ class ConnectionPool:
         """A connection: idle, new below size, or, after waiting
         retry_num * retry_interval seconds, new up to maxsize; else
         GetConnectionFromPoolError."""
-        wait_ms = int(min(retry_num, 10) * retry_interval * 1000)
-        handle = ctypes.c_void_p()
-        flags = _lib.POOL_GET_PING if pre_ping else 0
-        debug = logger.isEnabledFor(logging.DEBUG)
-        created = self._stats().created if debug else 0
-        code = _lib.pool_get_conn_ex(self._handle, wait_ms, wait_ms, flags, ctypes.byref(handle))
+        if _debug_enabled(_DEBUG):
+            return self._get_connection_logged(retry_num, retry_interval, pre_ping)
+        # ctypes converts arguments that already have the parameter's type fastest.
+        wait = _DEFAULT_WAIT if retry_num == 3 and retry_interval == 0.1 else _wait_ms(retry_num, retry_interval)
+        handle = _void_p()
+        code = _get_conn(self._handle_arg, wait, wait, _PING if pre_ping else _NO_FLAGS, _byref(handle))
         if code:
             check_connect(code, self._pairs)
-        if debug:
-            for _ in range(self._stats().created - created):
-                logger.debug("Create new connection in pool(%s)", self.name)
-            logger.debug("Get connection from pool(%s)", self.name)
-        return Connection._borrowed(self, handle.value, self._options)
+        return borrowed_connection(self._connection_class, handle.value, self._handle)
 
     get_conn = get_connection
+
+    def _get_connection_logged(self, retry_num, retry_interval, pre_ping):
+        """get_connection with pymysql-pool's debug log lines."""
+        created = self._stats().created
+        wait = _wait_ms(retry_num, retry_interval)
+        handle = _void_p()
+        code = _get_conn(self._handle_arg, wait, wait, _PING if pre_ping else _NO_FLAGS, _byref(handle))
+        if code:
+            check_connect(code, self._pairs)
+        for _ in range(self._stats().created - created):
+            logger.debug("Create new connection in pool(%s)", self.name)
+        logger.debug("Get connection from pool(%s)", self.name)
+        return borrowed_connection(self._connection_class, handle.value, self._handle)
 
     def _put_connection(self, connection, discard=False):
         if connection._returned:
             raise ReturnConnectionToPoolError(f"this connection has already returned to the pool({self.name})")
         connection._returned = True
-        connection._finalizer.detach()
+        lease = connection._lease
+        if lease is not None:
+            _LEASES.pop(lease, None)
+            connection._lease = None
         handle, connection._handle = connection._handle, None
         connection._result = None
         if handle is not None:  # None after a failed ping(reconnect=True)
-            code = (_lib.pool_discard if discard else _lib.pool_release)(self._handle, handle)
+            code = (_lib.pool_discard if discard else _release)(self._handle_arg, handle)
             if code:
                 _lib.raise_last(code)
-        if logger.isEnabledFor(logging.DEBUG):
+        if _debug_enabled(_DEBUG):
             logger.debug("Put connection back to pool(%s)", self.name)
 
     def release(self, connection):
@@ -126,11 +155,16 @@ class ConnectionPool:
         later get_connection() calls raise GetConnectionFromPoolError."""
         _lib.pool_close(self._handle)
 
-    def __getattr__(self, name):
-        if name in _RENAMED_ATTRIBUTES:
-            raise AttributeError(f"'ConnectionPool' has no attribute '{name}': pymysql-pool 0.4.3 renamed it "
-                                 f"to '{_RENAMED_ATTRIBUTES[name]}'")
-        raise AttributeError(f"'ConnectionPool' object has no attribute '{name}'")
+    # pymysql-pool 0.4.3 renamed these; properties, not __getattr__, which
+    # would slow down every attribute access on the pool.
+    @property
+    def size(self):
+        raise AttributeError("'ConnectionPool' has no attribute 'size': pymysql-pool 0.4.3 renamed it to 'available_num'")
+
+    @property
+    def connection_num(self):
+        raise AttributeError("'ConnectionPool' has no attribute 'connection_num': pymysql-pool 0.4.3 renamed it "
+                             "to 'total_num'")
 
     def __repr__(self):
         return f"<pymysqlpool.ConnectionPool {self.name!r} size={self._size} maxsize={self.maxsize}>"

@@ -280,6 +280,21 @@ def test_result_containers(typed_results, kind):
     assert_same_value(ours_rows[0][0], theirs_rows[0][0], "row_id")
 
 
+@pytest.mark.parametrize("cursor", ["Cursor", "DictCursor"])
+def test_large_result_read_in_batches(pair, cursor):
+    """~6 MB of rows: the library hands them over in ~1 MiB batches; the
+    rows, their order, rowcount and description are PyMySQL's."""
+    sql = ("SELECT seq, REPEAT(CHAR(65 + seq % 26), 1000 + seq % 7), seq * 1.5, "
+           "IF(seq % 3, NULL, CAST(seq AS DECIMAL(10,2))) FROM seq_1_to_6000")
+    (ours, ours_rows), (theirs, theirs_rows) = run_both(pair, sql, cursor=cursor)
+    assert_same_rows(ours_rows, theirs_rows, "batched")
+    assert ours.rowcount == theirs.rowcount == 6000
+    assert ours.description == theirs.description
+    # The connection is free again afterwards.
+    (_, ours_rows), (_, theirs_rows) = run_both(pair, "SELECT 1")
+    assert_same_rows(ours_rows, theirs_rows)
+
+
 def test_expression_types_and_description(pair):
     sql = (
         "SELECT 1 AS i, 1.5 AS d, 1e0 AS f, 'x' AS s, NULL AS n, NOW() - NOW() AS z, "

@@ -202,6 +202,53 @@ def test_use_after_close_raises(server):
     assert pool.available_num == 1
 
 
+@fixed_in_mysqlpool
+def test_dropped_wrapper_discards_its_connection(server, admin):
+    """A borrower that drops its connection without returning it leaves the
+    session in an unknown state: the pool closes that connection instead of
+    handing it out again, and has room for a new one."""
+    import gc
+
+    pool = pymysqlpool.ConnectionPool(size=1, maxsize=1, **server)
+    conn = pool.get_connection()
+    dropped_id = connection_id(conn)
+    del conn
+    gc.collect()
+    assert pool.total_num == 0
+    assert wait_server_connection_gone(admin, dropped_id)
+    with pool.get_connection() as conn:
+        assert connection_id(conn) != dropped_id
+        assert isinstance(conn, pymysqlpool.Connection)
+
+
+@fixed_in_mysqlpool
+def test_wrapper_settings_stay_with_the_wrapper(server):
+    """What one borrower changes on its wrapper (charset, database name) is
+    not what the next borrower's wrapper starts with."""
+    pool = pymysqlpool.ConnectionPool(size=2, maxsize=2, **server)
+    first = pool.get_connection()
+    first.set_character_set("latin1")
+    first.db = "elsewhere"
+    second = pool.get_connection()
+    assert (second.charset, second.encoding, second.db) == ("utf8mb4", "utf8", server["database"])
+    assert (first.charset, first.encoding) == ("latin1", "cp1252")
+    first.close()
+    second.close()
+
+
+@fixed_in_mysqlpool
+def test_returned_connection_gets_its_character_set_back(server):
+    """A borrower's set_character_set is undone on return: the next borrower's
+    wrapper decodes as the pool's charset, so the session must match it."""
+    pool = pymysqlpool.ConnectionPool(size=1, maxsize=1, **server)
+    with pool.get_connection() as conn:
+        conn.set_character_set("latin1")
+        assert select_one(conn, "SELECT @@character_set_client") == ("latin1",)
+    with pool.get_connection() as conn:
+        assert select_one(conn, "SELECT @@character_set_client") == ("utf8mb4",)
+        assert select_one(conn, "SELECT %s", ("h\u00e9 \u2603 \U0001f600",)) == ("h\u00e9 \u2603 \U0001f600",)
+
+
 def test_double_close_raises(server):
     pool = pymysqlpool.ConnectionPool(size=1, maxsize=1, **server)
     conn = pool.get_connection()
