@@ -182,6 +182,14 @@ class FieldInfo:
         return (self.name, self.type_code, None, length, length, self.scale, self.flags % 2 == 0)
 
 
+def _quote_backslash(text):
+    return "'" + text.translate(converters._escape_table) + "'"
+
+
+def _quote_no_backslash(text):
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _our_cursor_class(cls):
     """PyMySQL's (or pymysql-pool's) cursor classes map to ours by name."""
     ours = cls
@@ -652,6 +660,24 @@ class Connection:
         if type(obj) in (tuple, list, set, frozenset):
             return "(" + ",".join([self.escape(item, mapping) for item in obj]) + ")"
         return converters.escape_item(obj, self.charset, mapping=mapping or self.encoders)
+
+    def _row_escaper(self):
+        """For executemany: a function from a row (tuple or list) to the
+        tuple of its SQL literals, as escape() writes them, with a per-type
+        table for the common types; None with custom encoders (conv=), whose
+        escape() must be asked every time."""
+        if self._custom_decoders:
+            return None
+        quote = _quote_no_backslash if self._status() & _lib.STATUS_NO_BACKSLASH_ESCAPES else _quote_backslash
+        by_type = {str: quote, int: str, bool: converters.escape_bool, float: converters.escape_float,
+                   type(None): converters.escape_None}
+        lookup = by_type.get
+        escape = self.escape
+
+        def escape_row(row):
+            return tuple([(lookup(type(value)) or escape)(value) for value in row])
+
+        return escape_row
 
     def literal(self, obj):
         return self.escape(obj, self.encoders)

@@ -135,22 +135,32 @@ class Cursor:
         return self.rowcount
 
     def _do_execute_many(self, prefix, values, postfix, args):
-        encoding = self._get_db().encoding
+        """PyMySQL's multi-row INSERT: rows joined into statements of at most
+        max_stmt_length bytes. Rows are escaped by a per-type table and
+        encoded once per statement, not once per row."""
+        connection = self._get_db()
+        encoding = connection.encoding
+        escape_row = connection._row_escaper()
         prefix = prefix.encode(encoding)
         postfix = postfix.encode(encoding)
-        sql = bytearray(prefix)
-        args = iter(args)
-        sql += self._mogrify(values, next(args)).encode(encoding)
-        rows = 0
+        parts, size, rows = [], len(prefix), 0
         for arg in args:
-            value = self._mogrify(values, arg).encode(encoding)
-            if len(sql) + len(value) + len(postfix) + 1 > self.max_stmt_length:
-                rows += self.execute(bytes(sql + postfix))
-                sql = bytearray(prefix)
+            if escape_row is not None and isinstance(arg, (tuple, list)):
+                try:
+                    text = values % escape_row(arg)
+                except TypeError as error:
+                    raise err.ProgrammingError(str(error)) from None
             else:
-                sql += b","
-            sql += value
-        rows += self.execute(bytes(sql + postfix))
+                text = self._mogrify(values, arg)
+            length = len(text) if text.isascii() else len(text.encode(encoding))
+            if parts and size + length + len(postfix) + 1 > self.max_stmt_length:
+                rows += self.execute(prefix + ",".join(parts).encode(encoding) + postfix)
+                parts, size = [], len(prefix)
+            elif parts:
+                size += 1
+            parts.append(text)
+            size += length
+        rows += self.execute(prefix + ",".join(parts).encode(encoding) + postfix)
         self.rowcount = rows
         return rows
 

@@ -799,6 +799,25 @@ def test_executemany_on_duplicate_key_update(pair, fresh_table):
     assert len(rows) == 24
 
 
+@pytest.mark.parametrize("mode", ["default", "NO_BACKSLASH_ESCAPES"])
+def test_executemany_escapes_every_common_type_as_pymysql(pair, fresh_table, mode):
+    """The per-type escaping of executemany's rows: quotes, backslashes, NUL,
+    \\x1a, multibyte text across statement splits, None, bools, floats."""
+    for conn in pair:
+        _set_mode(conn, mode)
+    nasty = ["it's", 'say "hi"', "back\\slash", "nul\x00byte", "ctrl-z\x1a", "new\nline", "é😀" * 7, ""]
+    record, rows = _executemany_both(
+        pair,
+        fresh_table,
+        "id INT PRIMARY KEY, s VARCHAR(40), f DOUBLE, b TINYINT, n INT",
+        "INSERT INTO `{t}` (id, s, f, b, n) VALUES (%s, %s, %s, %s, %s)",
+        [(i, nasty[i % len(nasty)], i / 3, i % 2 == 0, None if i % 3 else i) for i in range(200)],
+        max_stmt_length=700,
+    )
+    assert record[1] == 200
+    assert [row[1] for row in rows] == [nasty[i % len(nasty)] for i in range(200)]
+
+
 def test_executemany_dict_args(pair, fresh_table):
     _executemany_both(
         pair,
