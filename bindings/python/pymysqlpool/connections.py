@@ -21,6 +21,8 @@ LINK_LOST_ERRNOS = {1053, 1927, 2006, 2013, 2014, 2055, 4031}
 UNBUFFERED_AFFECTED_ROWS = 18446744073709551615  # what PyMySQL reports while streaming
 _BATCH_ROWS = 1000  # rows per foreign call when streaming
 _loads = pickle.loads
+_query_pickle = _lib.pool_query_pickle
+_MORE_RESULTS = _lib.STATUS_MORE_RESULTS
 _byref = ctypes.byref
 _char = ctypes.c_char
 
@@ -415,7 +417,7 @@ class Connection:
         if data is None:
             data, length = self._out_parameters()
         flags = self._pickle_flags
-        code = _lib.pool_query_pickle(handle, sql, len(sql), flags, _byref(data), _byref(length))
+        code = _query_pickle(handle, sql, len(sql), flags, _byref(data), _byref(length))
         if code:
             self._check(code)
         fields, rows, tail = _loads(_view(data.value, length.value))
@@ -424,10 +426,11 @@ class Connection:
         result = Result()
         result.affected_rows, result.insert_id, result.warning_count, status = tail
         self._server_status = result.server_status = status
-        if status & _lib.STATUS_MORE_RESULTS:
+        if status & _MORE_RESULTS:
             result.has_next = True
         if fields is not None:
-            result.fields, result.description, column_converters = self._describe_fields(fields)
+            described = None if flags else _DESCRIPTIONS.get(fields)
+            result.fields, result.description, column_converters = described or self._describe_fields(fields)
             if column_converters is not None:
                 rows = [self._convert_row(row, column_converters) for row in rows]
             result.rows = tuple(rows)

@@ -44,7 +44,9 @@ class Cursor:
         if connection is None:
             return
         try:
-            self._skip_results()
+            result = self._result
+            if result is not None and result.has_next:
+                self._skip_results()
         finally:
             self.connection = None
 
