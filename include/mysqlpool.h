@@ -65,6 +65,16 @@
  *     needed, so a clean connection costs no round trip. A connection whose
  *     link is gone (errors 2006, 2013, 2055, ...) or whose reset fails is
  *     closed instead of kept.
+ *   - A dead connection is never handed out when it can be known dead: an
+ *     idle connection is checked before checkout (validate_socket,
+ *     validation_interval, pre_ping); one found dead is closed and the next
+ *     one tried, within the caller's deadline. After one connection is found
+ *     dead (or returned with a lost link), every connection not heard from
+ *     since is pinged before its next use: the server may have restarted.
+ *   - With lifetime, idle_timeout, min_idle, keepalive_interval or
+ *     leak_detection_threshold set (con_lifetime is on by default), each pool
+ *     has one maintenance thread; it never holds the pool's lock during I/O
+ *     and ends with pool_close/pool_destroy.
  *   - The pool's lock is never held during network I/O.
  *
  * EXAMPLE (compiles as is; error handling shortened to keep it readable)
@@ -212,6 +222,9 @@ POOL_API const char *pool_last_error(void);
  *   ssl_verify_cert    bool            0 (1: verify the server's chain; needs ssl_ca.
  *                                        libmariadb 3.3 then also checks the host name)
  *   ssl_verify_identity bool           0 (1: verify the chain and the host name)
+ *     With ssl=1 and an ssl_ca, the chain and host name are always verified:
+ *     that is the only way libmariadb 3.3 refuses a server without TLS before
+ *     it sends the login, so the password never crosses a plain link.
  *
  *   pool
  *   size               0..maxsize      10   connections kept idle
@@ -222,6 +235,30 @@ POOL_API const char *pool_last_error(void);
  *                                           (0: keep them idle until con_lifetime)
  *   get_timeout        milliseconds 0.. 30000 default wait of pool_get_conn
  *   name               text            "host-port-user-database"
+ *
+ *   health (seconds are decimal: "30", "0.25"; 0 turns a feature off)
+ *   lifetime_jitter    fraction 0..0.5 0.025 each connection's con_lifetime is
+ *                                           shortened by a random part of up to this
+ *                                           share, so they do not all expire together
+ *   idle_timeout       seconds         0    close connections idle this long, down to
+ *                                           min_idle open ones
+ *   min_idle           0..maxsize      none the maintenance opens connections in the
+ *                                           background to keep this many open
+ *   keepalive_interval seconds         0    ping idle connections not heard from for
+ *                                           this long, in the background
+ *   validate_socket    bool            1    before handing out an idle connection, peek
+ *                                           at its socket without blocking (no round
+ *                                           trip): EOF or unasked bytes mean dead
+ *   validation_interval seconds        30   COM_PING before handing out a connection
+ *                                           not heard from for this long
+ *   pre_ping           bool            0    COM_PING before every checkout of an idle
+ *                                           connection (POOL_GET_PING asks per call)
+ *   reset_connection   bool            0    COM_RESET_CONNECTION on every release:
+ *                                           temporary tables, user variables, session
+ *                                           settings go; sql_mode/init_command and
+ *                                           autocommit are applied again
+ *   leak_detection_threshold seconds   0    report (log callback, WARNING) a connection
+ *                                           borrowed for longer, once per borrow
  *
  * Keys are case-sensitive. Setting a key twice keeps the last value.
  * Cross-key rules (size <= maxsize, ...) are checked by pool_create.
@@ -345,6 +382,10 @@ typedef struct pool_stats_s {
     uint64_t max_wait_ns;      /* longest single wait, nanoseconds */
     uint64_t timeouts;         /* gets that ended with POOL_E_EXHAUSTED */
     uint64_t resets;           /* releases that needed a round trip to reset */
+    uint64_t closed_idle;      /* closed by idle_timeout */
+    uint64_t closed_validation; /* found dead by a check before checkout or a keepalive */
+    uint64_t pings;            /* COM_PINGs run by the pool (checks and keepalives) */
+    uint64_t leaks;            /* borrows reported by leak_detection_threshold */
 } pool_stats_t;
 
 /* pool_stats: a consistent snapshot of the counters. Fills at most
@@ -353,6 +394,33 @@ typedef struct pool_stats_s {
  * Return: POOL_OK; POOL_E_WRONG_HANDLE; POOL_E_BAD_ARGUMENT for NULL out or
  * out_size < 16. Thread-safety: any thread. */
 POOL_API int pool_stats(pool_t *pool, pool_stats_t *out, size_t out_size);
+
+/* ---------------------------------------------------------------------------
+ * LOGGING
+ * What no caller can see otherwise: possible leaks, connections found dead
+ * and replaced, failed background connects. Silent by default.
+ */
+#define POOL_LOG_DEBUG 10   /* the levels are Python's logging levels */
+#define POOL_LOG_INFO 20
+#define POOL_LOG_WARNING 30
+#define POOL_LOG_ERROR 40
+
+/* pool_log_fn: receives one message. `pool_name` and `message` are valid only
+ * during the call (copy them to keep them). `conn` is the borrowed
+ * connection the message is about (leak reports), or NULL; it may be
+ * released by its borrower at any moment, so use it only to look up your
+ * own records, never to call the library. Called from the pool's maintenance
+ * thread or from a thread inside a pool_* call; it must not call pool_*
+ * functions of the same pool, and it must return quickly. */
+typedef void (*pool_log_fn)(void *user_data, int level, const char *pool_name, pool_conn_t *conn,
+                            const char *message);
+
+/* pool_set_log_callback: route the library's messages of `min_level` and up
+ * to `callback` (NULL: silence), for every pool of the process.
+ * Never passes a password. Return: POOL_OK; POOL_E_BAD_ARGUMENT for a
+ * min_level outside 0..50. Thread-safety: any thread; a call made while
+ * messages are being delivered takes effect for later messages. */
+POOL_API int pool_set_log_callback(pool_log_fn callback, void *user_data, int min_level);
 
 /* ---------------------------------------------------------------------------
  * CONNECTIONS: statements and state

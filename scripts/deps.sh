@@ -3,7 +3,8 @@
 # Fast no-op when everything is already installed (no apt-get update).
 set -euo pipefail
 
-required=(mariadb-server mariadb-client libmariadb-dev pkg-config)
+# openssl: the command-line tool; scripts/make-test-certs.sh makes the TLS tests' certificates.
+required=(mariadb-server mariadb-client libmariadb-dev pkg-config openssl)
 # LeakSanitizer runtime; optional because not every release ships it.
 optional=(libclang-rt-14-dev)
 

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// What the pool needs from a database driver. Every method may block on
 /// network I/O; the pool never calls them while holding its lock.
 public protocol ConnectionFactory: Sendable {
@@ -9,7 +11,36 @@ public protocol ConnectionFactory: Sendable {
     func prepareForReuse(_ connection: Connection) -> ReturnCondition
     /// A round trip proving the connection works (COM_PING).
     func ping(_ connection: Connection) -> Bool
+    /// A check without a round trip that the link is still there (a peek at
+    /// the socket); false means dead for sure.
+    func isSocketAlive(_ connection: Connection) -> Bool
     func close(_ connection: Connection)
+}
+
+extension ConnectionFactory {
+    public func isSocketAlive(_ connection: Connection) -> Bool { true }
+}
+
+/// Where the pool reports what its borrowers cannot see (leaks, connections
+/// found dead, failed background connects). Levels are Python's logging
+/// levels. Set once by the embedding layer; nil means silence.
+public enum PoolLog {
+    public enum Level: Int32, Sendable {
+        case debug = 10, info = 20, warning = 30, error = 40
+    }
+
+    public typealias Sink = @Sendable (_ level: Level, _ pool: String, _ leaseTag: UInt, _ message: String) -> Void
+
+    private static let sink = Mutex<Sink?>(nil)
+
+    public static func setSink(_ newSink: Sink?) {
+        sink.withLock { $0 = newSink }
+    }
+
+    static func emit(_ level: Level, pool: String, leaseTag: UInt = 0, _ message: @autoclosure () -> String) {
+        guard let current = sink.withLock({ $0 }) else { return }
+        current(level, pool, leaseTag, message())
+    }
 }
 
 /// Settings a pool is created with, beyond its limits.
@@ -41,6 +72,8 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     let id: UInt64
     private let mutex = PThreadMutex()
     private var state: PoolStateMachine<Factory.Connection>
+    /// Set once in init; stopped by close.
+    private var maintenance: MaintenanceThread?
 
     /// Checks the limits and opens `preCreate` connections; if one cannot be
     /// opened, the others are closed and the error is thrown.
@@ -60,6 +93,13 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
             throw error
         }
         mutex.withLock { opened.forEach { state.addIdle($0) } }
+        if settings.limits.needsMaintenance {
+            maintenance = MaintenanceThread(every: settings.limits.maintenancePeriodNanos) { [weak self] in
+                guard let self else { return false }
+                self.maintain()
+                return !self.isClosed
+            }
+        }
     }
 
     /// A pool dropped without close() still closes its idle connections.
@@ -81,23 +121,42 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         }
     }
 
-    /// Borrows a connection.
+    /// Borrows a connection. An idle one is checked first as the limits say
+    /// (socket peek, ping); a dead one is closed and the next tried, so the
+    /// caller never receives it.
     /// - Parameters:
     ///   - timeoutNanos: how long to wait; nil uses the pool's default, 0 never waits.
     ///   - overflowAfterNanos: with `size` connections open, how long to wait
     ///     for an idle one before opening one above size.
-    ///   - ping: validate with a round trip; a dead connection is replaced.
+    ///   - ping: validate with a round trip whatever the limits say.
     public func get(timeoutNanos: UInt64? = nil, overflowAfterNanos: UInt64 = 0, ping: Bool = false) throws(PoolError) -> Slot {
         let start = MonotonicClock.now()
         let timeout = timeoutNanos ?? settings.defaultTimeoutNanos
         let deadline = start.addingReportingOverflow(timeout).overflow ? UInt64.max : start + timeout
         let overflowAt = timeout == 0 ? start : start &+ Swift.min(overflowAfterNanos, timeout)
         while true {
-            let (slot, isFresh) = try acquire(deadline: deadline, overflowAt: overflowAt, mayWait: timeout > 0)
-            // A connection opened just now needs no proof of life; each failed
-            // ping uses up an idle one, so this loop ends.
-            if !ping || isFresh || factory.ping(slot.connection) { return slot }
-            finishRelease(slot, .discarded)
+            // Each failed check uses up an idle connection, so this loop ends.
+            let (slot, planned) = try acquire(deadline: deadline, overflowAt: overflowAt, mayWait: timeout > 0)
+            // A connection opened just now (planned == nil) needs no proof of life.
+            guard let planned else { return slot }
+            if passes(slot, ping ? .ping : planned, countPing: planned != .ping) { return slot }
+            finishRelease(slot, .failedValidation)
+            PoolLog.emit(.info, pool: name, "a pooled connection was found dead before checkout and replaced")
+        }
+    }
+
+    private func passes(_ slot: Slot, _ check: LeaseCheck, countPing: Bool) -> Bool {
+        switch check {
+        case .none:
+            return true
+        case .peek:
+            return factory.isSocketAlive(slot.connection)
+        case .ping:
+            if countPing { mutex.withLock { state.countPing() } }
+            guard factory.isSocketAlive(slot.connection), factory.ping(slot.connection) else { return false }
+            let now = MonotonicClock.now()
+            mutex.withLock { state.provedAlive(slot, now: now) }
+            return true
         }
     }
 
@@ -108,12 +167,13 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         finishRelease(slot, discard ? .discarded : factory.prepareForReuse(slot.connection))
     }
 
-    /// Wakes waiters with `.closed`, closes idle connections; borrowed ones are
-    /// closed as they come back.
+    /// Wakes waiters with `.closed`, closes idle connections, stops the
+    /// maintenance; borrowed ones are closed as they come back.
     public func close() {
         let (slots, waiters) = mutex.withLock { state.close(now: MonotonicClock.now()) }
         waiters.forEach { $0.condition.signal() }
         slots.forEach { factory.close($0.connection) }
+        maintenance?.stop()
     }
 
     public func stats() -> PoolStats {
@@ -141,13 +201,17 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         if let closing = outcome.close { factory.close(closing.connection) }
     }
 
-    /// A connection and whether it was opened for this call.
-    private func acquire(deadline: UInt64, overflowAt: UInt64, mayWait: Bool) throws(PoolError) -> (Slot, Bool) {
+    /// A connection and the check it needs before use: nil for one opened
+    /// just now, .none for one handed over by a release.
+    private func acquire(deadline: UInt64, overflowAt: UInt64, mayWait: Bool) throws(PoolError) -> (Slot, LeaseCheck?) {
         var expired: [Slot] = []
+        var planned = LeaseCheck.none
         let now = MonotonicClock.now()
         let decision: WaitOutcome<Factory.Connection> = mutex.withLock {
             switch state.acquire(now: now, mayOverflow: overflowAt <= now, mayWait: mayWait, expired: &expired) {
-            case .lease(let slot): return .lease(slot)
+            case .lease(let slot, let check):
+                planned = check
+                return .lease(slot)
             case .create: return .create
             case .fail(let error): return .fail(error)
             case .wait: return waitForTurn(enqueuedAt: now, deadline: deadline, overflowAt: overflowAt)
@@ -155,8 +219,8 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         }
         expired.forEach { factory.close($0.connection) }
         switch decision {
-        case .lease(let slot): return (slot, false)
-        case .create: return (try openForCaller(), true)
+        case .lease(let slot): return (slot, planned)
+        case .create: return (try openForCaller(), nil)
         case .fail(let error): throw error
         }
     }
@@ -183,12 +247,59 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
             waiter?.condition.signal()
             throw error
         }
-        let slot = Slot(connection: connection, createdAt: MonotonicClock.now(), poolID: id)
-        guard mutex.withLock({ state.connectSucceeded(slot) }) else {
+        let now = MonotonicClock.now()
+        let slot = Slot(connection: connection, createdAt: now, poolID: id)
+        guard mutex.withLock({ state.connectSucceeded(slot, now: now) }) else {
             factory.close(connection)
             throw PoolError.closed(name)
         }
         return slot
+    }
+}
+
+extension ConnectionPool {
+    /// One maintenance pass: the decisions under the lock, the closing,
+    /// pinging and opening after it.
+    func maintain() {
+        let now = MonotonicClock.now()
+        let work = mutex.withLock { state.maintain(now: now) }
+        for (slot, reason) in work.close {
+            factory.close(slot.connection)
+            PoolLog.emit(.debug, pool: name, "closed an idle connection (\(reason))")
+        }
+        for (slot, borrowedFor) in work.leaks {
+            PoolLog.emit(.warning, pool: name, leaseTag: slot.leaseTag.load(ordering: .relaxed),
+                         "possible connection leak: a connection has been borrowed for \(borrowedFor / 1_000_000) ms "
+                             + "and not returned")
+        }
+        for slot in work.ping {
+            let alive = factory.isSocketAlive(slot.connection) && factory.ping(slot.connection)
+            let (wake, close) = mutex.withLock { state.keepaliveFinished(slot, alive: alive, now: MonotonicClock.now()) }
+            wake?.condition.signal()
+            if close {
+                factory.close(slot.connection)
+                if !alive { PoolLog.emit(.info, pool: name, "keepalive found an idle connection dead; closed it") }
+            }
+        }
+        for _ in 0..<work.open { openIdle() }
+    }
+
+    /// Opens one connection for `minIdle` in capacity `maintain` reserved.
+    private func openIdle() {
+        let connection: Factory.Connection
+        do {
+            connection = try factory.connect()
+        } catch {
+            let waiter = mutex.withLock { state.connectFailed(now: MonotonicClock.now()) }
+            waiter?.condition.signal()
+            PoolLog.emit(.warning, pool: name, "could not open a connection to keep min_idle: \(error.message)")
+            return
+        }
+        let now = MonotonicClock.now()
+        let slot = Slot(connection: connection, createdAt: now, poolID: id)
+        let (wake, close) = mutex.withLock { state.connectSucceededIdle(slot, now: now) }
+        wake?.condition.signal()
+        if let close { factory.close(close.connection) }
     }
 }
 

@@ -37,11 +37,16 @@ public struct MariaDBFactory: ConnectionFactory {
     }
 
     public func prepareForReuse(_ connection: MariaDBConnection) -> ReturnCondition {
-        connection.prepareForReuse(autocommit: configuration.autocommit)
+        connection.prepareForReuse(autocommit: configuration.autocommit, fullReset: configuration.resetConnection,
+                                   sessionCommands: configuration.sessionCommands)
     }
 
     public func ping(_ connection: MariaDBConnection) -> Bool {
         (try? connection.ping()) != nil
+    }
+
+    public func isSocketAlive(_ connection: MariaDBConnection) -> Bool {
+        connection.isSocketAlive
     }
 
     public func close(_ connection: MariaDBConnection) {
@@ -66,6 +71,8 @@ public final class MariaDBConnection: @unchecked Sendable {
     public private(set) var liveResults: [MariaDBResult] = []
     /// The unbuffered result that still owns the wire, if any.
     weak var streamingResult: MariaDBResult?
+    /// Whether the session negotiated TLS (read after connecting).
+    private var usesTLS = false
     /// The character set the connection was opened with, as libmariadb names
     /// it: a borrower's mysql_set_character_set is undone at release.
     private var openingCharset: [CChar] = []
@@ -78,6 +85,7 @@ public final class MariaDBConnection: @unchecked Sendable {
         try applyOptions(configuration)
         try open(configuration)
         openingCharset = Array(UnsafeBufferPointer(start: charsetName, count: strlen(charsetName) + 1))
+        usesTLS = mysql_get_ssl_cipher(mysql) != nil
     }
 
     private func setOption<Value>(_ option: mysql_option, _ value: Value) {
@@ -99,10 +107,7 @@ public final class MariaDBConnection: @unchecked Sendable {
         // explicit unix_socket uses the socket.
         let protocolType = configuration.unixSocket == nil ? MYSQL_PROTOCOL_TCP : MYSQL_PROTOCOL_SOCKET
         setOption(MYSQL_OPT_PROTOCOL, UInt32(protocolType.rawValue))
-        if let sqlMode = configuration.sqlMode {
-            setOption(MYSQL_INIT_COMMAND, string: "SET SESSION sql_mode='\(sqlMode)'")
-        }
-        if let command = configuration.initCommand {
+        for command in configuration.sessionCommands {
             setOption(MYSQL_INIT_COMMAND, string: command)
         }
         if configuration.usesTLS {
@@ -110,8 +115,13 @@ public final class MariaDBConnection: @unchecked Sendable {
                               configuration.sslCipher)
             if configuration.ssl { setOption(MYSQL_OPT_SSL_ENFORCE, CChar(1)) }
             // libmariadb 3.3 checks the chain and the host name under one
-            // option, so verifying the chain also verifies the identity.
-            if configuration.sslVerifyCert || configuration.sslVerifyIdentity {
+            // option, so verifying the chain also verifies the identity. It
+            // is also the only option that makes libmariadb refuse a server
+            // without TLS *before* logging in: with TLS required and a CA to
+            // check against, verifying is what keeps the password off a
+            // plain-text link.
+            if configuration.sslVerifyCert || configuration.sslVerifyIdentity
+                || (configuration.ssl && configuration.sslCA != nil) {
                 setOption(MYSQL_OPT_SSL_VERIFY_SERVER_CERT, CChar(1))
             }
         }
@@ -371,6 +381,20 @@ public final class MariaDBConnection: @unchecked Sendable {
     public var insertID: UInt64 { mysql_insert_id(mysql) }
     public var warningCount: UInt32 { mysql_warning_count(mysql) }
     public var fieldCount: UInt32 { mysql_field_count(mysql) }
+    /// A non-blocking peek at the socket, no round trip: the server closed it
+    /// (EOF), it failed, or the server sent something unasked (the error
+    /// packet of a killed or timed-out session) all mean dead. Over TLS only
+    /// EOF and errors count: pending bytes there may be TLS housekeeping.
+    public var isSocketAlive: Bool {
+        let socket = mysql_get_socket(mysql)
+        guard socket >= 0, !isBroken else { return false }
+        var byte: UInt8 = 0
+        let received = recv(socket, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        if received == 0 { return false }
+        if received > 0 { return usesTLS }
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
+    }
+
     public var threadID: UInt64 { UInt64(mysql_thread_id(mysql)) }
     public var serverVersion: UInt64 { UInt64(mysql_get_server_version(mysql)) }
     public var protocolVersion: UInt32 { mysql_get_proto_info(mysql) }
@@ -384,13 +408,24 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// pymysql-pool does (rollback, autocommit), plus the character set the
     /// borrower changed through the API, with a round trip only for what the
     /// server status (or libmariadb) says is dirty.
-    func prepareForReuse(autocommit: Bool) -> ReturnCondition {
+    func prepareForReuse(autocommit: Bool, fullReset: Bool, sessionCommands: [String]) -> ReturnCondition {
         pythonOutcome = nil
         for result in liveResults { result.freeResources() }
         liveResults.removeAll(keepingCapacity: true)
         drainPendingResults()
         if isBroken { return .broken }
         var neededRoundTrip = false
+        if fullReset {
+            // COM_RESET_CONNECTION: temporary tables, user variables, session
+            // settings and prepared statements go; the pool's own session
+            // settings are put back below and here.
+            neededRoundTrip = true
+            if mysql_reset_connection(mysql) != 0 { return .broken }
+            for command in sessionCommands {
+                let failed = command.withCString { mysql_real_query(mysql, $0, UInt(strlen($0))) != 0 }
+                if failed { return .broken }
+            }
+        }
         let status = serverStatus
         if status & statusInTransaction != 0 {
             neededRoundTrip = true

@@ -33,6 +33,17 @@ public struct PoolConfiguration: Sendable {
     public var closeOverflow = true
     public var getTimeoutMillis: UInt64 = 30_000
     public var name: String?
+    // Health
+    public var lifetimeJitter = 0.025
+    public var idleTimeoutNanos: UInt64 = 0
+    /// nil: no connections are opened in the background.
+    public var minIdle: Int?
+    public var keepaliveNanos: UInt64 = 0
+    public var validationIntervalNanos: UInt64 = 30_000_000_000
+    public var validateSocket = true
+    public var prePing = false
+    public var resetConnection = false
+    public var leakThresholdNanos: UInt64 = 0
 
     public init() {}
 
@@ -70,6 +81,15 @@ public struct PoolConfiguration: Sendable {
         case "close_overflow": closeOverflow = try field.boolean()
         case "get_timeout": getTimeoutMillis = UInt64(try field.integer(0...315_360_000_000))
         case "name": name = try field.optionalText(maxBytes: 256)
+        case "lifetime_jitter": lifetimeJitter = try field.fraction(maximum: 0.5)
+        case "idle_timeout": idleTimeoutNanos = try field.seconds()
+        case "min_idle": minIdle = try field.integer(0...100_000)
+        case "keepalive_interval": keepaliveNanos = try field.seconds()
+        case "validation_interval": validationIntervalNanos = try field.seconds()
+        case "validate_socket": validateSocket = try field.boolean()
+        case "pre_ping": prePing = try field.boolean()
+        case "reset_connection": resetConnection = try field.boolean()
+        case "leak_detection_threshold": leakThresholdNanos = try field.seconds()
         default:
             throw PoolError(.unknownOption, "unknown configuration key '\(Field.printable(key))'")
         }
@@ -78,6 +98,12 @@ public struct PoolConfiguration: Sendable {
     /// "host-port-user-database", pymysql-pool's default pool name.
     public var effectiveName: String {
         name ?? "\(host)-\(port)-\(user)-\(database ?? "")"
+    }
+
+    /// Statements that set up every session (run at connect, and again after
+    /// a reset_connection): sql_mode, then init_command.
+    public var sessionCommands: [String] {
+        (sqlMode.map { ["SET SESSION sql_mode='\($0)'"] } ?? []) + (initCommand.map { [$0] } ?? [])
     }
 
     public var usesTLS: Bool {
@@ -89,9 +115,21 @@ public struct PoolConfiguration: Sendable {
         if sslVerifyCert && sslCA == nil {
             throw PoolError(.badArgument, "ssl_verify_cert needs ssl_ca: there is nothing to verify the server against")
         }
+        if let minIdle, minIdle > maxsize {
+            throw PoolError(.badArgument, "min_idle must not exceed maxsize (\(maxsize)), got \(minIdle)")
+        }
+        var limits = PoolLimits(size: size, maxsize: maxsize, lifetimeNanos: lifetimeSeconds * 1_000_000_000,
+                                closeOverflow: closeOverflow)
+        limits.lifetimeJitter = lifetimeJitter
+        limits.idleTimeoutNanos = idleTimeoutNanos
+        limits.minIdle = minIdle ?? 0
+        limits.keepaliveNanos = keepaliveNanos
+        limits.validationIntervalNanos = validationIntervalNanos
+        limits.validateSocket = validateSocket
+        limits.prePing = prePing
+        limits.leakThresholdNanos = leakThresholdNanos
         return PoolSettings(
-            limits: PoolLimits(size: size, maxsize: maxsize, lifetimeNanos: lifetimeSeconds * 1_000_000_000,
-                               closeOverflow: closeOverflow),
+            limits: limits,
             name: effectiveName,
             preCreate: preCreate,
             defaultTimeoutNanos: getTimeoutMillis * 1_000_000)
@@ -147,6 +185,33 @@ private struct Field {
         return number
     }
 
+    /// Decimal seconds ("30", "0.25", at most 9 decimals, up to 10 years),
+    /// as nanoseconds; 0 turns the feature off.
+    func seconds() throws(PoolError) -> UInt64 {
+        let text = value.trimmingSpaces
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        let expectation = "seconds as a decimal number from 0 to 315360000 (at most 9 decimals)"
+        guard let whole = parts.first, !whole.isEmpty || parts.count == 2, whole.allSatisfy(\.isASCIIDigit),
+              whole.count <= 9, let wholeSeconds = whole.isEmpty ? 0 : UInt64(whole), wholeSeconds <= 315_360_000
+        else { throw fail(expectation) }
+        var nanos: UInt64 = 0
+        if parts.count == 2 {
+            let fraction = parts[1]
+            guard !fraction.isEmpty, fraction.count <= 9, fraction.allSatisfy(\.isASCIIDigit) else { throw fail(expectation) }
+            nanos = UInt64(fraction)! * [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000][9 - fraction.count]
+        }
+        return wholeSeconds * 1_000_000_000 + nanos
+    }
+
+    /// A decimal fraction from 0 to `maximum`.
+    func fraction(maximum: Double) throws(PoolError) -> Double {
+        let text = value.trimmingSpaces
+        guard text.allSatisfy({ $0.isASCIIDigit || $0 == "." }), let number = Double(text), number >= 0,
+              number <= maximum
+        else { throw fail("a fraction from 0 to \(maximum)") }
+        return number
+    }
+
     func boolean() throws(PoolError) -> Bool {
         switch value.trimmingSpaces.lowercased() {
         case "1", "true", "on", "yes": return true
@@ -163,4 +228,8 @@ extension String {
         let end = lastIndex(where: { !isSpace($0) })!
         return self[start...end]
     }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
 }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Sizing and timing rules a pool is created with.
 public struct PoolLimits: Sendable, Equatable {
     /// Connections kept open when idle; more are opened on demand.
@@ -9,12 +11,45 @@ public struct PoolLimits: Sendable, Equatable {
     /// Close connections above `size` when they are released (else they stay
     /// idle until their lifetime ends, as pymysql-pool 0.5.0 keeps them).
     public var closeOverflow: Bool
+    /// Each connection's lifetime is shortened by a random part of up to this
+    /// fraction, so that connections opened together do not expire together.
+    public var lifetimeJitter = 0.0
+    /// Idle connections unused this long are closed while more than `minIdle`
+    /// are open; 0 = never.
+    public var idleTimeoutNanos: UInt64 = 0
+    /// Connections the maintenance keeps open, opening new ones when fewer.
+    public var minIdle = 0
+    /// Idle connections not proven alive for this long are pinged by the
+    /// maintenance; 0 = never.
+    public var keepaliveNanos: UInt64 = 0
+    /// A connection not proven alive for this long is pinged before it is
+    /// handed out; 0 = only when asked (pre_ping).
+    public var validationIntervalNanos: UInt64 = 0
+    /// Every checkout of an idle connection first peeks at its socket.
+    public var validateSocket = false
+    /// Every checkout of an idle connection pings it first.
+    public var prePing = false
+    /// A connection borrowed for longer is reported once as a possible leak;
+    /// 0 = never.
+    public var leakThresholdNanos: UInt64 = 0
 
     public init(size: Int, maxsize: Int, lifetimeNanos: UInt64, closeOverflow: Bool = true) {
         self.size = size
         self.maxsize = maxsize
         self.lifetimeNanos = lifetimeNanos
         self.closeOverflow = closeOverflow
+    }
+
+    /// Whether a maintenance thread has anything to do for these limits.
+    var needsMaintenance: Bool {
+        lifetimeNanos > 0 || idleTimeoutNanos > 0 || minIdle > 0 || keepaliveNanos > 0 || leakThresholdNanos > 0
+    }
+
+    /// How often the maintenance looks: a fraction of the shortest period it
+    /// enforces, between 10 ms and 1 s.
+    var maintenancePeriodNanos: UInt64 {
+        let periods = [idleTimeoutNanos, keepaliveNanos, leakThresholdNanos].filter { $0 > 0 }.map { $0 / 4 }
+        return Swift.min(Swift.max(periods.min() ?? 1_000_000_000, 10_000_000), 1_000_000_000)
     }
 }
 
@@ -24,14 +59,36 @@ public final class PooledSlot<Connection>: @unchecked Sendable {
     public let createdAt: UInt64
     /// The pool it belongs to, so a release into another pool is caught.
     let poolID: UInt64
-    /// Guarded by the owning pool's lock.
+    // Guarded by the owning pool's lock:
     var isLeased = false
+    /// When its lifetime ends (createdAt + lifetime - jitter), or .max.
+    var expiresAt = UInt64.max
+    /// When it was last given back (or opened): idle since then.
+    var idleSince: UInt64
+    /// When it last answered (opened, given back after use, pinged).
+    var provenAliveAt: UInt64
+    var leasedAt: UInt64 = 0
+    var leakReported = false
+    /// Set by the embedding layer after a checkout (the C handle), read by
+    /// leak reports; no lock needed.
+    public let leaseTag = Atomic<UInt>(0)
 
     init(connection: Connection, createdAt: UInt64, poolID: UInt64) {
         self.connection = connection
         self.createdAt = createdAt
         self.poolID = poolID
+        idleSince = createdAt
+        provenAliveAt = createdAt
     }
+}
+
+/// What must be checked before an idle connection is handed out.
+public enum LeaseCheck: Sendable {
+    case none
+    /// A non-blocking peek at the socket: EOF or unexpected bytes mean dead.
+    case peek
+    /// A round trip (COM_PING).
+    case ping
 }
 
 /// How a borrowed connection comes back.
@@ -40,16 +97,19 @@ public enum ReturnCondition: Sendable {
     case reusable(neededRoundTrip: Bool)
     /// The link failed or the reset failed.
     case broken
-    /// The caller asked for it to be closed (pool_discard, failed ping).
+    /// The caller asked for it to be closed (pool_discard).
     case discarded
+    /// A check before checkout or a keepalive ping found it dead.
+    case failedValidation
 }
 
 public enum CloseReason: Sendable {
-    case lifetime, broken, overflow, discarded, shutdown
+    case lifetime, broken, overflow, discarded, shutdown, idle, validation
 }
 
 /// What a waiting caller ends up with.
 enum WaitOutcome<Connection> {
+    /// Handed over by a release: just used, so it needs no check.
     case lease(PooledSlot<Connection>)
     /// Capacity was reserved for the waiter: it opens a connection itself.
     case create
@@ -83,6 +143,8 @@ public struct PoolStats: Sendable, Equatable {
     public var gets: UInt64 = 0, releases: UInt64 = 0
     public var waitCount: UInt64 = 0, waitTimeNanos: UInt64 = 0, maxWaitNanos: UInt64 = 0
     public var timeouts: UInt64 = 0, resets: UInt64 = 0
+    public var closedIdle: UInt64 = 0, closedValidation: UInt64 = 0
+    public var pings: UInt64 = 0, leaks: UInt64 = 0
 
     mutating func count(_ reason: CloseReason) {
         switch reason {
@@ -91,13 +153,16 @@ public struct PoolStats: Sendable, Equatable {
         case .overflow: closedOverflow += 1
         case .discarded: closedDiscarded += 1
         case .shutdown: closedShutdown += 1
+        case .idle: closedIdle += 1
+        case .validation: closedValidation += 1
         }
     }
 }
 
 /// Every decision of the pool, as a value type with no I/O and no clock of its
-/// own: callers pass the time in, run the returned actions (connect, close,
-/// wake) after releasing the lock. Invariant: open == idle.count + leased.
+/// own: callers pass the time in, run the returned actions (connect, check,
+/// close, wake) after releasing the lock.
+/// Invariant: open == idle.count + leased + validating.
 struct PoolStateMachine<Connection> {
     typealias Slot = PooledSlot<Connection>
 
@@ -105,13 +170,21 @@ struct PoolStateMachine<Connection> {
     let name: String
     private(set) var idle: RingBuffer<Slot>
     private(set) var waiters: RingBuffer<Waiter<Connection>>
-    /// Established connections: idle or borrowed.
+    /// Established connections: idle, borrowed or being pinged by the maintenance.
     private(set) var open = 0
-    /// Capacity reserved by callers that are opening a connection.
+    /// Capacity reserved by callers (or the maintenance) opening a connection.
     private(set) var opening = 0
     private(set) var leased = 0
+    /// Taken out of idle by the maintenance for a keepalive ping.
+    private(set) var validating = 0
     private(set) var isClosed = false
+    /// Connections not proven alive since this instant are pinged before use:
+    /// set when one is found dead (the server may have restarted).
+    private(set) var validateOlderThan: UInt64 = 0
+    /// Borrowed connections, tracked only for leak detection.
+    private var leasedSlots: [ObjectIdentifier: Slot] = [:]
     private var counters = PoolStats()
+    private var random = SystemRandomNumberGenerator()
 
     init(limits: PoolLimits, name: String) {
         self.limits = limits
@@ -123,7 +196,9 @@ struct PoolStateMachine<Connection> {
     var total: Int { open + opening }
 
     enum Acquire {
-        case lease(Slot)
+        /// Run the check outside the lock; a failed one goes back through
+        /// `release(_:.failedValidation:)` and the caller acquires again.
+        case lease(Slot, LeaseCheck)
         /// Capacity is reserved: open a connection, then `connectSucceeded`.
         case create
         /// Queue a waiter with `enqueue` and wait.
@@ -140,14 +215,14 @@ struct PoolStateMachine<Connection> {
         // (each switch to another connection costs a cold wake-up), and
         // surplus connections age out instead of being kept busy.
         while let slot = idle.popLast() {
-            if isExpired(slot, now: now) {
+            if now >= slot.expiresAt {
                 open -= 1
                 counters.count(.lifetime)
                 expired.append(slot)
                 continue
             }
-            lease(slot)
-            return .lease(slot)
+            lease(slot, now: now)
+            return .lease(slot, check(slot, now: now))
         }
         if total < limits.size || (mayOverflow && total < limits.maxsize) {
             opening += 1
@@ -158,6 +233,26 @@ struct PoolStateMachine<Connection> {
             return .fail(.exhausted(name, waitedMilliseconds: 0))
         }
         return .wait
+    }
+
+    /// What an idle connection needs before a borrower may have it.
+    private mutating func check(_ slot: Slot, now: UInt64) -> LeaseCheck {
+        let stale = limits.validationIntervalNanos > 0 && now &- slot.provenAliveAt >= limits.validationIntervalNanos
+        if limits.prePing || stale || slot.provenAliveAt < validateOlderThan {
+            counters.pings += 1
+            return .ping
+        }
+        return limits.validateSocket ? .peek : .none
+    }
+
+    /// A connection passed its check (or a ping the borrower asked for).
+    mutating func provedAlive(_ slot: Slot, now: UInt64) {
+        slot.provenAliveAt = now
+    }
+
+    /// A ping the borrower asked for (POOL_GET_PING) that `check` did not plan.
+    mutating func countPing() {
+        counters.pings += 1
     }
 
     mutating func enqueue(_ waiter: Waiter<Connection>) {
@@ -195,12 +290,13 @@ struct PoolStateMachine<Connection> {
     mutating func addIdle(_ slot: Slot) {
         open += 1
         counters.created += 1
+        setLifetime(slot)
         idle.append(slot)
     }
 
     /// The reserving caller opened its connection and now holds it. False
     /// when the pool was closed meanwhile: the caller closes it instead.
-    mutating func connectSucceeded(_ slot: Slot) -> Bool {
+    mutating func connectSucceeded(_ slot: Slot, now: UInt64) -> Bool {
         opening -= 1
         counters.created += 1
         if isClosed {
@@ -208,8 +304,24 @@ struct PoolStateMachine<Connection> {
             return false
         }
         open += 1
-        lease(slot)
+        setLifetime(slot)
+        lease(slot, now: now)
         return true
+    }
+
+    /// The maintenance opened a connection to keep `minIdle`: it goes to the
+    /// first waiter or the idle list. Returns the waiter to wake, or the slot
+    /// to close when the pool was closed meanwhile.
+    mutating func connectSucceededIdle(_ slot: Slot, now: UInt64) -> (wake: Waiter<Connection>?, close: Slot?) {
+        opening -= 1
+        counters.created += 1
+        if isClosed {
+            counters.closedShutdown += 1
+            return (nil, slot)
+        }
+        open += 1
+        setLifetime(slot)
+        return (handOver(slot, now: now), nil)
     }
 
     /// The reserving caller could not connect. The freed capacity goes to the
@@ -227,31 +339,123 @@ struct PoolStateMachine<Connection> {
     }
 
     /// A borrowed connection comes back: hand it to the first waiter, keep it
-    /// idle, or close it (broken, discarded, expired, above size, pool closed).
+    /// idle, or close it (broken, discarded, failed validation, expired,
+    /// above size, pool closed).
     mutating func release(_ slot: Slot, _ condition: ReturnCondition, now: UInt64) -> Release {
         slot.isLeased = false
         leased -= 1
-        counters.releases += 1
-        if case .reusable(true) = condition { counters.resets += 1 }
+        if limits.leakThresholdNanos > 0 { leasedSlots[ObjectIdentifier(slot)] = nil }
+        switch condition {
+        case .reusable(let neededRoundTrip):
+            counters.releases += 1
+            if neededRoundTrip { counters.resets += 1 }
+        case .broken:
+            counters.releases += 1
+            // The server may have gone away and come back: the connections
+            // that have not talked to it since are checked before use.
+            validateOlderThan = now
+        case .failedValidation:
+            counters.gets -= 1  // counted when it was taken; its borrower never saw it
+            validateOlderThan = now
+        case .discarded:
+            counters.releases += 1
+        }
 
         if let reason = closeReason(slot, condition, now: now) {
             open -= 1
             counters.count(reason)
             return Release(close: slot, reason: reason, wake: passCapacityToWaiter(now: now))
         }
-        if let waiter = waiters.popFirst() {
-            finishWait(waiter, now: now)
-            lease(slot)
-            waiter.outcome = .lease(slot)
-            return Release(wake: waiter)
-        }
-        if total > limits.size && limits.closeOverflow {
+        slot.idleSince = now
+        slot.provenAliveAt = now
+        if total > limits.size && limits.closeOverflow && waiters.isEmpty {
             open -= 1
             counters.count(.overflow)
             return Release(close: slot, reason: .overflow)
         }
-        idle.append(slot)
-        return Release()
+        return Release(wake: handOver(slot, now: now))
+    }
+
+    /// A live connection to the first waiter, else to the idle list.
+    private mutating func handOver(_ slot: Slot, now: UInt64) -> Waiter<Connection>? {
+        guard let waiter = waiters.popFirst() else {
+            idle.append(slot)
+            return nil
+        }
+        finishWait(waiter, now: now)
+        lease(slot, now: now)
+        waiter.outcome = .lease(slot)
+        return waiter
+    }
+
+    /// What one maintenance pass does outside the lock.
+    struct Maintenance {
+        /// Already taken out of the books; close them.
+        var close: [(Slot, CloseReason)] = []
+        /// Taken out of idle; ping each, then `keepaliveFinished`.
+        var ping: [Slot] = []
+        /// Capacity reserved: open this many, then `connectSucceededIdle` or
+        /// `connectFailed` for each.
+        var open = 0
+        /// Borrowed longer than the leak threshold (reported once each), with
+        /// how long they have been out.
+        var leaks: [(Slot, UInt64)] = []
+    }
+
+    /// Retires expired and long-idle connections, picks idle ones to ping,
+    /// reserves capacity to get back to `minIdle`, finds leaks.
+    mutating func maintain(now: UInt64) -> Maintenance {
+        var work = Maintenance()
+        guard !isClosed else { return work }
+        // Least recently used first: the front of the idle list.
+        var kept: [Slot] = []
+        while let slot = idle.popFirst() {
+            if now >= slot.expiresAt {
+                retire(slot, .lifetime, into: &work)
+            } else if limits.idleTimeoutNanos > 0 && now &- slot.idleSince >= limits.idleTimeoutNanos
+                        && open > limits.minIdle {
+                retire(slot, .idle, into: &work)
+            } else if limits.keepaliveNanos > 0 && now &- slot.provenAliveAt >= limits.keepaliveNanos {
+                validating += 1
+                counters.pings += 1
+                work.ping.append(slot)
+            } else {
+                kept.append(slot)
+            }
+        }
+        kept.forEach { idle.append($0) }
+        while total < Swift.min(limits.minIdle, limits.maxsize) {
+            opening += 1
+            work.open += 1
+        }
+        if limits.leakThresholdNanos > 0 {
+            for slot in leasedSlots.values where !slot.leakReported && now &- slot.leasedAt >= limits.leakThresholdNanos {
+                slot.leakReported = true
+                counters.leaks += 1
+                work.leaks.append((slot, now &- slot.leasedAt))
+            }
+        }
+        return work
+    }
+
+    private mutating func retire(_ slot: Slot, _ reason: CloseReason, into work: inout Maintenance) {
+        open -= 1
+        counters.count(reason)
+        work.close.append((slot, reason))
+    }
+
+    /// A keepalive ping finished. Returns the waiter to wake, or whether to
+    /// close the slot (dead, or the pool closed meanwhile).
+    mutating func keepaliveFinished(_ slot: Slot, alive: Bool, now: UInt64) -> (wake: Waiter<Connection>?, close: Bool) {
+        validating -= 1
+        if isClosed || !alive {
+            open -= 1
+            counters.count(isClosed ? .shutdown : .validation)
+            if !alive { validateOlderThan = now }
+            return (isClosed ? nil : passCapacityToWaiter(now: now), true)
+        }
+        slot.provenAliveAt = now
+        return (handOver(slot, now: now), false)
     }
 
     /// Stops the pool: returns the idle connections to close and the waiters
@@ -282,8 +486,13 @@ struct PoolStateMachine<Connection> {
         return snapshot
     }
 
-    func isExpired(_ slot: Slot, now: UInt64) -> Bool {
-        limits.lifetimeNanos > 0 && now &- slot.createdAt >= limits.lifetimeNanos
+    /// Fixes when the slot's lifetime ends, shortened by up to
+    /// `lifetimeJitter` of it at random.
+    private mutating func setLifetime(_ slot: Slot) {
+        guard limits.lifetimeNanos > 0 else { return }
+        let jitterLimit = UInt64(Double(limits.lifetimeNanos) * Swift.min(Swift.max(limits.lifetimeJitter, 0), 0.5))
+        let jitter = jitterLimit == 0 ? 0 : UInt64.random(in: 0...jitterLimit, using: &random)
+        slot.expiresAt = slot.createdAt &+ (limits.lifetimeNanos - jitter)
     }
 
     private func closeReason(_ slot: Slot, _ condition: ReturnCondition, now: UInt64) -> CloseReason? {
@@ -291,14 +500,20 @@ struct PoolStateMachine<Connection> {
         switch condition {
         case .broken: return .broken
         case .discarded: return .discarded
-        case .reusable: return isExpired(slot, now: now) ? .lifetime : nil
+        case .failedValidation: return .validation
+        case .reusable: return now >= slot.expiresAt ? .lifetime : nil
         }
     }
 
-    private mutating func lease(_ slot: Slot) {
+    private mutating func lease(_ slot: Slot, now: UInt64) {
         slot.isLeased = true
         leased += 1
         counters.gets += 1
+        if limits.leakThresholdNanos > 0 {
+            slot.leasedAt = now
+            slot.leakReported = false
+            leasedSlots[ObjectIdentifier(slot)] = slot
+        }
     }
 
     private mutating func passCapacityToWaiter(now: UInt64) -> Waiter<Connection>? {

@@ -239,7 +239,9 @@ public func exportGetConnEx(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ overfl
         let slot = try box.pool.get(timeoutNanos: timeoutMs < 0 ? nil : nanos(milliseconds: timeoutMs),
                                     overflowAfterNanos: nanos(milliseconds: overflowAfterMs),
                                     ping: flags & 1 != 0)
-        out.pointee = register(slot, .connection)
+        let handle = register(slot, .connection)
+        slot.leaseTag.store(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle))), ordering: .relaxed)
+        out.pointee = handle
     }
 }
 
@@ -295,8 +297,33 @@ public func exportStats(_ pool: OpaquePointer?, _ out: UnsafeMutableRawPointer?,
             closed_overflow: stats.closedOverflow, closed_discarded: stats.closedDiscarded,
             closed_shutdown: stats.closedShutdown, gets: stats.gets, releases: stats.releases,
             wait_count: stats.waitCount, wait_time_ns: stats.waitTimeNanos, max_wait_ns: stats.maxWaitNanos,
-            timeouts: stats.timeouts, resets: stats.resets)
+            timeouts: stats.timeouts, resets: stats.resets, closed_idle: stats.closedIdle,
+            closed_validation: stats.closedValidation, pings: stats.pings, leaks: stats.leaks)
         try copyOut(snapshot, to: out, size: size)
+    }
+}
+
+// MARK: - Logging
+
+@_cdecl("pool_set_log_callback")
+public func exportSetLogCallback(_ callback: pool_log_fn?, _ userData: UnsafeMutableRawPointer?, _ minLevel: Int32)
+    -> Int32
+{
+    status { () throws(PoolError) in
+        guard (0...50).contains(minLevel) else {
+            throw PoolError(.badArgument, "min_level must be from 0 to 50, got \(minLevel)")
+        }
+        guard let callback else { return PoolLog.setSink(nil) }
+        let user = UInt(bitPattern: userData)
+        PoolLog.setSink { level, pool, leaseTag, message in
+            guard level.rawValue >= minLevel else { return }
+            pool.withCString { name in
+                message.withCString { text in
+                    callback(UnsafeMutableRawPointer(bitPattern: user), level.rawValue, name,
+                             OpaquePointer(bitPattern: leaseTag), text)
+                }
+            }
+        }
     }
 }
 

@@ -185,7 +185,9 @@ private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) 
         #expect(slot.connection.number == 3)
         let pings = factory.pings.load(ordering: .relaxed)
         #expect(pings == 2)
-        #expect(pool.stats().closedDiscarded == 2)
+        #expect(pool.stats().closedValidation == 2)
+        #expect(pool.stats().pings == 2)
+        #expect(pool.stats().gets == 1)
         try pool.release(slot)
         factory.update { $0.pingSucceeds = true }
         let reused = try pool.get(ping: true)
@@ -264,5 +266,80 @@ private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) 
         #expect(connects == stats.created)
         let closed = stats.closedOverflow + stats.closedDiscarded
         #expect(stats.created - closed == UInt64(stats.total))
+    }
+}
+
+/// The maintenance thread with a fake factory and real (short) times.
+@Suite struct MaintenanceThreadTests {
+    private static func pool(_ configure: (inout PoolLimits) -> Void, preCreate: Int = 0, factory: FakeFactory)
+        throws(PoolError) -> ConnectionPool<FakeFactory>
+    {
+        var limits = PoolLimits(size: 2, maxsize: 4, lifetimeNanos: 0)
+        configure(&limits)
+        return try ConnectionPool(
+            settings: PoolSettings(limits: limits, name: "maintained", preCreate: preCreate,
+                                   defaultTimeoutNanos: 1_000_000_000),
+            factory: factory)
+    }
+
+    /// Polls `condition` for up to two seconds.
+    private static func eventually(_ condition: () -> Bool) -> Bool {
+        for _ in 0..<200 {
+            if condition() { return true }
+            usleep(10_000)
+        }
+        return condition()
+    }
+
+    @Test func idleConnectionsAreClosedInTheBackgroundDownToMinIdle() throws {
+        let factory = FakeFactory()
+        let pool = try Self.pool({ $0.idleTimeoutNanos = 50_000_000; $0.minIdle = 1 }, preCreate: 3, factory: factory)
+        #expect(Self.eventually { pool.stats().idle == 1 })
+        #expect(pool.stats().closedIdle == 2)
+        #expect(factory.closes.load(ordering: .relaxed) == 2)
+        pool.close()
+    }
+
+    @Test func minIdleIsFilledInTheBackground() throws {
+        let factory = FakeFactory()
+        let pool = try Self.pool({ $0.minIdle = 3 }, factory: factory)
+        #expect(Self.eventually { pool.stats().idle == 3 })
+        pool.close()
+        #expect(pool.stats().total == 0)
+    }
+
+    @Test func keepaliveClosesADeadIdleConnectionBeforeAnyoneAsks() throws {
+        let factory = FakeFactory()
+        let pool = try Self.pool({ $0.keepaliveNanos = 40_000_000 }, preCreate: 1, factory: factory)
+        factory.update { $0.pingSucceeds = false }
+        #expect(Self.eventually { pool.stats().closedValidation == 1 })
+        #expect(pool.stats().total == 0)
+        pool.close()
+    }
+
+    @Test func leaksAreLoggedWithTheBorrowersTag() throws {
+        let seen = Mutex<[(PoolLog.Level, UInt, String)]>([])
+        PoolLog.setSink { level, _, tag, message in seen.withLock { $0.append((level, tag, message)) } }
+        defer { PoolLog.setSink(nil) }
+        let pool = try Self.pool({ $0.leakThresholdNanos = 30_000_000 }, factory: FakeFactory())
+        let slot = try pool.get()
+        slot.leaseTag.store(0xABC, ordering: .relaxed)
+        #expect(Self.eventually { pool.stats().leaks == 1 })
+        let leak = seen.withLock { $0.first { $0.2.contains("leak") } }
+        #expect(leak?.0 == .warning)
+        #expect(leak?.1 == 0xABC)
+        try pool.release(slot)
+        pool.close()
+    }
+
+    @Test func aDroppedPoolStopsItsThread() throws {
+        let factory = FakeFactory()
+        weak var weakPool: ConnectionPool<FakeFactory>?
+        do {
+            let pool = try Self.pool({ $0.idleTimeoutNanos = 20_000_000 }, preCreate: 1, factory: factory)
+            weakPool = pool
+        }
+        #expect(weakPool == nil)
+        #expect(factory.closes.load(ordering: .relaxed) == 1)
     }
 }

@@ -26,10 +26,10 @@ private func slot(createdAt: UInt64 = 0) -> Slot {
 private func borrow(_ state: inout Machine, now: UInt64 = 0, mayOverflow: Bool = true) -> Slot? {
     var expired: [Slot] = []
     switch state.acquire(now: now, mayOverflow: mayOverflow, mayWait: true, expired: &expired) {
-    case .lease(let leased): return leased
+    case .lease(let leased, _): return leased
     case .create:
         let created = slot(createdAt: now)
-        let leased = state.connectSucceeded(created)
+        let leased = state.connectSucceeded(created, now: now)
         #expect(leased)
         return created
     case .wait, .fail: return nil
@@ -38,7 +38,7 @@ private func borrow(_ state: inout Machine, now: UInt64 = 0, mayOverflow: Bool =
 
 private func checkInvariants(_ state: Machine) {
     let stats = state.stats()
-    #expect(state.open == stats.idle + stats.inUse)
+    #expect(state.open == stats.idle + stats.inUse + state.validating)
     #expect(stats.total <= stats.maxsize)
     #expect(stats.total == state.open + stats.opening)
 }
@@ -154,7 +154,7 @@ private func checkInvariants(_ state: Machine) {
         state.addIdle(slot(createdAt: 5 * second))
         state.addIdle(slot(createdAt: 0))  // most recently added: taken first
         var expired: [Slot] = []
-        guard case .lease(let leased) = state.acquire(now: 12 * second, mayOverflow: true, mayWait: true, expired: &expired)
+        guard case .lease(let leased, _) = state.acquire(now: 12 * second, mayOverflow: true, mayWait: true, expired: &expired)
         else {
             Issue.record("the younger connection should be leased")
             return
@@ -278,7 +278,7 @@ private func checkInvariants(_ state: Machine) {
         var expired: [Slot] = []
         _ = state.acquire(now: 0, mayOverflow: true, mayWait: true, expired: &expired)
         _ = state.close(now: 0)
-        let leased = state.connectSucceeded(slot())
+        let leased = state.connectSucceeded(slot(), now: 0)
         #expect(!leased)
         #expect(state.stats().total == 0)
     }
@@ -296,12 +296,12 @@ private func checkInvariants(_ state: Machine) {
             case 0, 1:
                 var expired: [Slot] = []
                 switch state.acquire(now: now, mayOverflow: random.next() % 2 == 0, mayWait: true, expired: &expired) {
-                case .lease(let leased): held.append(leased)
+                case .lease(let leased, _): held.append(leased)
                 case .create:
                     let created = slot(createdAt: now)
                     if random.next() % 10 == 0 {
                         if let woken = state.connectFailed(now: now) { waiters.removeAll { $0 === woken } }
-                    } else if state.connectSucceeded(created) {
+                    } else if state.connectSucceeded(created, now: now) {
                         held.append(created)
                     }
                 case .wait:
@@ -312,12 +312,12 @@ private func checkInvariants(_ state: Machine) {
                 }
             case 2 where !held.isEmpty:
                 let index = Int(random.next() % UInt64(held.count))
-                let conditions: [ReturnCondition] = [.reusable(neededRoundTrip: false), .broken, .discarded]
-                let release = state.release(held.remove(at: index), conditions[Int(random.next() % 3)], now: now)
+                let conditions: [ReturnCondition] = [.reusable(neededRoundTrip: false), .broken, .discarded, .failedValidation]
+                let release = state.release(held.remove(at: index), conditions[Int(random.next() % 4)], now: now)
                 if let woken = release.wake, case .lease(let handed) = woken.outcome { held.append(handed) }
                 if let woken = release.wake, case .create = woken.outcome {
                     let created = slot(createdAt: now)
-                    if state.connectSucceeded(created) { held.append(created) }
+                    if state.connectSucceeded(created, now: now) { held.append(created) }
                 }
                 if let woken = release.wake { waiters.removeAll { $0 === woken } }
             default:
@@ -326,7 +326,7 @@ private func checkInvariants(_ state: Machine) {
                         waiters.removeAll { $0 === waiter }
                         if case .create = outcome {
                             let created = slot(createdAt: now)
-                            if state.connectSucceeded(created) { held.append(created) }
+                            if state.connectSucceeded(created, now: now) { held.append(created) }
                         }
                     }
                 }

@@ -1644,7 +1644,7 @@ static void test_get_ping_replaces_dead(void) {
         CHECK_RC(pool_release(pool, conn), POOL_OK);
     }
     stats = tl_stats(pool);
-    CHECK_EQ_U64(stats.closed_discarded, 1);
+    CHECK_EQ_U64(stats.closed_validation, 1);
     CHECK_EQ_U64(stats.created, 2);
     CHECK_EQ_U64(stats.total, 1);
 
@@ -1653,6 +1653,204 @@ static void test_get_ping_replaces_dead(void) {
     CHECK_RC(pool_get_conn_ex(pool, 2000, 0, POOL_GET_PING, &conn), POOL_OK);
     pool_release(pool, conn);
     CHECK_EQ_U64(tl_stats(pool).created, 2);
+    pool_destroy(pool);
+}
+
+/* A connection killed while idle is found dead by the socket peek alone (no
+ * ping asked, no round trip) and replaced; the caller never sees it. */
+static void test_socket_check_replaces_dead(void) {
+    pool_t *pool = NULL;
+    pool_conn_t *conn;
+    uint64_t dead_id;
+    pool_stats_t stats;
+    if (!CHECK_RC(tl_pool(&pool, "size", "2", "maxsize", "2", "validation_interval", "0", NULL), POOL_OK))
+        return;
+    conn = borrow(pool);
+    dead_id = thread_id(conn);
+    CHECK_RC(pool_release(pool, conn), POOL_OK);
+    kill_server_thread(dead_id);
+
+    conn = borrow(pool);
+    if (conn != NULL) {
+        CHECK(thread_id(conn) != dead_id);
+        CHECK_EQ_INT(tl_query_int(conn, "SELECT 4"), 4);
+        CHECK_RC(pool_release(pool, conn), POOL_OK);
+    }
+    stats = tl_stats(pool);
+    CHECK_EQ_U64(stats.closed_validation, 1);
+    CHECK_EQ_U64(stats.pings, 0);
+    CHECK_EQ_U64(stats.gets, 2);
+    pool_destroy(pool);
+
+    /* With the peek off and no ping, the dead one is handed out: the check is
+     * what kept the caller safe above. */
+    if (!CHECK_RC(tl_pool(&pool, "size", "1", "maxsize", "1", "validation_interval", "0", "validate_socket", "0",
+                          NULL), POOL_OK))
+        return;
+    conn = borrow(pool);
+    dead_id = thread_id(conn);
+    CHECK_RC(pool_release(pool, conn), POOL_OK);
+    kill_server_thread(dead_id);
+    conn = borrow(pool);
+    CHECK_RC(pool_query(conn, "SELECT 1", 8), POOL_E_SERVER);
+    CHECK(is_link_lost_errno(pool_last_errno()));
+    pool_release(pool, conn);
+    pool_destroy(pool);
+}
+
+/* After one connection is found dead, the others that have not talked to the
+ * server since are pinged before use (the server may have restarted). */
+static void test_dead_connection_triggers_validation_of_older_ones(void) {
+    pool_t *pool = NULL;
+    pool_conn_t *a, *b;
+    uint64_t dead_id;
+    if (!CHECK_RC(tl_pool(&pool, "size", "2", "maxsize", "2", "validation_interval", "0", NULL), POOL_OK))
+        return;
+    a = borrow(pool);
+    b = borrow(pool);
+    dead_id = thread_id(b);
+    CHECK_RC(pool_release(pool, a), POOL_OK);
+    CHECK_RC(pool_release(pool, b), POOL_OK); /* b is taken first (most recently used) */
+    kill_server_thread(dead_id);
+    a = borrow(pool); /* b fails its peek and is replaced by a, which gets pinged */
+    CHECK(a != NULL && thread_id(a) != dead_id);
+    CHECK_EQ_U64(tl_stats(pool).closed_validation, 1);
+    CHECK_EQ_U64(tl_stats(pool).pings, 1);
+    pool_release(pool, a);
+    pool_destroy(pool);
+}
+
+/* reset_connection: user variables and temporary tables are gone for the next
+ * borrower, sql_mode and autocommit are the pool's again. Without it they stay
+ * (pymysql-pool's behaviour). */
+static void test_reset_connection_option(void) {
+    pool_t *pool = NULL;
+    pool_conn_t *conn;
+    char value[64];
+    int reset;
+    for (reset = 0; reset <= 1; reset++) {
+        if (!CHECK_RC(tl_pool(&pool, "size", "1", "maxsize", "1", "sql_mode", "ANSI_QUOTES", "reset_connection",
+                              reset ? "1" : "0", NULL), POOL_OK))
+            return;
+        conn = borrow(pool);
+        exec(conn, "SET @leftover = 42");
+        exec(conn, "CREATE TEMPORARY TABLE leftover_tmp (a INT)");
+        exec(conn, "SET SESSION sql_mode = 'NO_ZERO_DATE'");
+        CHECK_RC(pool_release(pool, conn), POOL_OK);
+        conn = borrow(pool);
+        CHECK_RC(tl_query_value(conn, "SELECT COALESCE(@leftover, 'gone')", value, sizeof value), POOL_OK);
+        CHECK_STR(value, reset ? "gone" : "42");
+        CHECK_RC(tl_query_value(conn, "SELECT @@SESSION.sql_mode", value, sizeof value), POOL_OK);
+        CHECK_STR(value, reset ? "ANSI_QUOTES" : "NO_ZERO_DATE");
+        CHECK_EQ_INT(tl_query_int(conn, "SELECT @@autocommit"), 1);
+        CHECK_RC(pool_query(conn, "SELECT * FROM leftover_tmp", strlen("SELECT * FROM leftover_tmp")),
+                 reset ? POOL_E_SERVER : POOL_OK);
+        if (!reset) {
+            pool_result_t *res = NULL;
+            pool_store_result(conn, &res);
+            pool_result_free(res);
+        }
+        pool_release(pool, conn);
+        CHECK_EQ_U64(tl_stats(pool).resets, reset ? 2 : 0); /* one per release */
+        pool_destroy(pool);
+    }
+}
+
+static void test_health_config_values(void) {
+    static const char *const bad[][2] = {
+        {"idle_timeout", "abc"},     {"idle_timeout", "-1"},          {"idle_timeout", "1.2345678901"},
+        {"idle_timeout", "1e3"},     {"keepalive_interval", "."},     {"validation_interval", "999999999"},
+        {"lifetime_jitter", "0.6"},  {"lifetime_jitter", "-0.1"},     {"lifetime_jitter", "nan"},
+        {"min_idle", "-1"},          {"validate_socket", "sometimes"}, {"leak_detection_threshold", "soon"},
+    };
+    static const char *const good[][2] = {
+        {"idle_timeout", "0"},           {"idle_timeout", "0.25"},        {"idle_timeout", ".5"},
+        {"idle_timeout", "600"},         {"keepalive_interval", "30"},    {"validation_interval", "0"},
+        {"lifetime_jitter", "0"},        {"lifetime_jitter", "0.5"},      {"min_idle", "3"},
+        {"pre_ping", "1"},               {"reset_connection", "yes"},     {"leak_detection_threshold", "2.5"},
+    };
+    pool_config_t *config = pool_config_new();
+    pool_t *pool = NULL;
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_config_error(bad[i][0], bad[i][1], POOL_E_BAD_ARGUMENT);
+    for (i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (!CHECK_RC(pool_config_set(config, good[i][0], good[i][1]), POOL_OK))
+            fprintf(stderr, "    (key \"%s\", value \"%s\")\n", good[i][0], good[i][1]);
+    pool_config_free(config);
+
+    config = tl_config("maxsize", "2", "min_idle", "3", NULL);
+    CHECK_RC(pool_create(config, &pool), POOL_E_BAD_ARGUMENT);
+    CHECK_CONTAINS(pool_last_error(), "min_idle");
+    pool_config_free(config);
+}
+
+/* The log callback: a leak is reported once, at WARNING, with the handle of
+ * the borrowed connection; levels below min_level are not delivered. */
+struct log_record {
+    int count, level;
+    pool_conn_t *conn;
+    char pool_name[64], message[256];
+};
+
+static void record_log(void *user_data, int level, const char *pool_name, pool_conn_t *conn, const char *message) {
+    struct log_record *record = user_data;
+    if (strstr(message, "leak") == NULL)
+        return;
+    record->count++;
+    record->level = level;
+    record->conn = conn;
+    snprintf(record->pool_name, sizeof record->pool_name, "%s", pool_name);
+    snprintf(record->message, sizeof record->message, "%s", message);
+}
+
+static void test_leak_detection_and_log_callback(void) {
+    static struct log_record record;
+    pool_t *pool = NULL;
+    pool_conn_t *conn;
+    memset(&record, 0, sizeof record);
+    CHECK_RC(pool_set_log_callback(record_log, &record, 99), POOL_E_BAD_ARGUMENT);
+    CHECK_RC(pool_set_log_callback(record_log, &record, POOL_LOG_WARNING), POOL_OK);
+    if (!CHECK_RC(tl_pool(&pool, "name", "leaky", "leak_detection_threshold", "0.1", NULL), POOL_OK))
+        return;
+    conn = borrow(pool);
+    tl_sleep_ms(600);
+    CHECK_EQ_INT(record.count, 1);
+    CHECK_EQ_INT(record.level, POOL_LOG_WARNING);
+    CHECK(record.conn == conn);
+    CHECK_STR(record.pool_name, "leaky");
+    CHECK_CONTAINS(record.message, "not returned");
+    CHECK_EQ_U64(tl_stats(pool).leaks, 1);
+    pool_release(pool, conn);
+    CHECK_RC(pool_set_log_callback(NULL, NULL, 0), POOL_OK);
+    pool_destroy(pool);
+}
+
+/* idle_timeout and min_idle, run by the maintenance thread on a real server. */
+static void test_idle_timeout_and_min_idle(void) {
+    pool_t *pool = NULL;
+    pool_stats_t stats;
+    double deadline;
+    if (!CHECK_RC(tl_pool(&pool, "size", "4", "maxsize", "4", "pre_create_num", "4", "idle_timeout", "0.2",
+                          "min_idle", "1", NULL), POOL_OK))
+        return;
+    deadline = tl_now_ms() + 5000;
+    do {
+        tl_sleep_ms(50);
+        stats = tl_stats(pool);
+    } while (stats.idle > 1 && tl_now_ms() < deadline);
+    CHECK_EQ_U64(stats.idle, 1);
+    CHECK_EQ_U64(stats.closed_idle, 3);
+    pool_destroy(pool);
+
+    if (!CHECK_RC(tl_pool(&pool, "size", "3", "maxsize", "3", "min_idle", "3", NULL), POOL_OK))
+        return;
+    deadline = tl_now_ms() + 5000;
+    do {
+        tl_sleep_ms(50);
+        stats = tl_stats(pool);
+    } while (stats.idle < 3 && tl_now_ms() < deadline);
+    CHECK_EQ_U64(stats.idle, 3);
     pool_destroy(pool);
 }
 
@@ -2198,6 +2396,12 @@ int main(int argc, char **argv) {
     RUN(test_ping_dead_connection);
     RUN(test_reset_fails_closes);
     RUN(test_get_ping_replaces_dead);
+    RUN(test_socket_check_replaces_dead);
+    RUN(test_dead_connection_triggers_validation_of_older_ones);
+    RUN(test_reset_connection_option);
+    RUN(test_health_config_values);
+    RUN(test_leak_detection_and_log_callback);
+    RUN(test_idle_timeout_and_min_idle);
     RUN(test_get_flags);
     RUN(test_close_wakes_waiter);
     RUN(test_close_idle);

@@ -88,7 +88,7 @@ class Stats(ctypes.Structure):
         for name in (
             "struct_size total idle in_use opening waiting size maxsize created connect_failures "
             "closed_lifetime closed_broken closed_overflow closed_discarded closed_shutdown gets "
-            "releases wait_count wait_time_ns max_wait_ns timeouts resets"
+            "releases wait_count wait_time_ns max_wait_ns timeouts resets closed_idle closed_validation pings leaks"
         ).split()
     ]
 
@@ -143,6 +143,8 @@ pool_query_pickle_more = _bind(
     "pool_query_pickle_more", _int, _p, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
 )
 pool_result_free = _bind("pool_result_free", None, _p)
+LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, _int, _str, ctypes.c_void_p, _str)
+pool_set_log_callback = _bind("pool_set_log_callback", _int, LOG_CALLBACK, ctypes.c_void_p, _int)
 
 if pool_version_number() != EXPECTED_VERSION_NUMBER:
     raise ImportError(

@@ -4,7 +4,7 @@ import ctypes
 import pickle
 import weakref
 
-from . import _lib, converters, err
+from . import _lib, _logging, converters, err
 from .constants import FIELD_TYPE
 from . import cursors
 from .cursors import Cursor
@@ -100,8 +100,12 @@ def split_connect_kwargs(kwargs):
         for key, config_key in (("ca", "ssl_ca"), ("cert", "ssl_cert"), ("key", "ssl_key"), ("cipher", "ssl_cipher")):
             if ssl.get(key):
                 pairs[config_key] = str(ssl[key])
-        if ssl.get("check_hostname"):
+        # PyMySQL checks the host name whenever there is a CA, unless told not to.
+        if ssl.get("check_hostname", bool(ssl.get("ca"))):
             pairs["ssl_verify_identity"] = "1"
+        pairs["ssl"] = "1"
+    # As in PyMySQL, any TLS keyword makes TLS required (never a silent plain session).
+    if any(kwargs.get(key) for key in ("ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert", "ssl_verify_identity")):
         pairs["ssl"] = "1"
     return pairs, ClientOptions(kwargs)
 
@@ -232,6 +236,7 @@ _weakref = weakref.ref
 def _discard_abandoned(reference):
     entry = _LEASES.pop(reference, None)
     if entry is not None:
+        _logging.forget_borrower(entry[1])
         _lib.pool_discard(*entry)
 
 
@@ -662,7 +667,13 @@ class Connection:
             return "X'%s'" % obj.hex()
         if type(obj) in (tuple, list, set, frozenset):
             return "(" + ",".join([self.escape(item, mapping) for item in obj]) + ")"
-        return converters.escape_item(obj, self.charset, mapping=mapping or self.encoders)
+        mapping = mapping or self.encoders
+        if (mapping.get(type(obj)) or mapping.get(str)) is converters.escape_str:
+            # Another type quoted as its str() (Path, Enum, ...): escaped for
+            # this connection's sql_mode and codec, as a str is. PyMySQL
+            # backslash-escapes it always, which NO_BACKSLASH_ESCAPES undoes.
+            return "'" + self.escape_string(str(obj)) + "'"
+        return converters.escape_item(obj, self.charset, mapping=mapping)
 
     def _row_escaper(self):
         """For executemany: a function from a row (tuple or list) to the
@@ -671,7 +682,17 @@ class Connection:
         escape() must be asked every time."""
         if self._custom_decoders:
             return None
-        quote = _quote_no_backslash if self._status() & _lib.STATUS_NO_BACKSLASH_ESCAPES else _quote_backslash
+        if self._status() & _lib.STATUS_NO_BACKSLASH_ESCAPES:
+            quote = _quote_no_backslash
+        else:
+            encoding = self.encoding
+            escape_string = converters.escape_string
+            table = converters._escape_table
+
+            def quote(text):  # escape()'s quoting: beyond ASCII it depends on the codec
+                if text.isascii():
+                    return "'" + text.translate(table) + "'"
+                return "'" + escape_string(text, None, encoding) + "'"
         by_type = {str: quote, int: str, bool: converters.escape_bool, float: converters.escape_float,
                    type(None): converters.escape_None}
         lookup = by_type.get
@@ -688,7 +709,7 @@ class Connection:
     def escape_string(self, s):
         if self._status() & _lib.STATUS_NO_BACKSLASH_ESCAPES:
             return s.replace("'", "''")
-        return converters.escape_string(s)
+        return converters.escape_string(s, None, self.encoding)
 
     def insert_id(self):
         return self._result.insert_id if self._result else 0

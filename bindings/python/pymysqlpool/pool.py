@@ -6,7 +6,7 @@ import logging
 import threading
 import weakref
 
-from . import _lib
+from . import _lib, _logging
 from .connections import _LEASES, _connection_state, borrowed_connection, pooled_connection_class, check_connect, make_pool_handle, split_connect_kwargs
 # pymysql-pool defines both exceptions beside the pool: importable from here too.
 from .err import GetConnectionFromPoolError, ReturnConnectionToPoolError  # noqa: F401
@@ -25,6 +25,18 @@ _NO_FLAGS = ctypes.c_uint32(0)
 _PING = ctypes.c_uint32(_lib.POOL_GET_PING)
 
 
+def _seconds(value):
+    """Seconds for the library's decimal-seconds keys ("30", "0.25")."""
+    value = float(value)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"expected a number of seconds >= 0, got {value!r}")
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def _flag(value):
+    return "1" if value else "0"
+
+
 def _wait_ms(retry_num, retry_interval):
     """pymysql-pool's retries (at most 10) x interval, in milliseconds."""
     return int(min(retry_num, 10) * retry_interval * 1000)
@@ -40,7 +52,9 @@ class ConnectionPool:
     """
 
     def __init__(self, size=10, maxsize=100, name=None, pre_create_num=0, con_lifetime=3600, autocommit=True,
-                 *args, pool_name=None, **kwargs):
+                 *args, pool_name=None, idle_timeout=0, min_idle=None, keepalive_interval=0, validation_interval=30,
+                 validate_socket=True, pre_ping=False, reset_connection=False, lifetime_jitter=0.025,
+                 leak_detection_threshold=0, **kwargs):
         if args:
             raise TypeError("ConnectionPool takes connection settings as keyword arguments only")
         if "max_size" in kwargs:
@@ -63,7 +77,16 @@ class ConnectionPool:
             "name": self.name,
             # pymysql-pool keeps connections above size idle until con_lifetime.
             "close_overflow": "0",
+            "idle_timeout": _seconds(idle_timeout), "keepalive_interval": _seconds(keepalive_interval),
+            "validation_interval": _seconds(validation_interval), "validate_socket": _flag(validate_socket),
+            "pre_ping": _flag(pre_ping), "reset_connection": _flag(reset_connection),
+            "lifetime_jitter": repr(float(lifetime_jitter)),
+            "leak_detection_threshold": _seconds(leak_detection_threshold),
         })
+        if min_idle is not None:
+            pairs["min_idle"] = str(int(min_idle))
+        self._leak_detection = leak_detection_threshold > 0
+        _logging.route_library_messages()
         self._pairs = pairs
         self._handle = make_pool_handle(pairs)
         self._finalizer = weakref.finalize(self, _lib.pool_destroy, self._handle)
@@ -85,6 +108,8 @@ class ConnectionPool:
         code = _get_conn(self._handle_arg, wait, wait, _PING if pre_ping else _NO_FLAGS, _byref(handle))
         if code:
             check_connect(code, self._pairs)
+        if self._leak_detection:
+            _logging.remember_borrower(handle.value)
         return borrowed_connection(self._connection_class, handle.value, self._handle)
 
     get_conn = get_connection
@@ -100,6 +125,8 @@ class ConnectionPool:
         for _ in range(self._stats().created - created):
             logger.debug("Create new connection in pool(%s)", self.name)
         logger.debug("Get connection from pool(%s)", self.name)
+        if self._leak_detection:
+            _logging.remember_borrower(handle.value)
         return borrowed_connection(self._connection_class, handle.value, self._handle)
 
     def _put_connection(self, connection, discard=False):
@@ -113,6 +140,8 @@ class ConnectionPool:
         handle, connection._handle = connection._handle, None
         connection._result = None
         if handle is not None:  # None after a failed ping(reconnect=True)
+            if self._leak_detection:
+                _logging.forget_borrower(handle)
             code = (_lib.pool_discard if discard else _release)(self._handle_arg, handle)
             if code:
                 _lib.raise_last(code)
