@@ -25,12 +25,17 @@ _NO_FLAGS = ctypes.c_uint32(0)
 _PING = ctypes.c_uint32(_lib.POOL_GET_PING)
 
 
-def _seconds(value):
-    """Seconds for the library's decimal-seconds keys ("30", "0.25")."""
-    value = float(value)
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"expected a number of seconds >= 0, got {value!r}")
-    return f"{value:.6f}".rstrip("0").rstrip(".")
+def _number(name, value):
+    """A finite number >= 0 (seconds, a fraction) as the library's decimal
+    text ("30", "0.25"); errors name the keyword."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if not 0 <= number < float("inf"):
+        raise ValueError(f"{name}: expected a number >= 0, got {value!r}")
+    return f"{number:.6f}".rstrip("0").rstrip(".") or "0"
+
 
 
 def _flag(value):
@@ -77,11 +82,12 @@ class ConnectionPool:
             "name": self.name,
             # pymysql-pool keeps connections above size idle until con_lifetime.
             "close_overflow": "0",
-            "idle_timeout": _seconds(idle_timeout), "keepalive_interval": _seconds(keepalive_interval),
-            "validation_interval": _seconds(validation_interval), "validate_socket": _flag(validate_socket),
-            "pre_ping": _flag(pre_ping), "reset_connection": _flag(reset_connection),
-            "lifetime_jitter": repr(float(lifetime_jitter)),
-            "leak_detection_threshold": _seconds(leak_detection_threshold),
+            "idle_timeout": _number("idle_timeout", idle_timeout),
+            "keepalive_interval": _number("keepalive_interval", keepalive_interval),
+            "validation_interval": _number("validation_interval", validation_interval),
+            "validate_socket": _flag(validate_socket), "pre_ping": _flag(pre_ping),
+            "reset_connection": _flag(reset_connection), "lifetime_jitter": _number("lifetime_jitter", lifetime_jitter),
+            "leak_detection_threshold": _number("leak_detection_threshold", leak_detection_threshold),
         })
         if min_idle is not None:
             pairs["min_idle"] = str(int(min_idle))
