@@ -15,10 +15,14 @@ public protocol ConnectionFactory: Sendable {
     /// the socket); false means dead for sure.
     func isSocketAlive(_ connection: Connection) -> Bool
     func close(_ connection: Connection)
+    /// Lets go of a connection inherited across fork() without a word to the
+    /// server: the session belongs to the parent process.
+    func abandon(_ connection: Connection)
 }
 
 extension ConnectionFactory {
     public func isSocketAlive(_ connection: Connection) -> Bool { true }
+    public func abandon(_ connection: Connection) {}
 }
 
 /// Where the pool reports what its borrowers cannot see (leaks, connections
@@ -31,14 +35,19 @@ public enum PoolLog {
 
     public typealias Sink = @Sendable (_ level: Level, _ pool: String, _ leaseTag: UInt, _ message: String) -> Void
 
-    private static let sink = Mutex<Sink?>(nil)
+    private static let lock: PThreadMutex = {
+        let mutex = PThreadMutex()
+        ForkWatch.watch(mutex)
+        return mutex
+    }()
+    nonisolated(unsafe) private static var sink: Sink?
 
     public static func setSink(_ newSink: Sink?) {
-        sink.withLock { $0 = newSink }
+        lock.withLock { sink = newSink }
     }
 
     static func emit(_ level: Level, pool: String, leaseTag: UInt = 0, _ message: @autoclosure () -> String) {
-        guard let current = sink.withLock({ $0 }) else { return }
+        guard let current = lock.withLock({ sink }) else { return }
         current(level, pool, leaseTag, message())
     }
 }
@@ -72,8 +81,10 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     let id: UInt64
     private let mutex = PThreadMutex()
     private var state: PoolStateMachine<Factory.Connection>
-    /// Set once in init; stopped by close.
+    /// Set in init (and again in a forked child); stopped by close.
     private var maintenance: MaintenanceThread?
+    /// The ForkWatch generation the books are for; guarded by `mutex`.
+    private var forkGeneration = ForkWatch.generation
 
     /// Checks the limits and opens `preCreate` connections; if one cannot be
     /// opened, the others are closed and the error is thrown.
@@ -93,13 +104,40 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
             throw error
         }
         mutex.withLock { opened.forEach { state.addIdle($0) } }
-        if settings.limits.needsMaintenance {
-            maintenance = MaintenanceThread(every: settings.limits.maintenancePeriodNanos) { [weak self] in
-                guard let self else { return false }
-                self.maintain()
-                return !self.isClosed
-            }
+        ForkWatch.watch(mutex)
+        maintenance = startMaintenance()
+    }
+
+    private func startMaintenance() -> MaintenanceThread? {
+        guard settings.limits.needsMaintenance else { return nil }
+        return MaintenanceThread(every: settings.limits.maintenancePeriodNanos) { [weak self] in
+            guard let self else { return false }
+            self.maintain()
+            return !self.isClosed
         }
+    }
+
+    /// In a child process after fork(): the books describe the parent's
+    /// connections. Start over with none; the parent's idle connections are
+    /// abandoned (descriptor closed, no COM_QUIT), borrowed ones when they
+    /// come back. The maintenance thread did not survive the fork.
+    @inline(__always)
+    private func startOverIfForked() {
+        if forkGeneration != ForkWatch.generation { startOverAfterFork() }
+    }
+
+    private func startOverAfterFork() {
+        let inherited: [Slot] = mutex.withLock {
+            guard forkGeneration != ForkWatch.generation else { return [] }
+            forkGeneration = ForkWatch.generation
+            let idle = state.takeIdleForFork()
+            let wasClosed = state.isClosed
+            state = PoolStateMachine(limits: settings.limits, name: settings.name)
+            if wasClosed { _ = state.close(now: MonotonicClock.now()) }
+            maintenance = wasClosed ? nil : startMaintenance()
+            return idle
+        }
+        inherited.forEach { factory.abandon($0.connection) }
     }
 
     /// A pool dropped without close() still closes its idle connections.
@@ -130,6 +168,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     ///     for an idle one before opening one above size.
     ///   - ping: validate with a round trip whatever the limits say.
     public func get(timeoutNanos: UInt64? = nil, overflowAfterNanos: UInt64 = 0, ping: Bool = false) throws(PoolError) -> Slot {
+        startOverIfForked()
         let start = MonotonicClock.now()
         let timeout = timeoutNanos ?? settings.defaultTimeoutNanos
         let deadline = start.addingReportingOverflow(timeout).overflow ? UInt64.max : start + timeout
@@ -163,6 +202,12 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     /// Gives a borrowed connection back; it is reset first (outside the lock)
     /// unless `discard` asks for it to be closed.
     public func release(_ slot: Slot, discard: Bool = false) throws(PoolError) {
+        startOverIfForked()
+        if slot.forkGeneration != ForkWatch.generation {
+            // Borrowed in the parent: not in this process's books.
+            factory.abandon(slot.connection)
+            return
+        }
         try checkLeased(slot)
         finishRelease(slot, discard ? .discarded : factory.prepareForReuse(slot.connection))
     }
@@ -170,6 +215,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     /// Wakes waiters with `.closed`, closes idle connections, stops the
     /// maintenance; borrowed ones are closed as they come back.
     public func close() {
+        startOverIfForked()
         let (slots, waiters) = mutex.withLock { state.close(now: MonotonicClock.now()) }
         waiters.forEach { $0.condition.signal() }
         slots.forEach { factory.close($0.connection) }
@@ -177,7 +223,8 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     }
 
     public func stats() -> PoolStats {
-        mutex.withLock { state.stats() }
+        startOverIfForked()
+        return mutex.withLock { state.stats() }
     }
 
     public var isClosed: Bool { mutex.withLock { state.isClosed } }

@@ -9,10 +9,10 @@ import Musl
 /// A pthread mutex. The pool needs a mutex that condition variables can wait
 /// on, which `Synchronization.Mutex` does not offer; state guarded by it is
 /// only reached through `withLock`.
-final class PThreadMutex: @unchecked Sendable {
+public final class PThreadMutex: @unchecked Sendable {
     fileprivate let raw: UnsafeMutablePointer<pthread_mutex_t>
 
-    init() {
+    public init() {
         raw = .allocate(capacity: 1)
         var attributes = pthread_mutexattr_t()
         pthread_mutexattr_init(&attributes)
@@ -30,11 +30,15 @@ final class PThreadMutex: @unchecked Sendable {
     }
 
     @inline(__always)
-    func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+    public func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
         pthread_mutex_lock(raw)
         defer { pthread_mutex_unlock(raw) }
         return try body()
     }
+
+    /// For ForkWatch, which holds locks from one handler to another.
+    func lock() { pthread_mutex_lock(raw) }
+    func unlock() { pthread_mutex_unlock(raw) }
 }
 
 /// A condition variable on the monotonic clock, used with a `PThreadMutex`.

@@ -16,6 +16,7 @@ final class MaintenanceThread: @unchecked Sendable {
     init(every period: UInt64, pass: @escaping () -> Bool) {
         self.period = period
         self.pass = pass
+        ForkWatch.watch(mutex)
         let context = Unmanaged.passRetained(self).toOpaque()
         let created = pthread_create(&thread, nil, { raw in
             let maintenance = Unmanaged<MaintenanceThread>.fromOpaque(raw!).takeRetainedValue()

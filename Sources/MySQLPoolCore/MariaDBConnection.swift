@@ -49,6 +49,10 @@ public struct MariaDBFactory: ConnectionFactory {
         connection.isSocketAlive
     }
 
+    public func abandon(_ connection: MariaDBConnection) {
+        connection.abandonInheritedSession()
+    }
+
     public func close(_ connection: MariaDBConnection) {
         connection.close()
     }
@@ -174,7 +178,16 @@ public final class MariaDBConnection: @unchecked Sendable {
         if !succeeded { throw currentError() }
     }
 
+    /// Opened by the parent process before a fork(): its socket carries the
+    /// parent's session, so this process must not touch it.
+    var isInherited: Bool { forkGeneration != ForkWatch.generation }
+    private let forkGeneration = ForkWatch.generation
+
     private func ensureIdleWire() throws(PoolError) {
+        if isInherited {
+            throw PoolError(.misuse, "this connection was opened by the parent process before fork(); "
+                                + "borrow a new one in this process")
+        }
         if let streaming = streamingResult, !streaming.isExhausted {
             throw PoolError(.misuse,
                             "an unbuffered result is still open on this connection: fetch it to the end or free it first")
@@ -461,7 +474,19 @@ public final class MariaDBConnection: @unchecked Sendable {
 
     private var isClosed = false
 
+    /// Closes this process's copy of an inherited connection's socket and
+    /// nothing else: no COM_QUIT (it would end the parent's session), no
+    /// mysql_close (it would send one). The MYSQL structure is left behind on
+    /// purpose, a few KB per inherited connection.
+    func abandonInheritedSession() {
+        guard !isClosed else { return }
+        isClosed = true
+        let socket = mysql_get_socket(mysql)
+        if socket >= 0 { Glibc.close(socket) }
+    }
+
     func close() {
+        if isInherited { return abandonInheritedSession() }
         guard !isClosed else { return }
         isClosed = true
         for result in liveResults { result.freeResources() }
@@ -514,6 +539,9 @@ public final class MariaDBResult: @unchecked Sendable {
     public func fetch() throws(PoolError) -> (values: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
                                               lengths: UnsafeMutablePointer<UInt>)? {
         guard let raw else { throw PoolError(.wrongHandle, "the result was already freed") }
+        if isStreaming && connection.isInherited {
+            throw PoolError(.misuse, "this result streams from a connection the parent process opened before fork()")
+        }
         guard let row = mysql_fetch_row(raw) else {
             if isStreaming && connection.errorNumber != 0 { throw connection.currentError() }
             if isStreaming { isExhausted = true }
@@ -625,7 +653,9 @@ public final class MariaDBResult: @unchecked Sendable {
 
     func freeResources() {
         guard let raw else { return }
-        mysql_free_result(raw)
+        // Freeing a streaming result reads its rest from the socket, which
+        // after fork() is the parent's: leave it.
+        if !(isStreaming && connection.isInherited) { mysql_free_result(raw) }
         if isStreaming && connection.errorNumber != 0 { _ = connection.currentError() }
         self.raw = nil
         isExhausted = true

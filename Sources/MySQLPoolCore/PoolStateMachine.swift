@@ -69,6 +69,8 @@ public final class PooledSlot<Connection>: @unchecked Sendable {
     var provenAliveAt: UInt64
     var leasedAt: UInt64 = 0
     var leakReported = false
+    /// The ForkWatch generation of the process that opened it.
+    let forkGeneration = ForkWatch.generation
     /// Set by the embedding layer after a checkout (the C handle), read by
     /// leak reports; no lock needed.
     public let leaseTag = Atomic<UInt>(0)
@@ -456,6 +458,12 @@ struct PoolStateMachine<Connection> {
         }
         slot.provenAliveAt = now
         return (handOver(slot, now: now), false)
+    }
+
+    /// After fork(), in the child: the idle connections, which the books then
+    /// forget with everything else (the caller replaces the whole state).
+    mutating func takeIdleForFork() -> [Slot] {
+        idle.removeAll()
     }
 
     /// Stops the pool: returns the idle connections to close and the waiters

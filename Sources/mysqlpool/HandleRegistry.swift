@@ -1,3 +1,4 @@
+import MySQLPoolCore
 import Synchronization
 
 /// What a C handle stands for. The kind is part of the handle's bits, so a
@@ -98,4 +99,19 @@ enum HandleProblem: Error {
     }
 }
 
-let handles = Mutex(HandleTable())
+/// The process's handle table, behind a lock that ForkWatch holds across
+/// fork() (a child never inherits it locked by a thread it does not have).
+final class LockedHandleTable: @unchecked Sendable {
+    private let mutex = PThreadMutex()
+    private var table = HandleTable()
+
+    init() {
+        ForkWatch.watch(mutex)
+    }
+
+    func withLock<Result>(_ body: (inout HandleTable) -> Result) -> Result {
+        mutex.withLock { body(&table) }
+    }
+}
+
+let handles = LockedHandleTable()

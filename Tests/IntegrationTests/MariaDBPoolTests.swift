@@ -110,6 +110,6 @@ extension MariaDBConnection {
         #expect(slot === killer)
         #expect(try slot.connection.value("SELECT 1") == "1")
         try pool.release(slot)
-        #expect(pool.stats().closedDiscarded == 1)
+        #expect(pool.stats().closedValidation == 1)
     }
 }

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* A pool shared by the tests that only need "some connection". Tests of pool
@@ -1854,6 +1855,60 @@ static void test_idle_timeout_and_min_idle(void) {
     pool_destroy(pool);
 }
 
+/* fork(): the child refuses the connection it inherited borrowed, never
+ * ends the parent's sessions, and gets fresh connections of its own. */
+static void test_fork_child_starts_over(void) {
+    pool_t *pool = NULL;
+    pool_conn_t *held, *idle;
+    uint64_t held_id, idle_id;
+    pid_t child;
+    int status = -1;
+    if (!CHECK_RC(tl_pool(&pool, "size", "2", "maxsize", "2", NULL), POOL_OK))
+        return;
+    held = borrow(pool);
+    idle = borrow(pool);
+    held_id = thread_id(held);
+    idle_id = thread_id(idle);
+    CHECK_RC(pool_release(pool, idle), POOL_OK);
+    fflush(NULL);
+    child = fork();
+    if (child == 0) {
+        /* Exit codes say which expectation failed; no CHECK output from here. */
+        pool_conn_t *mine = NULL;
+        pool_stats_t stats;
+        if (pool_query(held, "SELECT 1", 8) != POOL_E_MISUSE)
+            _exit(10);
+        if (strstr(pool_last_error(), "fork") == NULL)
+            _exit(11);
+        if (pool_release(pool, held) != POOL_OK)
+            _exit(12);
+        if (pool_get_conn(pool, 5000, &mine) != POOL_OK)
+            _exit(13);
+        if (tl_info(mine).thread_id == held_id || tl_info(mine).thread_id == idle_id)
+            _exit(14);
+        if (tl_exec(mine, "SELECT 1") != POOL_OK)
+            _exit(15);
+        pool_release(pool, mine);
+        stats = tl_stats(pool);
+        if (stats.total != 1 || stats.in_use != 0)
+            _exit(16);
+        pool_destroy(pool);
+        _exit(0);
+    }
+    CHECK(child > 0);
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ_INT(WEXITSTATUS(status), 0);
+    /* The parent's sessions were not ended by the child. */
+    CHECK_EQ_INT(tl_query_int(held, "SELECT 7"), 7);
+    CHECK(server_has_thread(idle_id));
+    idle = borrow(pool);
+    CHECK(thread_id(idle) == idle_id);
+    pool_release(pool, idle);
+    pool_release(pool, held);
+    pool_destroy(pool);
+}
+
 static void test_get_flags(void) {
     pool_conn_t *conn = (pool_conn_t *)0x1;
     CHECK_RC(pool_get_conn_ex(shared, 1000, 0, 2u, &conn), POOL_E_BAD_ARGUMENT);
@@ -2402,6 +2457,7 @@ int main(int argc, char **argv) {
     RUN(test_health_config_values);
     RUN(test_leak_detection_and_log_callback);
     RUN(test_idle_timeout_and_min_idle);
+    RUN(test_fork_child_starts_over);
     RUN(test_get_flags);
     RUN(test_close_wakes_waiter);
     RUN(test_close_idle);
