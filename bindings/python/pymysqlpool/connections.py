@@ -145,7 +145,8 @@ def check_connect(code, pairs):
 
 
 def make_pool_handle(pairs):
-    """A libmysqlpool pool built from config pairs (the caller destroys it)."""
+    """A libmysqlpool pool built from config pairs (the caller destroys it).
+    Removes the password from `pairs`."""
     config = _lib.pool_config_new()
     if not config:
         raise MemoryError("pool_config_new")
@@ -157,6 +158,8 @@ def make_pool_handle(pairs):
         return handle.value
     finally:
         _lib.pool_config_free(config)
+        # The library keeps it for new connections; no Python object needs it.
+        pairs.pop("password", None)
 
 
 class Result:

@@ -122,3 +122,25 @@ def test_stats_has_the_close_reasons(server):
                 "max_wait_ns", "timeouts", "pings", "leaks"):
         assert stats[key] == 0, key
     assert "password" not in repr(stats)
+
+
+@fixed_in_mysqlpool
+def test_no_python_object_keeps_the_password(server):
+    """Only the library holds the password (to open new connections): not the
+    pool, its connections, their classes, stats or reprs."""
+    import gc
+
+    pool = pymysqlpool.ConnectionPool(size=1, maxsize=1, **server)
+    conn = pool.get_connection()
+    private = pymysqlpool.connect(**server)
+    password = server["password"]
+    assert password
+    for obj in (pool, conn, private):
+        assert password not in repr(obj)
+        assert password not in repr(vars(obj))
+        assert password not in repr(vars(type(obj)))
+    assert password not in repr(pool.stats())
+    referrers = [r for r in gc.get_referrers(password) if isinstance(r, dict) and r is not server]
+    assert not [r for r in referrers if "host" in r or "user" in r], "a settings dict still holds the password"
+    conn.close()
+    private.close()
