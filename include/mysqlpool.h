@@ -249,6 +249,10 @@ POOL_API const char *pool_last_error(void);
  *   validate_socket    bool            1    before handing out an idle connection, peek
  *                                           at its socket without blocking (no round
  *                                           trip): EOF or unasked bytes mean dead
+ *   socket_check_after seconds         0.001 ... for connections not heard from for
+ *                                           at least this long (0: every checkout);
+ *                                           the peek is a system call, and one given
+ *                                           back a moment ago is as alive as it can tell
  *   validation_interval seconds        30   COM_PING before handing out a connection
  *                                           not heard from for this long
  *   pre_ping           bool            0    COM_PING before every checkout of an idle

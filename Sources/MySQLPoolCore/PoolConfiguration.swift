@@ -41,6 +41,7 @@ public struct PoolConfiguration: Sendable {
     public var keepaliveNanos: UInt64 = 0
     public var validationIntervalNanos: UInt64 = 30_000_000_000
     public var validateSocket = true
+    public var socketCheckAfterNanos: UInt64 = 1_000_000
     public var prePing = false
     public var resetConnection = false
     public var leakThresholdNanos: UInt64 = 0
@@ -87,6 +88,7 @@ public struct PoolConfiguration: Sendable {
         case "keepalive_interval": keepaliveNanos = try field.seconds()
         case "validation_interval": validationIntervalNanos = try field.seconds()
         case "validate_socket": validateSocket = try field.boolean()
+        case "socket_check_after": socketCheckAfterNanos = try field.seconds()
         case "pre_ping": prePing = try field.boolean()
         case "reset_connection": resetConnection = try field.boolean()
         case "leak_detection_threshold": leakThresholdNanos = try field.seconds()
@@ -126,6 +128,7 @@ public struct PoolConfiguration: Sendable {
         limits.keepaliveNanos = keepaliveNanos
         limits.validationIntervalNanos = validationIntervalNanos
         limits.validateSocket = validateSocket
+        limits.socketCheckAfterNanos = socketCheckAfterNanos
         limits.prePing = prePing
         limits.leakThresholdNanos = leakThresholdNanos
         return PoolSettings(

@@ -25,8 +25,12 @@ public struct PoolLimits: Sendable, Equatable {
     /// A connection not proven alive for this long is pinged before it is
     /// handed out; 0 = only when asked (pre_ping).
     public var validationIntervalNanos: UInt64 = 0
-    /// Every checkout of an idle connection first peeks at its socket.
+    /// Every checkout of an idle connection first peeks at its socket...
     public var validateSocket = false
+    /// ...when it was last heard from at least this long ago: a peek is a
+    /// system call (about 1 µs), and a connection given back a moment ago is
+    /// as alive as a peek can tell.
+    public var socketCheckAfterNanos: UInt64 = 0
     /// Every checkout of an idle connection pings it first.
     public var prePing = false
     /// A connection borrowed for longer is reported once as a possible leak;
@@ -244,7 +248,7 @@ struct PoolStateMachine<Connection> {
             counters.pings += 1
             return .ping
         }
-        return limits.validateSocket ? .peek : .none
+        return limits.validateSocket && now &- slot.provenAliveAt >= limits.socketCheckAfterNanos ? .peek : .none
     }
 
     /// A connection passed its check (or a ping the borrower asked for).

@@ -38,6 +38,16 @@ import Testing
         #expect(Self.take(&plain, now: 1)?.1 == LeaseCheck.none)
     }
 
+    @Test func theSocketPeekSkipsConnectionsHeardFromJustNow() {
+        let millisecond: UInt64 = 1_000_000
+        var state = Self.machine { $0.validateSocket = true; $0.socketCheckAfterNanos = millisecond }
+        _ = Self.idleSlot(&state, createdAt: 0)
+        let (slot, first) = Self.take(&state, now: 2 * millisecond)!
+        #expect(first == .peek)
+        _ = state.release(slot, .reusable(neededRoundTrip: false), now: 3 * millisecond)
+        #expect(Self.take(&state, now: 3 * millisecond + 500_000)?.1 == LeaseCheck.none)
+    }
+
     @Test func prePingAndStaleConnectionsArePinged() {
         var always = Self.machine { $0.prePing = true }
         _ = Self.idleSlot(&always)

@@ -58,7 +58,7 @@ class ConnectionPool:
 
     def __init__(self, size=10, maxsize=100, name=None, pre_create_num=0, con_lifetime=3600, autocommit=True,
                  *args, pool_name=None, idle_timeout=0, min_idle=None, keepalive_interval=0, validation_interval=30,
-                 validate_socket=True, pre_ping=False, reset_connection=False, lifetime_jitter=0.025,
+                 validate_socket=True, socket_check_after=0.001, pre_ping=False, reset_connection=False, lifetime_jitter=0.025,
                  leak_detection_threshold=0, **kwargs):
         if args:
             raise TypeError("ConnectionPool takes connection settings as keyword arguments only")
@@ -85,7 +85,8 @@ class ConnectionPool:
             "idle_timeout": _number("idle_timeout", idle_timeout),
             "keepalive_interval": _number("keepalive_interval", keepalive_interval),
             "validation_interval": _number("validation_interval", validation_interval),
-            "validate_socket": _flag(validate_socket), "pre_ping": _flag(pre_ping),
+            "validate_socket": _flag(validate_socket),
+            "socket_check_after": _number("socket_check_after", socket_check_after), "pre_ping": _flag(pre_ping),
             "reset_connection": _flag(reset_connection), "lifetime_jitter": _number("lifetime_jitter", lifetime_jitter),
             "leak_detection_threshold": _number("leak_detection_threshold", leak_detection_threshold),
         })
