@@ -191,10 +191,6 @@ class FieldInfo:
         return (self.name, self.type_code, None, length, length, self.scale, self.flags % 2 == 0)
 
 
-def _quote_backslash(text):
-    return "'" + text.translate(converters._escape_table) + "'"
-
-
 def _quote_no_backslash(text):
     return "'" + text.replace("'", "''") + "'"
 

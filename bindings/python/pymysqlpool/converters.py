@@ -1,6 +1,8 @@
-"""Escaping of Python values into SQL literals, exactly as PyMySQL 1.2 does,
-and PyMySQL's text-protocol decoders for the slow (custom `conv`) path."""
+"""Escaping of Python values into SQL literals, exactly as PyMySQL 1.2 does
+except where PyMySQL's is unsafe (see escape_string), and PyMySQL's
+text-protocol decoders for the slow (custom `conv`) path."""
 
+import codecs
 import datetime
 import re
 import time
@@ -37,9 +39,53 @@ _escape_table[ord('"')] = '\\"'
 _escape_table[ord("'")] = "\\'"
 
 
-def escape_string(value, mapping=None):
-    """Escapes a str for use between single quotes (backslash style)."""
-    return value.translate(_escape_table)
+# Python's shift_jis and euc_jp codecs (MySQL's sjis and ujis) write U+00A5
+# YEN SIGN as the single byte 0x5C, which the server reads as a backslash:
+# '¥' followed by an escaped quote would let the quote close the string
+# (PyMySQL 1.2 has this hole). With those codecs '¥' is escaped as the
+# backslash the server reads anyway; the stored value (0x5C) is unchanged.
+# Encoding every code point with the codec of every charset MariaDB offers
+# finds no other non-ASCII character that becomes ' or \ (see
+# tests/test_injection.py).
+_YEN_AS_BACKSLASH = frozenset({"shift_jis", "euc_jp"})
+_escape_table_yen = dict(enumerate(_escape_table))
+_escape_table_yen[0xA5] = "\\\\"
+_codec_names = {}
+
+# A str may carry raw bytes as lone surrogates U+DC80..U+DCFF
+# (surrogateescape), and Connection.query sends them as those bytes. A raw
+# lead byte of gbk, big5, sjis or cp932 would swallow the backslash of the
+# next escape sequence (0xBF 0x5C is one gbk character) and free the quote
+# after it. Each such byte gets a backslash of its own: the server then takes
+# it alone, as that byte.
+_raw_byte = re.compile("[\udc80-\udcff]")
+
+
+def _table_for(encoding):
+    name = _codec_names.get(encoding)
+    if name is None:
+        try:
+            name = codecs.lookup(encoding).name
+        except LookupError:
+            name = ""
+        _codec_names[encoding] = name
+    return _escape_table_yen if name in _YEN_AS_BACKSLASH else _escape_table
+
+
+def escape_string(value, mapping=None, encoding=None):
+    """Escapes a str for use between single quotes (backslash style), for a
+    connection whose Python codec is `encoding` (None: any but shift_jis and
+    euc_jp)."""
+    if value.isascii():
+        return value.translate(_escape_table)
+    value = value.translate(_escape_table if encoding is None else _table_for(encoding))
+    if _raw_byte.search(value) is None:
+        return value
+    return _raw_byte.sub(_backslash_before, value)
+
+
+def _backslash_before(match):
+    return "\\" + match.group()
 
 
 def escape_bytes(value, mapping=None):
