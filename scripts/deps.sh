@@ -4,7 +4,9 @@
 set -euo pipefail
 
 # openssl: the command-line tool; scripts/make-test-certs.sh makes the TLS tests' certificates.
-required=(mariadb-server mariadb-client libmariadb-dev pkg-config openssl)
+# g++: libstdc++'s development files, which scripts/fuzz.sh's libFuzzer link
+# needs (-fsanitize=fuzzer links -lstdc++), and test-c.sh's C++ header check.
+required=(mariadb-server mariadb-client libmariadb-dev pkg-config openssl g++)
 # LeakSanitizer runtime; optional because not every release ships it.
 optional=(libclang-rt-14-dev)
 
@@ -63,7 +65,7 @@ python_packages() {
     local requirements
     requirements="$(dirname "${BASH_SOURCE[0]}")/../bindings/python/tests/requirements.txt"
     [[ -f $requirements ]] || return 0
-    if python3 -c "import pymysql, pytest, dbapi20, hypothesis" >/dev/null 2>&1; then
+    if python3 -c "import pymysql, pytest, dbapi20, hypothesis, sqlalchemy" >/dev/null 2>&1; then
         echo "deps: python test packages present"
         return 0
     fi

@@ -38,6 +38,7 @@ from .pool import ConnectionPool, ConnectionPoolSingleton, logger
 
 VERSION = (0, 1, 0)
 __version__ = "0.1.0"
+VERSION_STRING = __version__  # PyMySQL's name, read by SQLAlchemy
 
 apilevel = "2.0"
 threadsafety = 1

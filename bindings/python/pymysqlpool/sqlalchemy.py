@@ -1,0 +1,71 @@
+"""SQLAlchemy dialect ``mysql+mysqlpool``: SQLAlchemy's PyMySQL dialect over
+``pymysqlpool`` instead of ``pymysql``.
+
+    from sqlalchemy import create_engine
+    engine = create_engine("mysql+mysqlpool://app:secret@127.0.0.1:3306/test")
+
+The name is registered as a ``sqlalchemy.dialects`` entry point by the
+installed package; in a source checkout without installing, register it once::
+
+    from sqlalchemy.dialects import registry
+    registry.register("mysql.mysqlpool", "pymysqlpool.sqlalchemy", "MySQLDialect_mysqlpool")
+
+Each connection of the engine's pool is a ``pymysqlpool.connect(...)``
+connection; SQLAlchemy's own pool (QueuePool, pre_ping, recycle) manages
+them, as it does PyMySQL's.
+
+This module is the only part of pymysqlpool that imports SQLAlchemy:
+``import pymysqlpool`` never does.
+
+What the PyMySQL dialect reads from ``pymysql`` by name, and this dialect
+reads from ``pymysqlpool`` instead:
+
+* ``pymysql.cursors.SSCursor`` for ``stream_results=True``;
+* ``pymysql.constants.CLIENT.FOUND_ROWS``, added to ``client_flag`` so that
+  UPDATE's rowcount counts matched rows (``supports_sane_rowcount``: the
+  ORM's stale-row check depends on it);
+* ``pymysql.connections.Connection.ping``'s signature, to decide between
+  ``ping()`` and ``ping(False)``;
+* ``pymysql.VERSION_STRING`` (SQLAlchemy 2.1's ``dbapi_version``).
+"""
+
+from sqlalchemy import util
+from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
+
+
+class MySQLDialect_mysqlpool(MySQLDialect_pymysql):  # noqa: N801 - SQLAlchemy's naming
+    """The PyMySQL dialect with pymysqlpool as its DB-API module."""
+
+    driver = "mysqlpool"
+    supports_statement_cache = True
+
+    @classmethod
+    def import_dbapi(cls):
+        return __import__("pymysqlpool")
+
+    def retrieve_dbapi_version(self, dbapi):
+        return util.parse_version_string(getattr(dbapi, "__version__", None))
+
+    @util.memoized_property
+    def supports_server_side_cursors(self):
+        from pymysqlpool.cursors import SSCursor
+
+        self._sscursor = SSCursor
+        return True
+
+    def _found_rows_client_flag(self):
+        # The PyMySQL dialect imports "<dbapi>.constants.CLIENT" as a module;
+        # ours is a class in pymysqlpool.constants.
+        from pymysqlpool.constants import CLIENT
+
+        return CLIENT.FOUND_ROWS
+
+    def do_ping(self, dbapi_connection):
+        # Never reconnect inside the DB-API connection: a failed ping raises,
+        # is_disconnect() recognises the error, and SQLAlchemy's pool replaces
+        # the connection.
+        dbapi_connection.ping(reconnect=False)
+        return True
+
+
+dialect = MySQLDialect_mysqlpool
