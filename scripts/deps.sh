@@ -65,7 +65,7 @@ python_packages() {
     local requirements
     requirements="$(dirname "${BASH_SOURCE[0]}")/../bindings/python/tests/requirements.txt"
     [[ -f $requirements ]] || return 0
-    if python3 -c "import pymysql, pytest, dbapi20, hypothesis, sqlalchemy" >/dev/null 2>&1; then
+    if python3 -c "import pymysql, pytest, dbapi20, hypothesis, sqlalchemy, prometheus_client" >/dev/null 2>&1; then
         echo "deps: python test packages present"
         return 0
     fi

@@ -6,7 +6,7 @@ import logging
 import threading
 import weakref
 
-from . import _lib, _logging
+from . import _lib, _logging, metrics
 from .connections import _LEASES, _connection_state, borrowed_connection, pooled_connection_class, check_connect, make_pool_handle, split_connect_kwargs
 # pymysql-pool defines both exceptions beside the pool: importable from here too.
 from .err import GetConnectionFromPoolError, ReturnConnectionToPoolError  # noqa: F401
@@ -180,6 +180,10 @@ class ConnectionPool:
         stats = _lib.Stats()
         _lib.check(_lib.pool_stats(self._handle, ctypes.byref(stats), ctypes.sizeof(stats)))
         return stats
+
+    def stats_text(self):
+        """The stats in Prometheus text exposition format (see pymysqlpool.metrics)."""
+        return metrics.stats_text(self)
 
     def stats(self):
         """The pool's counters as a dict."""

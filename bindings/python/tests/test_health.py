@@ -144,3 +144,30 @@ def test_no_python_object_keeps_the_password(server):
     assert not [r for r in referrers if "host" in r or "user" in r], "a settings dict still holds the password"
     conn.close()
     private.close()
+
+
+@fixed_in_mysqlpool
+def test_stats_as_prometheus_text_and_collector(server):
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from pymysqlpool.metrics import PoolCollector
+
+    pool = pymysqlpool.ConnectionPool(size=2, maxsize=3, name='app "main"', **server)
+    held = pool.get_connection()
+    text = pool.stats_text()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    pool_label = ("pool", 'app "main"')
+    assert samples[("mysqlpool_connections", (pool_label, ("state", "in_use")))] == 1
+    assert samples[("mysqlpool_connections", (pool_label, ("state", "open")))] == 1
+    assert samples[("mysqlpool_maxsize", (pool_label,))] == 3
+    assert samples[("mysqlpool_gets_total", (pool_label,))] == 1
+    assert samples[("mysqlpool_connections_closed_total", (pool_label, ("reason", "idle")))] == 0
+    assert server["password"] not in text
+
+    registry = CollectorRegistry()
+    registry.register(PoolCollector(pool))
+    exposed = generate_latest(registry).decode()
+    assert 'mysqlpool_gets_total{pool="app \\"main\\""} 1.0' in exposed
+    held.close()
