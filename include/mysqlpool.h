@@ -227,7 +227,7 @@ POOL_API const char *pool_last_error(void);
  *     it sends the login, so the password never crosses a plain link.
  *
  *   pool
- *   size               0..maxsize      10   connections kept idle
+ *   size               0..maxsize      10   connections kept idle (maxsize when that is smaller)
  *   maxsize            1..100000       100  hard cap on open connections
  *   pre_create_num     0..maxsize      0    opened by pool_create
  *   con_lifetime       seconds 0..     3600 0 = no limit

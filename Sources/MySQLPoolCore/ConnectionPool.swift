@@ -9,8 +9,9 @@ public protocol ConnectionFactory: Sendable {
     /// Makes a returned connection fit for the next borrower (rollback,
     /// autocommit, ...), or says it is not.
     func prepareForReuse(_ connection: Connection) -> ReturnCondition
-    /// A round trip proving the connection works (COM_PING).
-    func ping(_ connection: Connection) -> Bool
+    /// A round trip proving the connection works (COM_PING), given up at
+    /// `deadline` (monotonic nanoseconds) or when the pool `owner` closes.
+    func ping(_ connection: Connection, deadline: UInt64, owner: UInt64) -> Bool
     /// A check without a round trip that the link is still there (a peek at
     /// the socket); false means dead for sure.
     func isSocketAlive(_ connection: Connection) -> Bool
@@ -178,13 +179,24 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
             let (slot, planned) = try acquire(deadline: deadline, overflowAt: overflowAt, mayWait: timeout > 0)
             // A connection opened just now (planned == nil) needs no proof of life.
             guard let planned else { return slot }
-            if passes(slot, ping ? .ping : planned, countPing: planned != .ping) { return slot }
+            if passes(slot, ping ? .ping : planned, countPing: planned != .ping, deadline: deadline) { return slot }
             finishRelease(slot, .failedValidation)
             PoolLog.emit(.info, pool: name, "a pooled connection was found dead before checkout and replaced")
         }
     }
 
-    private func passes(_ slot: Slot, _ check: LeaseCheck, countPing: Bool) -> Bool {
+    /// A pool's ping waits at least this long, and at most `maxPingNanos`.
+    static var minPingNanos: UInt64 { 100_000_000 }
+    static var maxPingNanos: UInt64 { 5_000_000_000 }
+
+    /// When a ping started now must be given up: the caller's deadline, but
+    /// never less than a short round trip needs nor more than a few seconds.
+    private func pingDeadline(callerDeadline: UInt64 = .max) -> UInt64 {
+        let now = MonotonicClock.now()
+        return Swift.min(Swift.max(callerDeadline, now &+ Self.minPingNanos), now &+ Self.maxPingNanos)
+    }
+
+    private func passes(_ slot: Slot, _ check: LeaseCheck, countPing: Bool, deadline: UInt64) -> Bool {
         switch check {
         case .none:
             return true
@@ -192,7 +204,9 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
             return factory.isSocketAlive(slot.connection)
         case .ping:
             if countPing { mutex.withLock { state.countPing() } }
-            guard factory.isSocketAlive(slot.connection), factory.ping(slot.connection) else { return false }
+            guard factory.isSocketAlive(slot.connection),
+                  factory.ping(slot.connection, deadline: pingDeadline(callerDeadline: deadline), owner: id)
+            else { return false }
             let now = MonotonicClock.now()
             mutex.withLock { state.provedAlive(slot, now: now) }
             return true
@@ -219,6 +233,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         let (slots, waiters) = mutex.withLock { state.close(now: MonotonicClock.now()) }
         waiters.forEach { $0.condition.signal() }
         slots.forEach { factory.close($0.connection) }
+        Watchdog.shared.fireAll(owner: id)  // a keepalive ping on a stalled link must not hold up close
         maintenance?.stop()
     }
 
@@ -320,7 +335,8 @@ extension ConnectionPool {
                              + "and not returned")
         }
         for slot in work.ping {
-            let alive = factory.isSocketAlive(slot.connection) && factory.ping(slot.connection)
+            let alive = factory.isSocketAlive(slot.connection)
+                && factory.ping(slot.connection, deadline: pingDeadline(), owner: id)
             let (wake, close) = mutex.withLock { state.keepaliveFinished(slot, alive: alive, now: MonotonicClock.now()) }
             wake?.condition.signal()
             if close {

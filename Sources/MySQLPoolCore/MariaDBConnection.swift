@@ -24,16 +24,55 @@ private let linkLostErrnos: Set<UInt32> = [
 private let statusInTransaction: UInt32 = 0x0001
 private let statusAutocommit: UInt32 = 0x0002
 
-/// Opens libmariadb connections as a `PoolConfiguration` says.
+/// Opens libmariadb connections as a `PoolConfiguration` says: to its one
+/// host, or to the best of several for `role` (see `HostSet`).
 public struct MariaDBFactory: ConnectionFactory {
     public let configuration: PoolConfiguration
+    public let hosts: HostSet?
+    public let role: HostRole
 
-    public init(configuration: PoolConfiguration) {
+    public init(configuration: PoolConfiguration, hosts: HostSet? = nil, role: HostRole = .any) {
         self.configuration = configuration
+        self.hosts = hosts
+        self.role = role
     }
 
     public func connect() throws(PoolError) -> MariaDBConnection {
-        try MariaDBConnection(configuration)
+        guard let hosts else { return try MariaDBConnection(configuration) }
+        var lastError: PoolError?
+        for index in hosts.candidates(for: role) {
+            let connection: MariaDBConnection
+            do {
+                connection = try MariaDBConnection(configuration, address: hosts.address(index))
+            } catch {
+                hosts.failed(index)
+                lastError = error
+                continue
+            }
+            var readOnly: Bool?
+            if role != .any {
+                // Writes never go to a read-only host; replicas are the read-only ones.
+                guard let answer = try? connection.isReadOnly() else {
+                    connection.close()
+                    hosts.failed(index)
+                    continue
+                }
+                readOnly = answer
+                guard answer == (role == .replica) else {
+                    hosts.learned(index, readOnly: answer)
+                    connection.close()
+                    continue
+                }
+            }
+            hosts.opened(index, readOnly: readOnly)
+            connection.hostIndex = index
+            return connection
+        }
+        let wanted = role == .primary ? "writable host" : role == .replica ? "read-only host" : "host"
+        let tried = (0..<hosts.count).map { "\(hosts.address($0).host):\(hosts.address($0).port)" }
+        throw PoolError(.server, "no \(wanted) could be reached among \(tried.joined(separator: ","))"
+                            + (lastError.map { ": \($0.message)" } ?? ""),
+                        serverErrno: lastError?.serverErrno ?? 2003, sqlstate: lastError?.sqlstate ?? "HY000")
     }
 
     public func prepareForReuse(_ connection: MariaDBConnection) -> ReturnCondition {
@@ -41,8 +80,10 @@ public struct MariaDBFactory: ConnectionFactory {
                                    sessionCommands: configuration.sessionCommands)
     }
 
-    public func ping(_ connection: MariaDBConnection) -> Bool {
-        (try? connection.ping()) != nil
+    public func ping(_ connection: MariaDBConnection, deadline: UInt64, owner: UInt64) -> Bool {
+        Watchdog.shared.guarding(socket: connection.socket, until: deadline, owner: owner) {
+            (try? connection.ping()) != nil
+        }
     }
 
     public func isSocketAlive(_ connection: MariaDBConnection) -> Bool {
@@ -54,6 +95,7 @@ public struct MariaDBFactory: ConnectionFactory {
     }
 
     public func close(_ connection: MariaDBConnection) {
+        if let hosts, let index = connection.hostIndex, !connection.isInherited { hosts.closed(index) }
         connection.close()
     }
 }
@@ -81,13 +123,16 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// it: a borrower's mysql_set_character_set is undone at release.
     private var openingCharset: [CChar] = []
 
-    init(_ configuration: PoolConfiguration) throws(PoolError) {
+    /// Which host of the pool's HostSet it is connected to (multi-host pools).
+    public internal(set) var hostIndex: Int?
+
+    init(_ configuration: PoolConfiguration, address: HostAddress? = nil) throws(PoolError) {
         guard libraryInitialized else { throw PoolError(.internal, "mysql_library_init failed") }
         guard let handle = mysql_init(nil) else { throw PoolError(.noMemory, "mysql_init: out of memory") }
         mysql = handle
         // On failure deinit runs (every property is set) and closes the handle.
         try applyOptions(configuration)
-        try open(configuration)
+        try open(configuration, address: address ?? HostAddress(host: configuration.host, port: configuration.port))
         openingCharset = Array(UnsafeBufferPointer(start: charsetName, count: strlen(charsetName) + 1))
         usesTLS = mysql_get_ssl_cipher(mysql) != nil
     }
@@ -131,16 +176,16 @@ public final class MariaDBConnection: @unchecked Sendable {
         }
     }
 
-    private func open(_ configuration: PoolConfiguration) throws(PoolError) {
+    private func open(_ configuration: PoolConfiguration, address: HostAddress) throws(PoolError) {
         var flags = UInt(CLIENT_MULTI_RESULTS) | UInt(configuration.clientFlag)
         if configuration.multiStatements { flags |= UInt(CLIENT_MULTI_STATEMENTS) }
         if configuration.localInfile { flags |= UInt(CLIENT_LOCAL_FILES) }
-        let connected = configuration.host.withCString { host in
+        let connected = address.host.withCString { host in
             configuration.user.withCString { user in
                 configuration.password.withCString { password in
                     withOptionalCString(configuration.database) { database in
                         withOptionalCString(configuration.unixSocket) { socket in
-                            mysql_real_connect(mysql, host, user, password, database, configuration.port, socket, flags)
+                            mysql_real_connect(mysql, host, user, password, database, address.port, socket, flags)
                         }
                     }
                 }
@@ -407,6 +452,18 @@ public final class MariaDBConnection: @unchecked Sendable {
         if received > 0 { return usesTLS }
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
     }
+
+    /// `@@global.read_only`, asked with a round trip.
+    func isReadOnly() throws(PoolError) -> Bool {
+        let sql: StaticString = "SELECT @@global.read_only"
+        try query(UnsafeRawBufferPointer(start: sql.utf8Start, count: sql.utf8CodeUnitCount))
+        guard let result = try storeResult() else { return false }
+        defer { result.free() }
+        guard let row = try result.fetch(), let cell = row.values[0] else { return false }
+        return cell.pointee != UInt8(ascii: "0")
+    }
+
+    var socket: Int32 { Int32(mysql_get_socket(mysql)) }
 
     public var threadID: UInt64 { UInt64(mysql_thread_id(mysql)) }
     public var serverVersion: UInt64 { UInt64(mysql_get_server_version(mysql)) }

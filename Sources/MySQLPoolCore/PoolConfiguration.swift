@@ -26,7 +26,8 @@ public struct PoolConfiguration: Sendable {
     public var sslVerifyCert = false
     public var sslVerifyIdentity = false
     // Pool
-    public var size = 10
+    /// nil: 10, or maxsize when that is smaller (a pool of maxsize 1 needs no size=1 too).
+    public var size: Int?
     public var maxsize = 100
     public var preCreate = 0
     public var lifetimeSeconds: UInt64 = 3600
@@ -120,7 +121,7 @@ public struct PoolConfiguration: Sendable {
         if let minIdle, minIdle > maxsize {
             throw PoolError(.badArgument, "min_idle must not exceed maxsize (\(maxsize)), got \(minIdle)")
         }
-        var limits = PoolLimits(size: size, maxsize: maxsize, lifetimeNanos: lifetimeSeconds * 1_000_000_000,
+        var limits = PoolLimits(size: size ?? Swift.min(10, maxsize), maxsize: maxsize, lifetimeNanos: lifetimeSeconds * 1_000_000_000,
                                 closeOverflow: closeOverflow)
         limits.lifetimeJitter = lifetimeJitter
         limits.idleTimeoutNanos = idleTimeoutNanos

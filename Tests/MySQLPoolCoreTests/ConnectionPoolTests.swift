@@ -41,7 +41,7 @@ final class FakeFactory: ConnectionFactory, @unchecked Sendable {
         script.withLock { $0.returnCondition }
     }
 
-    func ping(_ connection: FakeConnection) -> Bool {
+    func ping(_ connection: FakeConnection, deadline: UInt64, owner: UInt64) -> Bool {
         pings.add(1, ordering: .relaxed)
         return script.withLock { $0.pingSucceeds }
     }

@@ -1,0 +1,130 @@
+/// One server of a multi-host configuration.
+public struct HostAddress: Sendable, Equatable {
+    public var host: String
+    public var port: UInt32
+}
+
+/// How a pool spreads connections over several hosts.
+public enum HostMode: String, Sendable {
+    /// Failover in the configured order: the first host that answers.
+    case sequential
+    /// Fewest open connections first.
+    case loadbalance
+    /// The first reachable writable host is the primary; read-only hosts
+    /// serve read-only connections.
+    case replication
+}
+
+/// What a connection is opened for.
+public enum HostRole: Sendable {
+    case any, primary, replica
+}
+
+/// The hosts of a pool and what the pool has learned about each, shared by
+/// every connection of the pool (and by both halves of a replication pool).
+/// A host that fails to connect is denied for `denyNanos`, for the whole
+/// pool; when every candidate is denied they are tried anyway, soonest
+/// forgiven first, rather than failing without trying.
+public final class HostSet: @unchecked Sendable {
+    public struct Snapshot: Sendable {
+        public var address: HostAddress
+        public var connections = 0
+        public var connects: UInt64 = 0
+        public var failures: UInt64 = 0
+        /// Nanoseconds of deny list left (0: allowed).
+        public var deniedFor: UInt64 = 0
+        /// What `@@read_only` said at the last connect: nil = not known.
+        public var readOnly: Bool?
+    }
+
+    public let mode: HostMode
+    public let denyNanos: UInt64
+    private let mutex = PThreadMutex()
+    private var entries: [Snapshot]
+    private var deniedUntil: [UInt64]
+
+    public init(_ addresses: [HostAddress], mode: HostMode, denyNanos: UInt64) {
+        self.mode = mode
+        self.denyNanos = denyNanos
+        entries = addresses.map { Snapshot(address: $0) }
+        deniedUntil = Array(repeating: 0, count: addresses.count)
+        ForkWatch.watch(mutex)
+    }
+
+    public var count: Int { entries.count }
+
+    public func address(_ index: Int) -> HostAddress { entries[index].address }
+
+    public func snapshot() -> [Snapshot] {
+        let now = MonotonicClock.now()
+        return mutex.withLock {
+            entries.indices.map { index in
+                var entry = entries[index]
+                entry.deniedFor = deniedUntil[index] > now ? deniedUntil[index] - now : 0
+                return entry
+            }
+        }
+    }
+
+    /// Hosts to try, best first, for a connection of `role`.
+    public func candidates(for role: HostRole) -> [Int] {
+        let now = MonotonicClock.now()
+        return mutex.withLock {
+            let allowed = entries.indices.filter { deniedUntil[$0] <= now }
+            let denied = entries.indices.filter { deniedUntil[$0] > now }.sorted { deniedUntil[$0] < deniedUntil[$1] }
+            return order(allowed, for: role) + order(denied, for: role)
+        }
+    }
+
+    private func order(_ indices: [Int], for role: HostRole) -> [Int] {
+        let byLoad = { (a: Int, b: Int) in (self.entries[a].connections, a) < (self.entries[b].connections, b) }
+        switch (mode, role) {
+        case (.sequential, _):
+            return indices
+        case (.loadbalance, _), (.replication, .any):
+            return indices.sorted(by: byLoad)
+        case (.replication, .primary):
+            // The known primary, then unknown hosts, then known replicas
+            // (one may have been promoted): each connect checks read_only.
+            let rank = { (index: Int) -> Int in
+                switch self.entries[index].readOnly {
+                case .some(false): 0
+                case .none: 1
+                case .some(true): 2
+                }
+            }
+            return indices.sorted { (rank($0), $0) < (rank($1), $1) }
+        case (.replication, .replica):
+            let rank = { (index: Int) -> Int in self.entries[index].readOnly == true ? 0 : 1 }
+            return indices.sorted { (rank($0), self.entries[$0].connections, $0) < (rank($1), self.entries[$1].connections, $1) }
+        }
+    }
+
+    /// A connection to host `index` was opened (and kept).
+    func opened(_ index: Int, readOnly: Bool?) {
+        mutex.withLock {
+            entries[index].connections += 1
+            entries[index].connects += 1
+            if let readOnly { entries[index].readOnly = readOnly }
+            deniedUntil[index] = 0
+        }
+    }
+
+    /// Host `index` answered, but not as the role needed.
+    func learned(_ index: Int, readOnly: Bool) {
+        mutex.withLock { entries[index].readOnly = readOnly }
+    }
+
+    /// Connecting to host `index` failed: deny it for a while.
+    func failed(_ index: Int) {
+        let until = MonotonicClock.now() &+ denyNanos
+        mutex.withLock {
+            entries[index].failures += 1
+            deniedUntil[index] = until
+        }
+    }
+
+    func closed(_ index: Int) {
+        mutex.withLock { entries[index].connections -= 1 }
+    }
+}
