@@ -1,12 +1,17 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// The shared library exports only the header's names (version script) and
-// carries the Swift runtime inside (-static-stdlib), so ctypes.CDLL(path)
-// works without LD_LIBRARY_PATH.
+// The shared library exports only the header's names (version script, which
+// also puts them in the version node MYSQLPOOL_0) and carries the Swift
+// runtime inside (-static-stdlib), so ctypes.CDLL(path) works without
+// LD_LIBRARY_PATH. Its SONAME is libmysqlpool.so.<POOL_VERSION_MAJOR of
+// include/mysqlpool.h>: `make install` installs libmysqlpool.so.X.Y.Z with the
+// libmysqlpool.so.0 and libmysqlpool.so links, and scripts/abi-check.sh checks
+// that the SONAME and the version node match the header's major version.
 let exportLinkerFlags: [String] = [
     "-static-stdlib", "-use-ld=lld",
     "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/mysqlpool/exports.map",
+    "-Xlinker", "-soname=libmysqlpool.so.0",
 ]
 
 // Checkout is a handful of instructions: let the export layer specialize the

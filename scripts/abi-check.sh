@@ -8,7 +8,10 @@
 #   2. every one of them starts with pool_;
 #   3. the .so needs no Swift library at run time (the runtime is static);
 #   4. every enum pool_status value has its own pool_strerror text (checked
-#      by a tiny C program built against the header and the .so).
+#      by a tiny C program built against the header and the .so);
+#   5. the SONAME is libmysqlpool.so.MAJOR and every exported symbol has the
+#      default version MYSQLPOOL_MAJOR, MAJOR being the header's
+#      POOL_VERSION_MAJOR (Package.swift's -soname, Sources/mysqlpool/exports.map).
 #
 # Prints what differs and exits 1 on any mismatch. No server needed.
 set -euo pipefail
@@ -38,8 +41,10 @@ problem() {
 grep -E '^POOL_API[[:space:]]' "$header" |
     sed -E 's/^[^(]*[^A-Za-z0-9_(]([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*\(.*/\1/' |
     sort >"$tmp/header.txt"
-# Dynamic symbols defined by the library, without version suffixes.
-nm -D --defined-only "$lib" | awk '{ print $NF }' | sed 's/@.*//' |
+# Dynamic symbols defined by the library, without version suffixes (and
+# without the absolute symbol GNU ld makes for a version node; lld makes none).
+nm -D --defined-only "$lib" | awk '!($2 == "A" && $3 ~ /^MYSQLPOOL_[0-9]+$/) { print $NF }' >"$tmp/nm.txt"
+sed 's/@.*//' "$tmp/nm.txt" |
     grep -vxE '_init|_fini|_edata|_end|__bss_start' | sort -u >"$tmp/exported.txt"
 
 count=$(wc -l <"$tmp/header.txt")
@@ -82,8 +87,14 @@ sed -n '/^enum pool_status {/,/^};/p' "$header" | grep -oE '^[[:space:]]*POOL_[A
     echo '    return 0;'
     echo '}'
 } >"$tmp/strerror.c"
+# Linked through links in $tmp, so that exactly $lib is loaded whatever its
+# file name and SONAME (libmysqlpool.so.MAJOR) are.
+mkdir "$tmp/lib"
+ln -s "$lib" "$tmp/lib/libmysqlpool.so"
+soname_link=$(readelf -d "$lib" | sed -nE 's/.*\(SONAME\).*\[(.*)\]$/\1/p')
+[[ -z $soname_link || $soname_link == libmysqlpool.so ]] || ln -s "$lib" "$tmp/lib/$soname_link"
 if ! "$CC" -std=c99 -Wall -Wextra -pedantic -Werror -Iinclude -o "$tmp/strerror" "$tmp/strerror.c" \
-    -L"$(dirname "$lib")" -lmysqlpool -Wl,-rpath,"$(dirname "$lib")"; then
+    -L"$tmp/lib" -lmysqlpool -Wl,-rpath,"$tmp/lib"; then
     problem "cannot build the pool_strerror check"
 else
     "$tmp/strerror" >"$tmp/strerror.txt"
@@ -105,8 +116,22 @@ else
     fi
 fi
 
+# 5. SONAME and symbol version from the header's major version.
+major=$(sed -nE 's/^#define POOL_VERSION_MAJOR ([0-9]+)$/\1/p' "$header")
+if [[ -z $major ]]; then
+    problem "no '#define POOL_VERSION_MAJOR N' in $header"
+else
+    soname=$(readelf -d "$lib" | sed -nE 's/.*\(SONAME\).*\[(.*)\]$/\1/p')
+    [[ $soname == "libmysqlpool.so.$major" ]] ||
+        problem "SONAME is '${soname:-none}', expected libmysqlpool.so.$major (Package.swift's -soname)"
+    unversioned=$(grep -E '^pool_' "$tmp/nm.txt" | grep -vE "@@MYSQLPOOL_$major\$" || true)
+    [[ -z $unversioned ]] ||
+        problem "symbols without the default version MYSQLPOOL_$major (exports.map):"$'\n'"$unversioned"
+fi
+
 if [[ $status -eq 0 ]]; then
     echo "abi-check: OK: $count functions, all pool_*, exported exactly;" \
-        "no Swift runtime dependency; $(wc -l <"$tmp/codes.txt") status codes with distinct texts"
+        "no Swift runtime dependency; $(wc -l <"$tmp/codes.txt") status codes with distinct texts;" \
+        "SONAME $soname, symbols @@MYSQLPOOL_$major"
 fi
 exit "$status"

@@ -6,7 +6,8 @@ set -euo pipefail
 # openssl: the command-line tool; scripts/make-test-certs.sh makes the TLS tests' certificates.
 # g++: libstdc++'s development files, which scripts/fuzz.sh's libFuzzer link
 # needs (-fsanitize=fuzzer links -lstdc++), and test-c.sh's C++ header check.
-required=(mariadb-server mariadb-client libmariadb-dev pkg-config openssl g++)
+# luajit: bindings/luajit (its FFI) and its test suite.
+required=(mariadb-server mariadb-client libmariadb-dev pkg-config openssl g++ luajit)
 # LeakSanitizer runtime; optional because not every release ships it.
 optional=(libclang-rt-14-dev)
 
@@ -65,7 +66,9 @@ python_packages() {
     local requirements
     requirements="$(dirname "${BASH_SOURCE[0]}")/../bindings/python/tests/requirements.txt"
     [[ -f $requirements ]] || return 0
-    if python3 -c "import pymysql, pytest, dbapi20, hypothesis, sqlalchemy, prometheus_client" >/dev/null 2>&1; then
+    # build.__main__, not build: run from the checkout, `import build` would
+    # find make's build/ folder there and import it as an empty namespace package.
+    if python3 -c "import pymysql, pytest, dbapi20, hypothesis, sqlalchemy, prometheus_client, build.__main__, mypy" >/dev/null 2>&1; then
         echo "deps: python test packages present"
         return 0
     fi

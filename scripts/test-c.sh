@@ -59,6 +59,14 @@ if [[ ! -f $lib ]]; then
     echo "test-c: $lib is missing; build it first: swift build -c release" >&2
     exit 1
 fi
+# Programs linked with -lmysqlpool load the library by its SONAME
+# (libmysqlpool.so.0); `make build` puts that link next to it, a bare
+# `swift build` does not.
+soname=$(readelf -d "$lib" | sed -nE 's/.*\(SONAME\).*\[(.*)\]$/\1/p')
+if [[ -n $soname && ! -e $lib_dir/$soname ]]; then
+    ln -sfn libmysqlpool.so "$lib_dir/$soname"
+    echo "test-c: made the link $lib_dir/$soname -> libmysqlpool.so"
+fi
 
 mkdir -p "$out"
 

@@ -7,7 +7,13 @@ connections and cursors it hands out), over the libmysqlpool C library.
         with conn.cursor() as cursor:
             cursor.execute("SELECT %s + 1", (41,))
             print(cursor.fetchone())
+
+pymysqlpool.connect(...) (also Connect, Connection) opens a private
+connection with PyMySQL's keywords. The package has inline type hints
+(PEP 561, py.typed).
 """
+
+from __future__ import annotations
 
 from datetime import date as Date  # noqa: N812 - PEP 249 names
 from datetime import datetime as Timestamp  # noqa: N812
@@ -50,17 +56,17 @@ Connect = connect = Connection
 class DBAPISet(frozenset):
     """A set of type codes that compares equal to each of its members."""
 
-    def __ne__(self, other):
+    def __ne__(self, other: object) -> bool:
         if isinstance(other, set):
             return frozenset.__ne__(self, other)
         return other not in self
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, frozenset):
             return frozenset.__eq__(self, other)
         return other in self
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return frozenset.__hash__(self)
 
 
@@ -75,28 +81,33 @@ DATETIME = TIMESTAMP
 ROWID = DBAPISet()
 
 
-def Binary(x):  # noqa: N802 - PEP 249 name
+def Binary(x: bytes | bytearray | memoryview) -> bytes:  # noqa: N802 - PEP 249 name
     """x as a binary value."""
     return bytes(x)
 
 
-def DateFromTicks(ticks):  # noqa: N802
+def DateFromTicks(ticks: float) -> Date:  # noqa: N802
+    """The local date at ``ticks`` seconds since the epoch."""
     return Date(*_localtime(ticks)[:3])
 
 
-def TimeFromTicks(ticks):  # noqa: N802
+def TimeFromTicks(ticks: float) -> Time:  # noqa: N802
+    """The local time of day at ``ticks`` seconds since the epoch."""
     return Time(*_localtime(ticks)[3:6])
 
 
-def TimestampFromTicks(ticks):  # noqa: N802
+def TimestampFromTicks(ticks: float) -> Timestamp:  # noqa: N802
+    """The local date and time at ``ticks`` seconds since the epoch."""
     return Timestamp(*_localtime(ticks)[:6])
 
 
-def get_client_info():
+def get_client_info() -> str:
+    """This package's version, as PyMySQL's get_client_info()."""
     return "%d.%d.%d" % VERSION
 
 
-def thread_safe():
+def thread_safe() -> bool:
+    """True, as PyMySQL's (MySQLdb's): the client library is thread-safe."""
     return True
 
 

@@ -1,13 +1,23 @@
 """A PyMySQL-compatible Connection over a libmysqlpool connection handle."""
 
+from __future__ import annotations
+
 import ctypes
 import pickle
 import weakref
+from typing import TYPE_CHECKING
 
 from . import _lib, _logging, converters, err
 from .constants import FIELD_TYPE
 from . import cursors
 from .cursors import Cursor
+
+if TYPE_CHECKING:  # names for annotations only: nothing here is imported at run time
+    from types import TracebackType
+    from typing import Any, TypeVar, overload
+
+    _C = TypeVar("_C", bound=Cursor)
+    _ConnectionT = TypeVar("_ConnectionT", bound="Connection")
 
 # PyMySQL's text types: decoded by charset unless the collation is binary.
 TEXT_TYPES = {
@@ -296,7 +306,33 @@ class Connection:
     _out_length = None
     _out_rows = None
 
-    def __init__(self, *args, **kwargs):
+    # Set when the connection is made (PyMySQL's attribute names); declared
+    # here for type checkers only.
+    host: str
+    port: int
+    user: str
+    db: str | None
+    charset: str
+    encoding: str
+    use_unicode: bool
+    cursorclass: type[Any]
+    encoders: dict[Any, Any]
+    decoders: dict[int, Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """A private connection of its own (``pymysqlpool.connect(...)``), closed
+        by close() or the end of a ``with`` block.
+
+        Keyword arguments only, PyMySQL's: host, port, user, password
+        (passwd), database (db), unix_socket, charset, sql_mode,
+        init_command, connect_timeout, read_timeout, write_timeout,
+        autocommit, client_flag, local_infile, ssl (a dict: ca, cert, key,
+        cipher, check_hostname) or ssl_ca, ssl_cert, ssl_key,
+        ssl_verify_cert, ssl_verify_identity, cursorclass, conv, use_unicode.
+        An unknown keyword is a TypeError that names it; a failed connect
+        raises OperationalError (e.g. 1045 access denied, 2003 cannot
+        connect).
+        """
         if args:
             raise TypeError("pymysqlpool.connect() takes keyword arguments only, as PyMySQL 1.2 does")
         pairs, options = split_connect_kwargs(kwargs)
@@ -380,21 +416,25 @@ class Connection:
         return self._server_status
 
     @property
-    def server_status(self):
+    def server_status(self) -> int:
+        """The server status flags (SERVER_STATUS_*) after the last statement."""
         return self._status()
 
     @property
-    def open(self):
+    def open(self) -> bool:
+        """False once closed or returned to the pool."""
         return not self._closed and not self._returned and self._handle is not None
 
     @property
-    def autocommit_mode(self):
+    def autocommit_mode(self) -> bool:
+        """The session's autocommit mode, as get_autocommit()."""
         return self.get_autocommit()
 
     # -- statements ---------------------------------------------------------
 
-    def query(self, sql, unbuffered=False):
-        """Runs one statement; its result becomes ``self._result``."""
+    def query(self, sql: str | bytes, unbuffered: bool = False) -> int:
+        """Runs one statement; its result becomes ``self._result``. Returns the
+        affected rows (rows of a result set). Cursors are the usual way."""
         if isinstance(sql, str):
             sql = sql.encode(self.encoding, "surrogateescape")
         handle = self._handle
@@ -480,7 +520,9 @@ class Connection:
                 setattr(info, attribute, getattr(info, attribute).decode(self.encoding, "replace"))
         return info
 
-    def next_result(self, unbuffered=False):
+    def next_result(self, unbuffered: bool = False) -> int:
+        """Moves to the next result of a multi-statement query (0 when there
+        is none); cursors call it through nextset()."""
         handle = self._live()
         self._finish_result()
         code = _lib.pool_next_result(handle)
@@ -583,35 +625,52 @@ class Connection:
 
     # -- PyMySQL's Connection API ----------------------------------------
 
-    def cursor(self, cursor=None):
+    if TYPE_CHECKING:
+        @overload
+        def cursor(self, cursor: None = None) -> Cursor: ...
+        @overload
+        def cursor(self, cursor: type[_C]) -> _C: ...
+        @overload
+        def cursor(self, cursor: type[Any]) -> Cursor: ...
+
+    def cursor(self, cursor: type[Any] | None = None) -> Cursor:
+        """A new cursor of class ``cursor`` (default: the connection's
+        cursorclass). PyMySQL's cursor classes are accepted and mapped to
+        ours by name (pymysql.cursors.DictCursor -> pymysqlpool.DictCursor)."""
         if self._returned:
             self._check_returned()
         cls = cursor or self.cursorclass
         ours = _CURSOR_CLASSES.get(cls)
         return (ours or _our_cursor_class(cls))(self)
 
-    def commit(self):
+    def commit(self) -> None:
+        """COMMIT the current transaction."""
         self._check(_lib.pool_commit(self._live()))
         self._refresh_info()
 
-    def rollback(self):
+    def rollback(self) -> None:
+        """ROLLBACK the current transaction."""
         self._check(_lib.pool_rollback(self._live()))
         self._refresh_info()
 
-    def begin(self):
+    def begin(self) -> None:
+        """BEGIN a transaction."""
         self.query("BEGIN")
 
-    def autocommit(self, value):
+    def autocommit(self, value: bool) -> None:
+        """Sets the session's autocommit mode (a pooled connection gets the
+        pool's mode back when it is returned)."""
         handle = self._live()
         if bool(value) != self.get_autocommit():
             self._check(_lib.pool_autocommit(handle, 1 if value else 0))
             self._refresh_info()
 
-    def get_autocommit(self):
+    def get_autocommit(self) -> bool:
+        """The session's autocommit mode, as the server last reported it."""
         self._live()
         return bool(self._status() & _lib.STATUS_AUTOCOMMIT)
 
-    def ping(self, reconnect=False):
+    def ping(self, reconnect: bool = False) -> None:
         """COM_PING. With reconnect, a dead link is replaced by a fresh
         connection from the same pool (pymysql-pool's pre_ping behaviour)."""
         self._check_returned()
@@ -640,11 +699,14 @@ class Connection:
         self._refresh_info()
         self._watch()
 
-    def select_db(self, db):
+    def select_db(self, db: str) -> None:
+        """Makes ``db`` the default database."""
         self._check(_lib.pool_select_db(self._live(), db.encode(self.encoding)))
         self.db = db
 
-    def set_character_set(self, charset, collation=None):
+    def set_character_set(self, charset: str, collation: str | None = None) -> None:
+        """SET NAMES charset [COLLATE collation]; later statements and
+        values are encoded and decoded with it."""
         handle = self._live()
         if collation:
             self.query(f"SET NAMES {charset} COLLATE {collation}")
@@ -656,10 +718,13 @@ class Connection:
 
     set_charset = set_character_set
 
-    def character_set_name(self):
+    def character_set_name(self) -> str:
+        """The connection's character set (e.g. "utf8mb4")."""
         return self.charset
 
-    def escape(self, obj, mapping=None):
+    def escape(self, obj: object, mapping: dict[Any, Any] | None = None) -> str:
+        """``obj`` as an SQL literal for this connection (quoted and escaped
+        for its charset and sql_mode); tuples and lists become ``(a,b)``."""
         if isinstance(obj, str):
             return "'" + self.escape_string(obj) + "'"
         if isinstance(obj, (bytes, bytearray)):
@@ -702,34 +767,42 @@ class Connection:
 
         return escape_row
 
-    def literal(self, obj):
+    def literal(self, obj: object) -> str:
+        """Alias of escape(obj) with the connection's encoders."""
         return self.escape(obj, self.encoders)
 
-    def escape_string(self, s):
+    def escape_string(self, s: str) -> str:
+        """``s`` escaped for a quoted string literal, without the quotes."""
         if self._status() & _lib.STATUS_NO_BACKSLASH_ESCAPES:
             return s.replace("'", "''")
         return converters.escape_string(s, None, self.encoding)
 
-    def insert_id(self):
+    def insert_id(self) -> int | None:
+        """The AUTO_INCREMENT value the last statement generated (0 before any)."""
         return self._result.insert_id if self._result else 0
 
-    def affected_rows(self):
+    def affected_rows(self) -> int:
+        """Rows the last statement changed (or returned)."""
         return self._affected_rows
 
-    def show_warnings(self):
+    def show_warnings(self) -> tuple[tuple[Any, ...], ...]:
+        """SHOW WARNINGS' rows: (level, code, message) tuples."""
         self.query("SHOW WARNINGS")
         return self._result.rows
 
-    def kill(self, thread_id):
+    def kill(self, thread_id: int) -> None:
+        """KILL the server connection ``thread_id``."""
         if not isinstance(thread_id, int):
             raise TypeError("thread_id must be an integer")
         self.query(f"KILL {thread_id:d}")
 
-    def thread_id(self):
+    def thread_id(self) -> int:
+        """The server's id of this connection (CONNECTION_ID())."""
         self._check_returned()
         return self._facts().thread_id
 
-    def get_server_info(self):
+    def get_server_info(self) -> str:
+        """The server's version string, as PyMySQL shows it."""
         info = _lib.pool_conn_server_info(self._live()).decode("utf-8", "replace")
         # MariaDB 10+ announces itself as "5.5.5-10.x..." for old clients;
         # libmariadb strips that prefix, PyMySQL shows it.
@@ -737,16 +810,18 @@ class Connection:
             info = "5.5.5-" + info
         return info
 
-    def get_host_info(self):
+    def get_host_info(self) -> str:
+        """How the connection reached the server (e.g. "127.0.0.1 via TCP/IP")."""
         return _lib.pool_conn_host_info(self._live()).decode("utf-8", "replace")
 
-    def get_proto_info(self):
+    def get_proto_info(self) -> int:
+        """The protocol version (10)."""
         self._check_returned()
         return self._facts().protocol_version
 
     # -- closing --------------------------------------------------------------
 
-    def close(self):
+    def close(self) -> None:
         """Pooled: back to the pool. Private: close the connection."""
         if self._pool is not None:
             self._pool._put_connection(self)
@@ -768,13 +843,17 @@ class Connection:
         if self._pool is None and not self._closed:
             self._close_private()
 
-    def __enter__(self):
+    def __enter__(self: _ConnectionT) -> _ConnectionT:
         return self
 
     # pymysql-pool: these exceptions leave the connection fit for reuse.
     _reusable_exception = (err.ProgrammingError, err.IntegrityError, err.NotSupportedError)
 
-    def __exit__(self, exc_type, exc_value, traceback):
+    def __exit__(self, exc_type: type[BaseException] | None, exc_value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        """Private: close. Pooled: back to the pool; after an error other
+        than ProgrammingError, IntegrityError or NotSupportedError the
+        connection is discarded rather than reused."""
         if self._pool is None:
             self.close()
         elif self._returned:

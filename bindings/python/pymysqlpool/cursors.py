@@ -1,10 +1,23 @@
 """PyMySQL's cursors (Cursor, DictCursor, SSCursor, SSDictCursor) plus
 pymysql-pool's db_query / db_modify helpers."""
 
+from __future__ import annotations
+
 import re
 import warnings
+from typing import TYPE_CHECKING
 
 from . import err
+
+if TYPE_CHECKING:  # names for annotations only: nothing here is imported at run time
+    from typing import Any, Iterable, Iterator, Sequence, Tuple, TypeVar
+
+    from .connections import Connection
+
+    _CursorT = TypeVar("_CursorT", bound="Cursor")
+    #: PEP 249's description of one column: (name, type_code, display_size,
+    #: internal_size, precision, scale, null_ok).
+    ColumnDescription = Tuple[str, int, None, int, int, int, bool]
 
 #: PyMySQL's pattern for executemany's multi-row INSERT/REPLACE rewriting.
 RE_INSERT_VALUES = re.compile(
@@ -19,27 +32,39 @@ RE_INSERT_VALUES = re.compile(
 
 
 class Cursor:
-    """A buffered cursor: the whole result is read by execute()."""
+    """A buffered cursor: the whole result is read by execute(). Rows are
+    tuples.
+
+    Attributes (PEP 249): ``rowcount`` (rows the last statement changed or
+    returned, -1 before any), ``lastrowid`` (its AUTO_INCREMENT value, None
+    after a statement that returned rows), ``description`` (one 7-tuple per
+    column of the last result set, None after a statement without one),
+    ``arraysize`` (fetchmany()'s default), ``rownumber`` (index of the next
+    row), ``connection`` (None once closed).
+    """
 
     #: Largest statement executemany builds (PyMySQL's value).
-    max_stmt_length = 1024000
+    max_stmt_length: int = 1024000
 
     # PyMySQL's initial values, as class defaults: a cursor per query is the
     # common pattern, and each instance then sets only what changes.
-    warning_count = 0
-    description = None
-    rownumber = 0
-    rowcount = -1
-    arraysize = 1
-    lastrowid = None
+    warning_count: int = 0
+    description: tuple[ColumnDescription, ...] | None = None
+    rownumber: int = 0
+    rowcount: int = -1
+    arraysize: int = 1
+    lastrowid: int | None = None
     _executed = None
     _result = None
     _rows = None
 
-    def __init__(self, connection):
+    connection: Connection | None
+
+    def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    def close(self):
+    def close(self) -> None:
+        """Reads past any remaining results; the cursor is unusable after."""
         connection = self.connection
         if connection is None:
             return
@@ -57,10 +82,10 @@ class Cursor:
             while self.nextset():
                 pass
 
-    def __enter__(self):
+    def __enter__(self: _CursorT) -> _CursorT:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def _get_db(self):
@@ -75,10 +100,10 @@ class Cursor:
     def _conv_row(self, row):
         return row
 
-    def setinputsizes(self, *args):
+    def setinputsizes(self, *args: object) -> None:
         """Does nothing, required by PEP 249."""
 
-    def setoutputsizes(self, *args):
+    def setoutputsizes(self, *args: object) -> None:
         """Does nothing, required by PEP 249."""
 
     def _nextset(self, unbuffered=False):
@@ -94,7 +119,9 @@ class Cursor:
         self._do_get_result()
         return True
 
-    def nextset(self):
+    def nextset(self) -> bool | None:
+        """Moves to the next result of a multi-statement query or a
+        procedure call: True, or None when there is no other."""
         return self._nextset(False)
 
     def _mogrify(self, query, args):
@@ -112,11 +139,14 @@ class Cursor:
         except TypeError as error:
             raise err.ProgrammingError(str(error)) from None
 
-    def mogrify(self, query, args=None):
+    def mogrify(self, query: str, args: object = None) -> str:
         """The exact statement execute() would send."""
         return query if args is None else self._mogrify(query, args)
 
-    def execute(self, query, args=None):
+    def execute(self, query: str | bytes, args: object = None) -> int:
+        """Runs ``query`` with ``args`` escaped into its ``%s`` (a sequence)
+        or ``%(name)s`` (a mapping) placeholders; returns the affected rows
+        (rows of a result set), as rowcount."""
         self._skip_results()
         if args is not None:
             query = self._mogrify(query, args)
@@ -124,7 +154,10 @@ class Cursor:
         self._executed = query
         return result
 
-    def executemany(self, query, args):
+    def executemany(self, query: str, args: Iterable[object]) -> int | None:
+        """Runs ``query`` once per item of ``args``; an INSERT/REPLACE ...
+        VALUES is sent as multi-row statements. Returns the affected rows
+        (None when ``args`` is empty)."""
         if not args:
             return None
         match = RE_INSERT_VALUES.match(query)
@@ -166,7 +199,10 @@ class Cursor:
         self.rowcount = rows
         return rows
 
-    def callproc(self, procname, args=()):
+    def callproc(self, procname: str, args: Sequence[Any] = ()) -> Sequence[Any]:
+        """CALL ``procname`` with ``args`` passed as the session variables
+        ``@_procname_0``, ...; returns ``args`` unchanged (PyMySQL's way:
+        read OUT parameters with SELECT @_procname_N)."""
         escaped = procname.replace("`", "``")
         connection = self._get_db()
         if args:
@@ -179,7 +215,8 @@ class Cursor:
         self._executed = statement
         return args
 
-    def fetchone(self):
+    def fetchone(self) -> tuple[Any, ...] | None:
+        """The next row, or None after the last."""
         if not self._executed:
             self._check_executed()
         rows = self._rows
@@ -189,7 +226,8 @@ class Cursor:
         self.rownumber = number + 1
         return rows[number]
 
-    def fetchmany(self, size=None):
+    def fetchmany(self, size: int | None = None) -> Sequence[tuple[Any, ...]]:
+        """The next ``size`` rows (default: arraysize), fewer at the end."""
         self._check_executed()
         if self._rows is None:
             return ()
@@ -198,7 +236,8 @@ class Cursor:
         self.rownumber = min(end, len(self._rows))
         return rows
 
-    def fetchall(self):
+    def fetchall(self) -> Sequence[tuple[Any, ...]]:
+        """The remaining rows."""
         self._check_executed()
         if self._rows is None:
             return []
@@ -206,7 +245,9 @@ class Cursor:
         self.rownumber = len(self._rows)
         return rows
 
-    def scroll(self, value, mode="relative"):
+    def scroll(self, value: int, mode: str = "relative") -> None:
+        """Moves the row position by ``value`` ("relative") or to ``value``
+        ("absolute"); IndexError outside the rows."""
         self._check_executed()
         if mode == "relative":
             target = self.rownumber + value
@@ -246,22 +287,22 @@ class Cursor:
         self.lastrowid = result.insert_id
         self._rows = result.rows
 
-    def __iter__(self):
+    def __iter__(self: _CursorT) -> _CursorT:
         return self
 
-    def __next__(self):
+    def __next__(self) -> tuple[Any, ...]:
         row = self.fetchone()
         if row is None:
             raise StopIteration
         return row
 
     # pymysql-pool's helpers
-    def db_query(self, query, args=()):
+    def db_query(self, query: str, args: object = ()) -> Sequence[tuple[Any, ...]]:
         """execute() then fetchall()."""
         self.execute(query, args)
         return self.fetchall()
 
-    def db_modify(self, query, args=(), exec_many=False):
+    def db_modify(self, query: str, args: Any = (), exec_many: bool = False) -> dict[str, Any]:
         """execute() (or executemany()) and report {'rowcount', 'lastrowid'}."""
         if exec_many:
             self.executemany(query, args)
@@ -274,6 +315,13 @@ class DictCursorMixin:
     """Rows as dicts; a repeated column name becomes ``table.name``."""
 
     dict_type = dict
+
+    if TYPE_CHECKING:  # the rows as type checkers see them (no run-time definitions)
+        def fetchone(self) -> dict[str, Any] | None: ...
+        def fetchmany(self, size: int | None = None) -> Sequence[dict[str, Any]]: ...
+        def fetchall(self) -> Sequence[dict[str, Any]]: ...
+        def __next__(self) -> dict[str, Any]: ...
+        def db_query(self, query: str, args: object = ()) -> Sequence[dict[str, Any]]: ...
 
     def _do_get_result(self):
         super()._do_get_result()
@@ -294,7 +342,7 @@ class DictCursorMixin:
         return self.dict_type(zip(self._fields, row))
 
 
-class DictCursor(DictCursorMixin, Cursor):
+class DictCursor(DictCursorMixin, Cursor):  # type: ignore[misc]  # rows: dicts, not tuples
     """A cursor which returns results as dictionaries."""
 
 
@@ -305,7 +353,8 @@ class SSCursor(Cursor):
     def _conv_row(self, row):
         return row
 
-    def close(self):
+    def close(self) -> None:
+        """Reads and drops the rest of the result; the cursor is unusable after."""
         connection = self.connection
         if connection is None:
             return
@@ -326,10 +375,11 @@ class SSCursor(Cursor):
         self._buffer_index = 0
         return self.rowcount
 
-    def nextset(self):
+    def nextset(self) -> bool | None:
+        """Moves to the next result (the rest of this one is dropped)."""
         return self._nextset(unbuffered=True)
 
-    def read_next(self):
+    def read_next(self) -> tuple[Any, ...] | None:
         """The next row, or None."""
         if self._buffer_index >= len(self._buffer):
             if self._result is None:
@@ -342,7 +392,8 @@ class SSCursor(Cursor):
         self._buffer_index += 1
         return self._conv_row(row)
 
-    def fetchone(self):
+    def fetchone(self) -> tuple[Any, ...] | None:
+        """The next row, read from the server as needed; None after the last."""
         self._check_executed()
         row = self.read_next()
         if row is None:
@@ -351,13 +402,16 @@ class SSCursor(Cursor):
         self.rownumber += 1
         return row
 
-    def fetchall(self):
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        """The remaining rows, all read into memory."""
         return list(self.fetchall_unbuffered())
 
-    def fetchall_unbuffered(self):
+    def fetchall_unbuffered(self) -> Iterator[tuple[Any, ...]]:
+        """The remaining rows, one at a time, without holding them all."""
         return iter(self.fetchone, None)
 
-    def fetchmany(self, size=None):
+    def fetchmany(self, size: int | None = None) -> Sequence[tuple[Any, ...]]:
+        """The next ``size`` rows (default: arraysize), fewer at the end."""
         self._check_executed()
         if size is None:
             size = self.arraysize
@@ -371,7 +425,8 @@ class SSCursor(Cursor):
             self.rownumber += 1
         return rows or ()
 
-    def scroll(self, value, mode="relative"):
+    def scroll(self, value: int, mode: str = "relative") -> None:
+        """Skips rows forward only; backwards is NotSupportedError."""
         self._check_executed()
         if mode == "relative":
             if value < 0:
@@ -389,5 +444,9 @@ class SSCursor(Cursor):
             raise err.ProgrammingError("unknown scroll mode %s" % mode)
 
 
-class SSDictCursor(DictCursorMixin, SSCursor):
+class SSDictCursor(DictCursorMixin, SSCursor):  # type: ignore[misc]  # rows: dicts, not tuples
     """An unbuffered cursor which returns results as dictionaries."""
+
+    if TYPE_CHECKING:  # the rows as type checkers see them (no run-time definitions)
+        def read_next(self) -> dict[str, Any] | None: ...  # type: ignore[override]
+        def fetchall_unbuffered(self) -> Iterator[dict[str, Any]]: ...  # type: ignore[override]

@@ -1,15 +1,23 @@
 """pymysql-pool 0.5.0's ConnectionPool, with the pool logic in libmysqlpool."""
 
+from __future__ import annotations
+
 import contextlib
 import ctypes
 import logging
 import threading
 import weakref
+from typing import TYPE_CHECKING
 
 from . import _lib, _logging, metrics
 from .connections import _LEASES, _connection_state, borrowed_connection, pooled_connection_class, check_connect, make_pool_handle, split_connect_kwargs
 # pymysql-pool defines both exceptions beside the pool: importable from here too.
 from .err import GetConnectionFromPoolError, ReturnConnectionToPoolError  # noqa: F401
+
+if TYPE_CHECKING:  # names for annotations only: nothing here is imported at run time
+    from typing import Any, Iterator
+
+    from .connections import Connection
 
 logger = logging.getLogger("pymysqlpool")
 
@@ -56,10 +64,40 @@ class ConnectionPool:
     Other keywords are PyMySQL's connect() keywords.
     """
 
-    def __init__(self, size=10, maxsize=100, name=None, pre_create_num=0, con_lifetime=3600, autocommit=True,
-                 *args, pool_name=None, idle_timeout=0, min_idle=None, keepalive_interval=0, validation_interval=30,
-                 validate_socket=True, socket_check_after=0.001, pre_ping=False, reset_connection=False, lifetime_jitter=0.025,
-                 leak_detection_threshold=0, **kwargs):
+    maxsize: int
+    name: str
+
+    def __init__(self, size: int = 10, maxsize: int = 100, name: str | None = None, pre_create_num: int = 0,
+                 con_lifetime: float = 3600, autocommit: bool = True,
+                 *args: Any, pool_name: str | None = None, idle_timeout: float = 0, min_idle: int | None = None,
+                 keepalive_interval: float = 0, validation_interval: float = 30, validate_socket: bool = True,
+                 socket_check_after: float = 0.001, pre_ping: bool = False, reset_connection: bool = False,
+                 lifetime_jitter: float = 0.025, leak_detection_threshold: float = 0, **kwargs: Any) -> None:
+        """Makes the pool and opens ``pre_create_num`` connections now.
+
+        size: connections kept (at most maxsize); maxsize: hard cap on open
+        connections; name (alias pool_name): the pool's name in logs and
+        stats (default host-port-user-database); pre_create_num: connections
+        opened now; con_lifetime: seconds before a connection is replaced (0:
+        never), each shortened at random by up to lifetime_jitter (a
+        fraction); autocommit: the mode every connection is put back to on
+        return.
+
+        Health: idle_timeout: seconds after which idle connections are
+        closed, down to min_idle open ones (0: never); keepalive_interval:
+        seconds after which idle connections are pinged in the background
+        (0: never); validate_socket: peek at an idle connection's socket
+        before checkout if it was not heard from for socket_check_after
+        seconds; validation_interval: ping it first if not heard from for
+        this many seconds; pre_ping: ping before every checkout;
+        reset_connection: COM_RESET_CONNECTION on every return;
+        leak_detection_threshold: seconds after which a borrowed connection
+        is logged as a possible leak, with the borrower's stack (0: off).
+
+        Every other keyword is a PyMySQL connect() keyword (host, port, user,
+        password, database, charset, cursorclass, ssl, ...; see
+        pymysqlpool.connect). A failed connect raises OperationalError.
+        """
         if args:
             raise TypeError("ConnectionPool takes connection settings as keyword arguments only")
         if "max_size" in kwargs:
@@ -103,7 +141,7 @@ class ConnectionPool:
         for _ in range(self._stats().created):
             logger.debug("Create new connection in pool(%s)", self.name)
 
-    def get_connection(self, retry_num=3, retry_interval=0.1, pre_ping=False):
+    def get_connection(self, retry_num: int = 3, retry_interval: float = 0.1, pre_ping: bool = False) -> Connection:
         """A connection: idle, new below size, or, after waiting
         retry_num * retry_interval seconds, new up to maxsize; else
         GetConnectionFromPoolError."""
@@ -155,24 +193,25 @@ class ConnectionPool:
         if _debug_enabled(_DEBUG):
             logger.debug("Put connection back to pool(%s)", self.name)
 
-    def release(self, connection):
+    def release(self, connection: Connection) -> None:
         """Returns a connection to the pool (same as connection.close())."""
         connection.close()
 
     @contextlib.contextmanager
-    def connection(self, retry_num=3, retry_interval=0.1, pre_ping=False):
-        """``with pool.connection() as conn:`` borrows and always gives back."""
+    def connection(self, retry_num: int = 3, retry_interval: float = 0.1, pre_ping: bool = False) -> Iterator[Connection]:
+        """``with pool.connection() as conn:`` borrows and always gives back
+        (get_connection()'s arguments)."""
         connection = self.get_connection(retry_num, retry_interval, pre_ping)
         with connection:
             yield connection
 
     @property
-    def available_num(self):
+    def available_num(self) -> int:
         """Idle connections right now."""
         return self._stats().idle
 
     @property
-    def total_num(self):
+    def total_num(self) -> int:
         """Open connections, idle and borrowed."""
         return self._stats().total
 
@@ -181,16 +220,18 @@ class ConnectionPool:
         _lib.check(_lib.pool_stats(self._handle, ctypes.byref(stats), ctypes.sizeof(stats)))
         return stats
 
-    def stats_text(self):
+    def stats_text(self) -> str:
         """The stats in Prometheus text exposition format (see pymysqlpool.metrics)."""
         return metrics.stats_text(self)
 
-    def stats(self):
-        """The pool's counters as a dict."""
+    def stats(self) -> dict[str, int]:
+        """The pool's counters as a dict: gauges (total, idle, in_use,
+        opening, waiting, size, maxsize) and counters since the pool was
+        made (created, gets, releases, timeouts, closed_* by reason, ...)."""
         stats = self._stats()
         return {name: getattr(stats, name) for name, _ in _lib.Stats._fields_ if name != "struct_size"}
 
-    def close(self):
+    def close(self) -> None:
         """Closes idle connections now and borrowed ones when they come back;
         later get_connection() calls raise GetConnectionFromPoolError."""
         _lib.pool_close(self._handle)
@@ -217,7 +258,7 @@ class ConnectionPoolSingleton(ConnectionPool):
     _instance = None
     _lock = threading.Lock()
 
-    def __new__(cls, *args, **kwargs):
+    def __new__(cls, *args: Any, **kwargs: Any) -> ConnectionPoolSingleton:
         with cls._lock:
             if cls._instance is None:
                 instance = super().__new__(cls)
@@ -226,7 +267,7 @@ class ConnectionPoolSingleton(ConnectionPool):
                 cls._instance = instance
             return cls._instance
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         if getattr(self, "_initialized", False):
             return
         super().__init__(*args, **kwargs)
