@@ -264,6 +264,21 @@ POOL_API const char *pool_last_error(void);
  *   leak_detection_threshold seconds   0    report (log callback, WARNING) a connection
  *                                           borrowed for longer, once per borrow
  *
+ *   several hosts
+ *   host               "h1:3306,h2,[::1]:3307"   a list: a host without a port takes `port`
+ *   ha_mode            text            sequential
+ *       sequential:  failover in the listed order (the first host that answers)
+ *       loadbalance: new connections to the host with the fewest open ones
+ *       replication: the first reachable host with @@read_only=0 is the primary
+ *                    (checked at every connect: writes never go to a read-only
+ *                    host); read-only hosts serve POOL_GET_READONLY borrows.
+ *                    The pool is then two pools of size/maxsize each (primary,
+ *                    replicas) and pool_stats sums them.
+ *   host_deny_time     seconds         30   a host that fails to connect is skipped
+ *                                           this long by the whole pool (when every
+ *                                           host is denied they are tried anyway, except
+ *                                           for read-only borrows, which go to the primary)
+ *
  * Keys are case-sensitive. Setting a key twice keeps the last value.
  * Cross-key rules (size <= maxsize, ...) are checked by pool_create.
  */
@@ -275,9 +290,10 @@ typedef struct pool_config_s pool_config_t;
  * Thread-safety: any thread; the new object is used by one thread at a time. */
 POOL_API pool_config_t *pool_config_new(void);
 
-/* pool_config_set: set `key` to `value` (NUL-terminated strings).
+/* pool_config_set: set `key` to `value` (NUL-terminated UTF-8 strings).
  * Return: POOL_OK; POOL_E_UNKNOWN_OPTION naming the key; POOL_E_BAD_ARGUMENT
- * naming the key and (except for passwords) the value; POOL_E_WRONG_HANDLE.
+ * naming the key and (except for passwords) the value, also for a value that
+ * is not valid UTF-8 (never silently altered); POOL_E_WRONG_HANDLE.
  * Ownership: both strings are copied; the caller keeps them.
  * Thread-safety: one thread at a time per config. */
 POOL_API int pool_config_set(pool_config_t *config, const char *key, const char *value);
@@ -332,6 +348,9 @@ POOL_API int pool_get_conn(pool_t *pool, int64_t timeout_ms, pool_conn_t **out_c
 /* Flags for pool_get_conn_ex. */
 #define POOL_GET_PING 1u /* validate with a COM_PING before handing it out;
                             a dead connection is replaced transparently */
+#define POOL_GET_READONLY 2u /* ha_mode=replication: a connection to a replica
+                                when one answers, to the primary otherwise;
+                                ignored by other pools */
 
 /* pool_get_conn_ex: pool_get_conn with two more knobs.
  * overflow_after_ms: once `size` connections are open, wait this long for an
@@ -392,6 +411,25 @@ typedef struct pool_stats_s {
     uint64_t leaks;            /* borrows reported by leak_detection_threshold */
 } pool_stats_t;
 
+/* Per host of the pool's `host` list (pool_host_stats). */
+typedef struct pool_host_stats_s {
+    uint64_t struct_size; /* set by pool_host_stats: bytes it filled in */
+    uint64_t port;
+    uint64_t connections; /* open now */
+    uint64_t connects;    /* opened since pool_create */
+    uint64_t failures;    /* failed attempts to connect */
+    uint64_t denied_ms;   /* deny list time left; 0: allowed */
+    int64_t read_only;    /* @@read_only at the last connect: 1, 0, or -1 not known */
+    char host[256];       /* NUL-terminated */
+} pool_host_stats_t;
+
+/* pool_host_stats: what the pool knows about the index-th host of its list
+ * (0-based). Fills at most out_size bytes (pass sizeof(pool_host_stats_t)).
+ * Return: POOL_OK; POOL_DONE when index is past the last host;
+ * POOL_E_WRONG_HANDLE; POOL_E_BAD_ARGUMENT for NULL out or out_size < 16.
+ * Thread-safety: any thread. */
+POOL_API int pool_host_stats(pool_t *pool, size_t index, pool_host_stats_t *out, size_t out_size);
+
 /* pool_stats: a consistent snapshot of the counters. Fills at most
  * out_size bytes of *out (pass sizeof(pool_stats_t)); a caller compiled
  * against an older, shorter struct gets the prefix it knows.
@@ -439,7 +477,9 @@ typedef struct pool_result_s pool_result_t;
  * ';', when the pool has multi_statements=1); `sql` need not be
  * NUL-terminated and may contain NUL bytes. Fetch its result with
  * pool_store_result or pool_use_result before the next statement.
- * POOL_E_MISUSE while an unbuffered result of this connection is open. */
+ * POOL_E_MISUSE while an unbuffered result of this connection is open;
+ * POOL_E_BAD_ARGUMENT for a NULL sql with a length, or a length above 1 GiB
+ * (no server accepts a larger statement). */
 POOL_API int pool_query(pool_conn_t *conn, const char *sql, size_t length);
 
 /* pool_store_result: read the whole current result set into memory.

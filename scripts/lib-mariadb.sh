@@ -21,22 +21,31 @@ mariadb_tmpdir() {
     echo "$1.tmp"
 }
 
-# mariadb_start DIR PORT: start mariadbd in the background; sets MARIADB_PID.
-# stdio is detached so the server never holds a caller's pipe open; all
-# diagnostics go to DIR/err.log.
+# mariadb_start DIR PORT [--user=USER] [OPTION...]: start mariadbd in the
+# background; sets MARIADB_PID. stdio is detached so the server never holds a
+# caller's pipe open; all diagnostics go to DIR/err.log. OPTIONs are appended
+# to the command line (the replication / Galera flags of lib-replication.sh and
+# with-galera.sh); a leading --user=USER replaces --user=root (mariadbd keeps
+# the first --user it is given). Without them it is the plain command line of
+# with-mariadb.sh and mariadb-restart.sh.
 mariadb_start() {
-    local dir=$1 port=$2
+    local dir=$1 port=$2 user=--user=root
+    shift 2
+    if [[ ${1:-} == --user=* ]]; then
+        user=$1
+        shift
+    fi
     local tmp
     tmp=$(mariadb_tmpdir "$dir")
     mkdir -p "$tmp"
     echo "$port" >"$dir/port"
-    mariadbd --no-defaults --user=root --basedir=/usr --datadir="$dir" \
+    mariadbd --no-defaults "$user" --basedir=/usr --datadir="$dir" \
         --tmpdir="$tmp" \
         --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" \
         --port="$port" --bind-address=127.0.0.1 --skip-name-resolve \
         --character-set-server=utf8mb4 --log-error="$dir/err.log" \
         --max-connections=500 --innodb-buffer-pool-size=64M \
-        --innodb-log-file-size=48M \
+        --innodb-log-file-size=48M "$@" \
         </dev/null >/dev/null 2>&1 &
     # shellcheck disable=SC2034 # read by the sourcing script
     MARIADB_PID=$!

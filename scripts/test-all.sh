@@ -42,9 +42,14 @@ else
     suite "swift tests" swift test
     sanitizers
     suite "abi check" scripts/abi-check.sh
+    suite "docs check (c-api.md generated, links)" scripts/check-docs.sh
+    suite "README and docs code blocks" python3 scripts/test-readme-blocks.py
     suite "C tests" scripts/test-c.sh
     suite "C tests (ASan/LSan/UBSan)" scripts/test-c.sh --asan
+    suite "install (make install PREFIX=tmp, pkg-config build, uninstall)" scripts/test-install.sh
+    suite "fuzz (libFuzzer, 15 s per harness)" scripts/fuzz.sh 15
     suite "python tests" env PYTHONPATH=bindings/python python3 -m pytest -q -p no:cacheprovider bindings/python/tests
+    suite "LuaJIT binding" luajit bindings/luajit/test.lua
 fi
 
 echo

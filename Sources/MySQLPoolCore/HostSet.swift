@@ -24,7 +24,8 @@ public enum HostRole: Sendable {
 /// every connection of the pool (and by both halves of a replication pool).
 /// A host that fails to connect is denied for `denyNanos`, for the whole
 /// pool; when every candidate is denied they are tried anyway, soonest
-/// forgiven first, rather than failing without trying.
+/// forgiven first, rather than failing without trying (except for
+/// read-only connections, which fall back to the primary instead).
 public final class HostSet: @unchecked Sendable {
     public struct Snapshot: Sendable {
         public var address: HostAddress
@@ -71,6 +72,11 @@ public final class HostSet: @unchecked Sendable {
         let now = MonotonicClock.now()
         return mutex.withLock {
             let allowed = entries.indices.filter { deniedUntil[$0] <= now }
+            if role == .replica {
+                // Never wait on a denied host or try the known primary for a
+                // read-only connection: the primary serves reads meanwhile.
+                return order(allowed.filter { entries[$0].readOnly != false }, for: role)
+            }
             let denied = entries.indices.filter { deniedUntil[$0] > now }.sorted { deniedUntil[$0] < deniedUntil[$1] }
             return order(allowed, for: role) + order(denied, for: role)
         }

@@ -68,6 +68,8 @@ public struct MariaDBFactory: ConnectionFactory {
             connection.hostIndex = index
             return connection
         }
+        // One host: its own error, as a single-host driver reports it.
+        if hosts.count == 1, let lastError { throw lastError }
         let wanted = role == .primary ? "writable host" : role == .replica ? "read-only host" : "host"
         let tried = (0..<hosts.count).map { "\(hosts.address($0).host):\(hosts.address($0).port)" }
         throw PoolError(.server, "no \(wanted) could be reached among \(tried.joined(separator: ","))"

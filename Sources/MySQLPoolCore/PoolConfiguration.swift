@@ -46,6 +46,9 @@ public struct PoolConfiguration: Sendable {
     public var prePing = false
     public var resetConnection = false
     public var leakThresholdNanos: UInt64 = 0
+    // Several hosts
+    public var hostMode = HostMode.sequential
+    public var hostDenyNanos: UInt64 = 30_000_000_000
 
     public init() {}
 
@@ -53,7 +56,15 @@ public struct PoolConfiguration: Sendable {
     public mutating func set(_ key: String, _ value: String) throws(PoolError) {
         let field = Field(key: key, value: value)
         switch key {
-        case "host": host = try field.text(maxBytes: 255, allowEmpty: false)
+        case "host":
+            host = try field.text(maxBytes: 4096, allowEmpty: false)
+            _ = try hostAddresses()
+        case "ha_mode":
+            guard let mode = HostMode(rawValue: value) else {
+                throw field.fail("one of sequential, loadbalance, replication")
+            }
+            hostMode = mode
+        case "host_deny_time": hostDenyNanos = try field.seconds()
         case "port": port = UInt32(try field.integer(1...65535))
         case "unix_socket": unixSocket = try field.optionalText(maxBytes: 4096)
         case "user": user = try field.text(maxBytes: 512)
@@ -96,6 +107,31 @@ public struct PoolConfiguration: Sendable {
         default:
             throw PoolError(.unknownOption, "unknown configuration key '\(Field.printable(key))'")
         }
+    }
+
+    /// `host` as a list: "db1:3306,db2,[::1]:3307"; a host without a port
+    /// takes `port`.
+    public func hostAddresses() throws(PoolError) -> [HostAddress] {
+        var addresses: [HostAddress] = []
+        for item in host.split(separator: ",", omittingEmptySubsequences: false) {
+            let text = item.trimmingCharacters(of: " ")
+            var name = Substring(text), portText: Substring?
+            if text.hasPrefix("["), let close = text.firstIndex(of: "]") {  // [IPv6]:port
+                name = text[text.index(after: text.startIndex)..<close]
+                let rest = text[text.index(after: close)...]
+                if rest.hasPrefix(":") { portText = rest.dropFirst() } else if !rest.isEmpty { name = "" }
+            } else if let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon {
+                name = text[..<colon]
+                portText = text[text.index(after: colon)...]
+            }
+            let hostPort = portText.map { UInt32($0) } ?? port
+            guard !name.isEmpty, name.utf8.count <= 255, let hostPort, (1...65535).contains(hostPort) else {
+                throw PoolError(.badArgument, "configuration key 'host': expected host[:port][,host[:port]...], "
+                                    + "got '\(Field.printable(host))' ('\(Field.printable(String(text)))' is not host[:port])")
+            }
+            addresses.append(HostAddress(host: String(name), port: hostPort))
+        }
+        return addresses
     }
 
     /// "host-port-user-database", pymysql-pool's default pool name.
@@ -222,6 +258,14 @@ private struct Field {
         case "0", "false", "off", "no": return false
         default: throw fail("a boolean (1/0, true/false, on/off, yes/no)")
         }
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(of character: Character) -> SubSequence {
+        guard let start = firstIndex(where: { $0 != character }) else { return self[endIndex...] }
+        let end = lastIndex(where: { $0 != character })!
+        return self[start...end]
     }
 }
 

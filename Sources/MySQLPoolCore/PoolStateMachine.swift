@@ -152,6 +152,37 @@ public struct PoolStats: Sendable, Equatable {
     public var closedIdle: UInt64 = 0, closedValidation: UInt64 = 0
     public var pings: UInt64 = 0, leaks: UInt64 = 0
 
+    /// Two pools' stats as one (the halves of a replication pool).
+    public static func + (left: PoolStats, right: PoolStats) -> PoolStats {
+        var sum = PoolStats()
+        sum.total = left.total + right.total
+        sum.idle = left.idle + right.idle
+        sum.inUse = left.inUse + right.inUse
+        sum.opening = left.opening + right.opening
+        sum.waiting = left.waiting + right.waiting
+        sum.size = left.size + right.size
+        sum.maxsize = left.maxsize + right.maxsize
+        sum.created = left.created + right.created
+        sum.connectFailures = left.connectFailures + right.connectFailures
+        sum.closedLifetime = left.closedLifetime + right.closedLifetime
+        sum.closedBroken = left.closedBroken + right.closedBroken
+        sum.closedOverflow = left.closedOverflow + right.closedOverflow
+        sum.closedDiscarded = left.closedDiscarded + right.closedDiscarded
+        sum.closedShutdown = left.closedShutdown + right.closedShutdown
+        sum.gets = left.gets + right.gets
+        sum.releases = left.releases + right.releases
+        sum.waitCount = left.waitCount + right.waitCount
+        sum.waitTimeNanos = left.waitTimeNanos + right.waitTimeNanos
+        sum.maxWaitNanos = Swift.max(left.maxWaitNanos, right.maxWaitNanos)
+        sum.timeouts = left.timeouts + right.timeouts
+        sum.resets = left.resets + right.resets
+        sum.closedIdle = left.closedIdle + right.closedIdle
+        sum.closedValidation = left.closedValidation + right.closedValidation
+        sum.pings = left.pings + right.pings
+        sum.leaks = left.leaks + right.leaks
+        return sum
+    }
+
     mutating func count(_ reason: CloseReason) {
         switch reason {
         case .lifetime: closedLifetime += 1

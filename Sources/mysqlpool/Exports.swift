@@ -7,22 +7,45 @@ import MySQLPoolCore
 
 typealias Slot = PooledSlot<MariaDBConnection>
 
-/// What a pool handle stands for; the C string of its name lives with it.
+/// What a pool handle stands for; the C strings of its name and hosts live
+/// with it. In replication mode it is two pools over one HostSet: `pool`
+/// for the primary, `readPool` for read-only connections to replicas.
 final class PoolBox: @unchecked Sendable {
     let pool: ConnectionPool<MariaDBFactory>
+    let readPool: ConnectionPool<MariaDBFactory>?
+    let hosts: HostSet
     let cName: UnsafeMutablePointer<CChar>
     /// pool_destroy ran while connections were borrowed: the handle lives on
     /// (guarded by the handle table's lock) only so they can be released.
     var isDestroyed = false
 
-    init(_ pool: ConnectionPool<MariaDBFactory>) {
+    init(_ pool: ConnectionPool<MariaDBFactory>, readPool: ConnectionPool<MariaDBFactory>?, hosts: HostSet) {
         self.pool = pool
+        self.readPool = readPool
+        self.hosts = hosts
         let bytes = Array(pool.name.utf8CString)
         cName = .allocate(capacity: bytes.count)
         cName.initialize(from: bytes, count: bytes.count)
     }
 
     deinit { cName.deallocate() }
+
+    func close() {
+        pool.close()
+        readPool?.close()
+    }
+
+    func stats() -> PoolStats {
+        guard let readPool else { return pool.stats() }
+        return pool.stats() + readPool.stats()
+    }
+
+    /// The half of the pool a borrowed connection came from.
+    func owner(of slot: Slot) -> ConnectionPool<MariaDBFactory>? {
+        if pool.owns(slot) { return pool }
+        if let readPool, readPool.owns(slot) { return readPool }
+        return nil
+    }
 }
 
 /// Used by one thread at a time, as the header requires of configurations.
@@ -82,7 +105,12 @@ private func nonNull<T>(_ pointer: UnsafeMutablePointer<T>?, _ name: String) thr
 
 private func cString(_ pointer: UnsafePointer<CChar>?, _ name: String) throws(PoolError) -> String {
     guard let pointer else { throw PoolError(.badArgument, "\(name) is NULL") }
-    return String(cString: pointer)
+    // Kept byte for byte or refused: a silently replaced byte would log in
+    // as another user or into another database.
+    guard let text = String(validatingCString: pointer) else {
+        throw PoolError(.badArgument, "\(name) is not valid UTF-8")
+    }
+    return text
 }
 
 /// The pool behind a handle; a destroyed pool is accepted only for releases.
@@ -105,10 +133,10 @@ private func connection(_ handle: OpaquePointer?) throws(PoolError) -> MariaDBCo
 
 /// Fills at most `size` bytes of `out` from `value`, recording how many in
 /// the struct's leading struct_size field.
-private func copyOut<T>(_ value: T, to out: UnsafeMutableRawPointer?, size: Int) throws(PoolError) {
+private func copyOut<T>(_ value: T, to out: UnsafeMutableRawPointer?, size: UInt) throws(PoolError) {
     guard let out else { throw PoolError(.badArgument, "the output struct pointer is NULL") }
     guard size >= 16 else { throw PoolError(.badArgument, "out_size must be at least 16, got \(size)") }
-    let count = min(size, MemoryLayout<T>.size)
+    let count = min(Int(clamping: size), MemoryLayout<T>.size)
     var copy = value
     withUnsafeMutableBytes(of: &copy) { bytes in
         bytes.storeBytes(of: UInt64(count), as: UInt64.self)
@@ -158,8 +186,20 @@ public func exportConfigNew() -> OpaquePointer? {
 public func exportConfigSet(_ config: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {
     status { () throws(PoolError) in
         let box = try lookup(config, .config, as: ConfigBox.self)
-        let name = try cString(key, "key")
-        try box.configuration.set(name, try cString(value, "value for '\(name)'"))
+        guard let key else { throw PoolError(.badArgument, "key is NULL") }
+        // No key is spelled with bytes that are not UTF-8.
+        guard let name = String(validatingCString: key) else {
+            throw PoolError(.unknownOption, "unknown configuration key (its bytes are not UTF-8)")
+        }
+        guard let value else { throw PoolError(.badArgument, "value for '\(name)' is NULL") }
+        guard let text = String(validatingCString: value) else {
+            // An unknown key is the first thing to report, whatever its value.
+            var scratch = PoolConfiguration()
+            do throws(PoolError) { try scratch.set(name, "") } catch { if error.kind == .unknownOption { throw error } }
+            throw PoolError(.badArgument, "configuration key '\(name)': the value is not valid UTF-8 "
+                                + "(values are kept byte for byte or refused)")
+        }
+        try box.configuration.set(name, text)
     }
 }
 
@@ -176,15 +216,35 @@ public func exportCreate(_ config: OpaquePointer?, _ out: UnsafeMutablePointer<O
     return status { () throws(PoolError) in
         let out = try nonNull(out, "out_pool")
         let configuration = try lookup(config, .config, as: ConfigBox.self).configuration
-        let pool = try ConnectionPool(settings: try configuration.poolSettings(),
-                                      factory: MariaDBFactory(configuration: configuration))
-        out.pointee = register(PoolBox(pool), .pool)
+        out.pointee = register(try makePools(configuration), .pool)
     }
+}
+
+/// One pool, or in replication mode a primary pool and a read-only pool
+/// (opened lazily: replicas being down must not stop pool_create).
+private func makePools(_ configuration: PoolConfiguration) throws(PoolError) -> PoolBox {
+    let settings = try configuration.poolSettings()
+    let hosts = HostSet(try configuration.hostAddresses(), mode: configuration.hostMode,
+                        denyNanos: configuration.hostDenyNanos)
+    guard configuration.hostMode == .replication else {
+        let pool = try ConnectionPool(settings: settings,
+                                      factory: MariaDBFactory(configuration: configuration, hosts: hosts))
+        return PoolBox(pool, readPool: nil, hosts: hosts)
+    }
+    let primary = try ConnectionPool(settings: settings,
+                                     factory: MariaDBFactory(configuration: configuration, hosts: hosts, role: .primary))
+    var readSettings = settings
+    readSettings.name += " (read-only)"
+    readSettings.preCreate = 0
+    readSettings.limits.minIdle = 0
+    let replicas = try ConnectionPool(settings: readSettings,
+                                      factory: MariaDBFactory(configuration: configuration, hosts: hosts, role: .replica))
+    return PoolBox(primary, readPool: replicas, hosts: hosts)
 }
 
 @_cdecl("pool_close")
 public func exportClose(_ pool: OpaquePointer?) -> Int32 {
-    status { () throws(PoolError) in try poolBox(pool).pool.close() }
+    status { () throws(PoolError) in try poolBox(pool).close() }
 }
 
 @_cdecl("pool_destroy")
@@ -195,16 +255,16 @@ public func exportDestroy(_ pool: OpaquePointer?) {
         if box.isDestroyed { return nil }
         box.isDestroyed = true
         // Keep the handle while connections are out, so they can come back.
-        if box.pool.stats().inUse == 0 { _ = table.remove(bits(pool), kind: .pool) }
+        if box.stats().inUse == 0 { _ = table.remove(bits(pool), kind: .pool) }
         return box
     }
-    box?.pool.close()
+    box?.close()
 }
 
 /// The last connection of a destroyed pool came back: retire its handle.
 private func retireIfDestroyed(_ handle: OpaquePointer?, _ box: PoolBox) {
     handles.withLock { table in
-        if box.isDestroyed && box.pool.stats().inUse == 0 { _ = table.remove(bits(handle), kind: .pool) }
+        if box.isDestroyed && box.stats().inUse == 0 { _ = table.remove(bits(handle), kind: .pool) }
     }
 }
 
@@ -229,16 +289,28 @@ public func exportGetConnEx(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ overfl
     out?.pointee = nil
     return status { () throws(PoolError) in
         let out = try nonNull(out, "out_conn")
-        guard flags & ~UInt32(1) == 0 else {
-            throw PoolError(.badArgument, "unknown flag bits 0x\(String(flags & ~UInt32(1), radix: 16)) in flags")
+        guard flags & ~UInt32(3) == 0 else {
+            throw PoolError(.badArgument, "unknown flag bits 0x\(String(flags & ~UInt32(3), radix: 16)) in flags")
         }
         guard overflowAfterMs >= 0 else {
             throw PoolError(.badArgument, "overflow_after_ms must not be negative, got \(overflowAfterMs)")
         }
         let box = try poolBox(pool)
-        let slot = try box.pool.get(timeoutNanos: timeoutMs < 0 ? nil : nanos(milliseconds: timeoutMs),
-                                    overflowAfterNanos: nanos(milliseconds: overflowAfterMs),
-                                    ping: flags & 1 != 0)
+        let timeout = timeoutMs < 0 ? nil : nanos(milliseconds: timeoutMs)
+        let overflowAfter = nanos(milliseconds: overflowAfterMs)
+        let ping = flags & 1 != 0
+        let slot: Slot
+        if flags & 2 != 0, let readPool = box.readPool {
+            do throws(PoolError) {
+                slot = try readPool.get(timeoutNanos: timeout, overflowAfterNanos: overflowAfter, ping: ping)
+            } catch {
+                // No replica answers: the primary serves reads meanwhile.
+                guard error.kind == .server else { throw error }
+                slot = try box.pool.get(timeoutNanos: timeout, overflowAfterNanos: overflowAfter, ping: ping)
+            }
+        } else {
+            slot = try box.pool.get(timeoutNanos: timeout, overflowAfterNanos: overflowAfter, ping: ping)
+        }
         let handle = register(slot, .connection)
         slot.leaseTag.store(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle))), ordering: .relaxed)
         out.pointee = handle
@@ -263,10 +335,9 @@ public func exportDiscard(_ pool: OpaquePointer?, _ conn: OpaquePointer?) -> Int
 private func giveBack(_ poolHandle: OpaquePointer?, _ conn: OpaquePointer?, discard: Bool) -> Int32 {
     status { () throws(PoolError) in
         let box = try poolBox(poolHandle, forRelease: true)
-        let pool = box.pool
         let slot = try lookup(conn, .connection, as: Slot.self)
-        guard pool.owns(slot) else {
-            throw PoolError(.wrongHandle, "the connection does not belong to pool '\(pool.name)'")
+        guard let pool = box.owner(of: slot) else {
+            throw PoolError(.wrongHandle, "the connection does not belong to pool '\(box.pool.name)'")
         }
         // Removing the handle first makes a concurrent double release lose here.
         _ = try remove(conn, .connection, as: Slot.self)
@@ -286,9 +357,9 @@ private func forgetResultHandles(of connection: MariaDBConnection) {
 }
 
 @_cdecl("pool_stats")
-public func exportStats(_ pool: OpaquePointer?, _ out: UnsafeMutableRawPointer?, _ size: Int) -> Int32 {
+public func exportStats(_ pool: OpaquePointer?, _ out: UnsafeMutableRawPointer?, _ size: UInt) -> Int32 {
     status { () throws(PoolError) in
-        let stats = try poolBox(pool).pool.stats()
+        let stats = try poolBox(pool).stats()
         let snapshot = pool_stats_t(
             struct_size: 0, total: UInt64(stats.total), idle: UInt64(stats.idle), in_use: UInt64(stats.inUse),
             opening: UInt64(stats.opening), waiting: UInt64(stats.waiting), size: UInt64(stats.size),
@@ -301,6 +372,36 @@ public func exportStats(_ pool: OpaquePointer?, _ out: UnsafeMutableRawPointer?,
             closed_validation: stats.closedValidation, pings: stats.pings, leaks: stats.leaks)
         try copyOut(snapshot, to: out, size: size)
     }
+}
+
+@_cdecl("pool_host_stats")
+public func exportHostStats(_ pool: OpaquePointer?, _ index: UInt, _ out: UnsafeMutableRawPointer?, _ size: UInt)
+    -> Int32
+{
+    var done = false
+    let code = status { () throws(PoolError) in
+        let hosts = try poolBox(pool).hosts.snapshot()
+        guard out != nil, size >= 16 else { return try copyOut(0, to: out, size: size) }
+        guard index < UInt(hosts.count) else {
+            done = true
+            return
+        }
+        let entry = hosts[Int(index)]
+        var snapshot = pool_host_stats_t()
+        snapshot.port = UInt64(entry.address.port)
+        snapshot.connections = UInt64(max(entry.connections, 0))
+        snapshot.connects = entry.connects
+        snapshot.failures = entry.failures
+        snapshot.denied_ms = entry.deniedFor / 1_000_000
+        snapshot.read_only = entry.readOnly.map { $0 ? 1 : 0 } ?? -1
+        withUnsafeMutableBytes(of: &snapshot.host) { buffer in
+            let bytes = Array(entry.address.host.utf8.prefix(buffer.count - 1))
+            buffer.copyBytes(from: bytes)
+            buffer[bytes.count] = 0
+        }
+        try copyOut(snapshot, to: out, size: size)
+    }
+    return done ? Int32(POOL_DONE.rawValue) : code
 }
 
 // MARK: - Logging
@@ -330,12 +431,22 @@ public func exportSetLogCallback(_ callback: pool_log_fn?, _ userData: UnsafeMut
 // MARK: - Statements
 
 @_cdecl("pool_query")
-public func exportQuery(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: Int) -> Int32 {
+public func exportQuery(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: UInt) -> Int32 {
     status { () throws(PoolError) in
         let connection = try connection(conn)
-        guard sql != nil || length == 0 else { throw PoolError(.badArgument, "sql is NULL") }
-        try connection.query(UnsafeRawBufferPointer(start: sql, count: length))
+        try connection.query(try statement(sql, length))
     }
+}
+
+/// The largest statement a server accepts (max_allowed_packet's ceiling).
+private let maxStatementBytes: UInt = 1 << 30
+
+private func statement(_ sql: UnsafePointer<CChar>?, _ length: UInt) throws(PoolError) -> UnsafeRawBufferPointer {
+    guard sql != nil || length == 0 else { throw PoolError(.badArgument, "sql is NULL") }
+    guard length <= maxStatementBytes else {
+        throw PoolError(.badArgument, "length \(length) is larger than any statement a server accepts (1 GiB)")
+    }
+    return UnsafeRawBufferPointer(start: sql, count: Int(length))
 }
 
 @_cdecl("pool_store_result")
@@ -368,7 +479,7 @@ public func exportNextResult(_ conn: OpaquePointer?) -> Int32 {
 }
 
 @_cdecl("pool_conn_info")
-public func exportConnInfo(_ conn: OpaquePointer?, _ out: UnsafeMutableRawPointer?, _ size: Int) -> Int32 {
+public func exportConnInfo(_ conn: OpaquePointer?, _ out: UnsafeMutableRawPointer?, _ size: UInt) -> Int32 {
     status { () throws(PoolError) in
         let connection = try connection(conn)
         let info = pool_conn_info_t(
@@ -419,17 +530,19 @@ public func exportSetCharset(_ conn: OpaquePointer?, _ charset: UnsafePointer<CC
 }
 
 @_cdecl("pool_escape")
-public func exportEscape(_ conn: OpaquePointer?, _ from: UnsafePointer<CChar>?, _ fromLength: Int,
-                         _ to: UnsafeMutablePointer<CChar>?, _ toSize: Int, _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
+public func exportEscape(_ conn: OpaquePointer?, _ from: UnsafePointer<CChar>?, _ fromLength: UInt,
+                         _ to: UnsafeMutablePointer<CChar>?, _ toSize: UInt, _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
     status { () throws(PoolError) in
         let connection = try connection(conn)
-        guard fromLength >= 0, from != nil || fromLength == 0 else { throw PoolError(.badArgument, "from is NULL") }
-        let to = try nonNull(to, "to")
-        let (doubled, overflow) = fromLength.multipliedReportingOverflow(by: 2)
-        guard !overflow, toSize > doubled else {
-            throw PoolError(.badArgument, "to_size must be at least 2 * from_len + 1 = \(doubled &+ 1), got \(toSize)")
+        guard from != nil || fromLength == 0 else { throw PoolError(.badArgument, "from is NULL") }
+        guard fromLength <= maxStatementBytes else {
+            throw PoolError(.badArgument, "from_len \(fromLength) is larger than any statement a server accepts (1 GiB)")
         }
-        let written = try connection.escape(from ?? staticCString(""), count: fromLength, into: to)
+        let to = try nonNull(to, "to")
+        guard toSize > fromLength * 2 else {
+            throw PoolError(.badArgument, "to_size must be at least 2 * from_len + 1 = \(fromLength * 2 + 1), got \(toSize)")
+        }
+        let written = try connection.escape(from ?? staticCString(""), count: Int(fromLength), into: to)
         outLength?.pointee = written
     }
 }
@@ -491,7 +604,7 @@ public func exportResultRowCount(_ res: OpaquePointer?) -> UInt64 {
 }
 
 @_cdecl("pool_result_field")
-public func exportResultField(_ res: OpaquePointer?, _ index: UInt32, _ out: UnsafeMutableRawPointer?, _ size: Int) -> Int32 {
+public func exportResultField(_ res: OpaquePointer?, _ index: UInt32, _ out: UnsafeMutableRawPointer?, _ size: UInt) -> Int32 {
     status { () throws(PoolError) in
         let result = try result(res)
         guard let field = result.field(index)?.pointee else {
@@ -553,7 +666,7 @@ public func exportResultFieldsPickle(_ res: OpaquePointer?, _ flags: UInt32,
 }
 
 @_cdecl("pool_query_pickle")
-public func exportQueryPickle(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: Int, _ flags: UInt32,
+public func exportQueryPickle(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: UInt, _ flags: UInt32,
                               _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
                               _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
     status { () throws(PoolError) in
@@ -561,8 +674,7 @@ public func exportQueryPickle(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar
         let outLength = try nonNull(outLength, "out_length")
         let options = try pickleOptions(flags)
         let connection = try connection(conn)
-        guard sql != nil || length == 0 else { throw PoolError(.badArgument, "sql is NULL") }
-        let bytes = try connection.runForPython(UnsafeRawBufferPointer(start: sql, count: length), options: options)
+        let bytes = try connection.runForPython(try statement(sql, length), options: options)
         outBytes.pointee = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
         outLength.pointee = bytes.count
     }

@@ -76,7 +76,9 @@ struct HandleTable: ~Copyable {
             let index = Int(handle & 0xFFFF_FFFF) - 1
             entries[index].object = nil
             entries[index].kind = nil
-            freeSlots.append(index)
+            // A slot whose generation is spent is never reused: its handles
+            // would repeat, and a stale one would reach a new object.
+            if entries[index].generation < 0xFF_FFFF { freeSlots.append(index) }
         }
         return found
     }

@@ -1909,9 +1909,67 @@ static void test_fork_child_starts_over(void) {
     pool_destroy(pool);
 }
 
+/* Several hosts: a dead first host is denied and skipped (sequential), new
+ * connections go to the least loaded host (loadbalance), pool_host_stats
+ * reports it all, and a bad host list is refused naming it. */
+static void test_host_lists(void) {
+    char hosts[256];
+    const char *host = getenv("MYSQL_HOST");
+    const char *port = getenv("MYSQL_TCP_PORT") ? getenv("MYSQL_TCP_PORT") : "3306";
+    pool_t *pool = NULL;
+    pool_conn_t *a, *b;
+    pool_host_stats_t stats[3];
+    pool_config_t *config;
+
+    snprintf(hosts, sizeof hosts, "127.0.0.1:1, %s:%s", host, port);
+    if (!CHECK_RC(tl_pool(&pool, "host", hosts, "size", "2", "maxsize", "2", NULL), POOL_OK))
+        return;
+    a = borrow(pool);
+    CHECK_EQ_INT(tl_query_int(a, "SELECT 1"), 1);
+    CHECK_RC(pool_host_stats(pool, 0, &stats[0], sizeof stats[0]), POOL_OK);
+    CHECK_RC(pool_host_stats(pool, 1, &stats[1], sizeof stats[1]), POOL_OK);
+    CHECK_RC(pool_host_stats(pool, 2, &stats[2], sizeof stats[2]), POOL_DONE);
+    CHECK_RC(pool_host_stats(pool, 0, NULL, sizeof stats[0]), POOL_E_BAD_ARGUMENT);
+    CHECK_STR(stats[0].host, "127.0.0.1");
+    CHECK_EQ_U64(stats[0].port, 1);
+    CHECK(stats[0].failures >= 1);
+    CHECK(stats[0].denied_ms > 0);
+    CHECK_STR(stats[1].host, host);
+    CHECK_EQ_U64(stats[1].connections, 1);
+    CHECK_EQ_U64(stats[1].read_only, (uint64_t)-1); /* not asked outside replication mode */
+    /* The dead host is denied: the next connection does not try it again. */
+    b = borrow(pool);
+    CHECK_RC(pool_host_stats(pool, 0, &stats[2], sizeof stats[2]), POOL_OK);
+    CHECK_EQ_U64(stats[2].failures, stats[0].failures);
+    pool_release(pool, a);
+    pool_release(pool, b);
+    pool_destroy(pool);
+
+    /* loadbalance: the same server under two names, two connections, one each. */
+    snprintf(hosts, sizeof hosts, "%s:%s,localhost:%s", host, port, port);
+    if (!CHECK_RC(tl_pool(&pool, "host", hosts, "ha_mode", "loadbalance", "size", "2", "maxsize", "2", NULL), POOL_OK))
+        return;
+    a = borrow(pool);
+    b = borrow(pool);
+    CHECK_RC(pool_host_stats(pool, 0, &stats[0], sizeof stats[0]), POOL_OK);
+    CHECK_RC(pool_host_stats(pool, 1, &stats[1], sizeof stats[1]), POOL_OK);
+    CHECK_EQ_U64(stats[0].connections, 1);
+    CHECK_EQ_U64(stats[1].connections, 1);
+    pool_release(pool, a);
+    pool_release(pool, b);
+    pool_destroy(pool);
+
+    config = pool_config_new();
+    CHECK_RC(pool_config_set(config, "host", "db1:3306,db2:99999"), POOL_E_BAD_ARGUMENT);
+    CHECK_CONTAINS(pool_last_error(), "db2:99999");
+    CHECK_RC(pool_config_set(config, "ha_mode", "roundrobin"), POOL_E_BAD_ARGUMENT);
+    CHECK_CONTAINS(pool_last_error(), "replication");
+    pool_config_free(config);
+}
+
 static void test_get_flags(void) {
     pool_conn_t *conn = (pool_conn_t *)0x1;
-    CHECK_RC(pool_get_conn_ex(shared, 1000, 0, 2u, &conn), POOL_E_BAD_ARGUMENT);
+    CHECK_RC(pool_get_conn_ex(shared, 1000, 0, 4u, &conn), POOL_E_BAD_ARGUMENT);
     CHECK(conn == NULL);
     CHECK_CONTAINS(pool_last_error(), "flag");
     CHECK_RC(pool_get_conn_ex(shared, 1000, 0, 0x80000000u | POOL_GET_PING, &conn),
@@ -2458,6 +2516,7 @@ int main(int argc, char **argv) {
     RUN(test_leak_detection_and_log_callback);
     RUN(test_idle_timeout_and_min_idle);
     RUN(test_fork_child_starts_over);
+    RUN(test_host_lists);
     RUN(test_get_flags);
     RUN(test_close_wakes_waiter);
     RUN(test_close_idle);

@@ -31,6 +31,7 @@ static const char *const api_names[] = {
     "pool_query_pickle",
     "pool_query_pickle_more",
     "pool_set_log_callback",
+    "pool_host_stats",
     "pool_result_seek",
     "pool_result_free",
 };

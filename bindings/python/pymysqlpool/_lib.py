@@ -21,6 +21,7 @@ POOL_E_MISUSE = 8
 POOL_ROW = 100
 POOL_DONE = 101
 POOL_GET_PING = 1
+POOL_GET_READONLY = 2
 POOL_PICKLE_RAW = 1
 POOL_PICKLE_TEXT_AS_BYTES = 2
 STATUS_IN_TRANS = 0x0001
@@ -93,6 +94,13 @@ class Stats(ctypes.Structure):
     ]
 
 
+class HostStats(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", _u64), ("port", _u64), ("connections", _u64), ("connects", _u64), ("failures", _u64),
+        ("denied_ms", _u64), ("read_only", _i64), ("host", ctypes.c_char * 256),
+    ]
+
+
 def _bind(name, restype, *argtypes):
     function = getattr(lib, name)
     function.restype = restype
@@ -116,6 +124,7 @@ pool_get_conn_ex = _bind("pool_get_conn_ex", _int, _p, _i64, _i64, _u32, _pp)
 pool_release = _bind("pool_release", _int, _p, _p)
 pool_discard = _bind("pool_discard", _int, _p, _p)
 pool_stats = _bind("pool_stats", _int, _p, ctypes.POINTER(Stats), _size)
+pool_host_stats = _bind("pool_host_stats", _int, _p, _size, ctypes.POINTER(HostStats), _size)
 pool_query = _bind("pool_query", _int, _p, _str, _size)
 pool_store_result = _bind("pool_store_result", _int, _p, _pp)
 pool_use_result = _bind("pool_use_result", _int, _p, _pp)

@@ -97,6 +97,8 @@ def split_connect_kwargs(kwargs):
                    if key in kwargs and kwargs[key] not in (default, False, None)]
     if unsupported:
         raise TypeError(f"pymysqlpool does not support the keyword argument(s): {', '.join(sorted(unsupported))}")
+    if isinstance(kwargs.get("host"), (list, tuple)):  # several hosts, as a list
+        kwargs["host"] = ",".join(str(host) for host in kwargs["host"])
     pairs = {}
     for key, config_key in _CONFIG_KEYS.items():
         value = kwargs.get(key)

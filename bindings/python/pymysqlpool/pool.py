@@ -72,7 +72,8 @@ class ConnectionPool:
                  *args: Any, pool_name: str | None = None, idle_timeout: float = 0, min_idle: int | None = None,
                  keepalive_interval: float = 0, validation_interval: float = 30, validate_socket: bool = True,
                  socket_check_after: float = 0.001, pre_ping: bool = False, reset_connection: bool = False,
-                 lifetime_jitter: float = 0.025, leak_detection_threshold: float = 0, **kwargs: Any) -> None:
+                 lifetime_jitter: float = 0.025, leak_detection_threshold: float = 0,
+                 ha_mode: str = "sequential", host_deny_time: float = 30, **kwargs: Any) -> None:
         """Makes the pool and opens ``pre_create_num`` connections now.
 
         size: connections kept (at most maxsize); maxsize: hard cap on open
@@ -93,6 +94,12 @@ class ConnectionPool:
         reset_connection: COM_RESET_CONNECTION on every return;
         leak_detection_threshold: seconds after which a borrowed connection
         is logged as a possible leak, with the borrower's stack (0: off).
+
+        Several hosts: host="db1:3306,db2" (or a list); ha_mode
+        "sequential" (failover in order), "loadbalance" (fewest connections
+        first) or "replication" (the writable host is the primary;
+        get_connection(readonly=True) prefers replicas); host_deny_time:
+        seconds a host that failed is skipped.
 
         Every other keyword is a PyMySQL connect() keyword (host, port, user,
         password, database, charset, cursorclass, ssl, ...; see
@@ -127,6 +134,7 @@ class ConnectionPool:
             "socket_check_after": _number("socket_check_after", socket_check_after), "pre_ping": _flag(pre_ping),
             "reset_connection": _flag(reset_connection), "lifetime_jitter": _number("lifetime_jitter", lifetime_jitter),
             "leak_detection_threshold": _number("leak_detection_threshold", leak_detection_threshold),
+            "ha_mode": str(ha_mode), "host_deny_time": _number("host_deny_time", host_deny_time),
         })
         if min_idle is not None:
             pairs["min_idle"] = str(int(min_idle))
@@ -141,12 +149,14 @@ class ConnectionPool:
         for _ in range(self._stats().created):
             logger.debug("Create new connection in pool(%s)", self.name)
 
-    def get_connection(self, retry_num: int = 3, retry_interval: float = 0.1, pre_ping: bool = False) -> Connection:
+    def get_connection(self, retry_num: int = 3, retry_interval: float = 0.1, pre_ping: bool = False,
+                       readonly: bool = False) -> Connection:
         """A connection: idle, new below size, or, after waiting
         retry_num * retry_interval seconds, new up to maxsize; else
-        GetConnectionFromPoolError."""
-        if _debug_enabled(_DEBUG):
-            return self._get_connection_logged(retry_num, retry_interval, pre_ping)
+        GetConnectionFromPoolError. readonly (ha_mode="replication"): a
+        replica's connection when one answers, the primary's otherwise."""
+        if _debug_enabled(_DEBUG) or readonly:
+            return self._get_connection_logged(retry_num, retry_interval, pre_ping, readonly)
         # ctypes converts arguments that already have the parameter's type fastest.
         wait = _DEFAULT_WAIT if retry_num == 3 and retry_interval == 0.1 else _wait_ms(retry_num, retry_interval)
         handle = _void_p()
@@ -159,12 +169,14 @@ class ConnectionPool:
 
     get_conn = get_connection
 
-    def _get_connection_logged(self, retry_num, retry_interval, pre_ping):
-        """get_connection with pymysql-pool's debug log lines."""
+    def _get_connection_logged(self, retry_num, retry_interval, pre_ping, readonly=False):
+        """get_connection off the fast path: with pymysql-pool's debug log
+        lines, or for a read-only connection."""
         created = self._stats().created
         wait = _wait_ms(retry_num, retry_interval)
         handle = _void_p()
-        code = _get_conn(self._handle_arg, wait, wait, _PING if pre_ping else _NO_FLAGS, _byref(handle))
+        flags = (_lib.POOL_GET_PING if pre_ping else 0) | (_lib.POOL_GET_READONLY if readonly else 0)
+        code = _get_conn(self._handle_arg, wait, wait, flags, _byref(handle))
         if code:
             check_connect(code, self._pairs)
         for _ in range(self._stats().created - created):
@@ -223,6 +235,22 @@ class ConnectionPool:
     def stats_text(self) -> str:
         """The stats in Prometheus text exposition format (see pymysqlpool.metrics)."""
         return metrics.stats_text(self)
+
+    def host_stats(self) -> list[dict[str, Any]]:
+        """Per host of the pool's host list: host, port, connections (open
+        now), connects, failures, denied_for (seconds left on the deny
+        list), read_only (True/False, None before a replication check)."""
+        hosts = []
+        entry = _lib.HostStats()
+        while True:
+            code = _lib.pool_host_stats(self._handle, len(hosts), ctypes.byref(entry), ctypes.sizeof(entry))
+            if code == _lib.POOL_DONE:
+                return hosts
+            _lib.check(code)
+            hosts.append({"host": entry.host.decode("utf-8", "replace"), "port": entry.port,
+                          "connections": entry.connections, "connects": entry.connects,
+                          "failures": entry.failures, "denied_for": entry.denied_ms / 1000,
+                          "read_only": None if entry.read_only < 0 else bool(entry.read_only)})
 
     def stats(self) -> dict[str, int]:
         """The pool's counters as a dict: gauges (total, idle, in_use,
