@@ -50,6 +50,12 @@ else
     suite "fuzz (libFuzzer, 15 s per harness)" scripts/fuzz.sh 15
     suite "python tests" env PYTHONPATH=bindings/python python3 -m pytest -q -p no:cacheprovider bindings/python/tests
     suite "LuaJIT binding" luajit bindings/luajit/test.lua
+    # Clusters of their own on 127.0.0.1 (each script starts and stops its servers).
+    suite "replication cluster scripts" scripts/with-replication.sh scripts/test-replication.sh
+    suite "pool over primary + 2 replicas" scripts/with-replication.sh \
+        env PYTHONPATH=bindings/python python3 -m pytest -q -p no:cacheprovider bindings/python/cluster_tests/test_replication.py
+    suite "pool over a 3-node Galera cluster" scripts/with-galera.sh \
+        env PYTHONPATH=bindings/python python3 -m pytest -q -p no:cacheprovider bindings/python/cluster_tests/test_galera.py
 fi
 
 echo

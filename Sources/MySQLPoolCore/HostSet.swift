@@ -101,8 +101,10 @@ public final class HostSet: @unchecked Sendable {
             }
             return indices.sorted { (rank($0), $0) < (rank($1), $1) }
         case (.replication, .replica):
+            // Fewest connections first; known replicas before unknown hosts
+            // only to break ties (the known primary is not a candidate).
             let rank = { (index: Int) -> Int in self.entries[index].readOnly == true ? 0 : 1 }
-            return indices.sorted { (rank($0), self.entries[$0].connections, $0) < (rank($1), self.entries[$1].connections, $1) }
+            return indices.sorted { (self.entries[$0].connections, rank($0), $0) < (self.entries[$1].connections, rank($1), $1) }
         }
     }
 

@@ -1,0 +1,68 @@
+"""One pool over a three-node Galera cluster (scripts/with-galera.sh):
+ha_mode="loadbalance" spreads connections over the nodes, a write on any
+node is read on the others, and the pool keeps serving when a node dies."""
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+import pymysqlpool
+from conftest import eventually
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def galera():
+    hosts = os.environ.get("MYSQLPOOL_GALERA_HOSTS")
+    if not hosts:
+        pytest.fail("MYSQLPOOL_GALERA_HOSTS is not set: run under scripts/with-galera.sh")
+    return hosts, [int(item.rsplit(":", 1)[1]) for item in hosts.split(",")]
+
+
+def one(conn, sql, args=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchone()
+
+
+def test_loadbalance_over_galera_survives_a_node_kill(galera):
+    hosts, ports = galera
+    kw = {"user": os.environ["MYSQL_USER"], "password": os.environ["MYSQL_PWD"],
+          "database": os.environ["MYSQL_DATABASE"]}
+    pool = pymysqlpool.ConnectionPool(host=hosts, ha_mode="loadbalance", size=3, maxsize=3, host_deny_time=2,
+                                      validation_interval=0, **kw)
+    table = "g_" + uuid.uuid4().hex[:12]
+    held = [pool.get_connection() for _ in range(3)]
+    assert sorted(one(conn, "SELECT @@port")[0] for conn in held) == sorted(ports)
+    with held[0].cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY, node INT)")
+    for number, conn in enumerate(held):  # multi-primary: every node takes writes
+        with conn.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} VALUES (%s, @@port)", (number,))
+    for conn in held:
+        assert eventually(lambda c=conn: one(c, f"SELECT COUNT(*) FROM {table}") == (3,))
+        conn.close()
+
+    subprocess.run([str(ROOT / "scripts" / "galera-ctl.sh"), "kill", "node3"], check=True, timeout=60)
+    try:
+        def everyone_served():
+            conns = [pool.get_connection(retry_num=1) for _ in range(3)]
+            try:
+                for conn in conns:
+                    assert one(conn, "SELECT 1") == (1,)
+                return all(one(conn, "SELECT @@port")[0] != ports[2] for conn in conns)
+            finally:
+                for conn in conns:
+                    conn.close()
+        assert eventually(everyone_served, timeout=30)
+        with pool.get_connection() as conn:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP TABLE {table}")
+        assert {h["port"]: h for h in pool.host_stats()}[ports[2]]["failures"] >= 1
+    finally:
+        pool.close()
+        subprocess.run([str(ROOT / "scripts" / "galera-ctl.sh"), "start", "node3"], check=False, timeout=120)
