@@ -109,12 +109,17 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         maintenance = startMaintenance()
     }
 
+    /// The thread gets an unretained reference: it must not keep the pool
+    /// alive, and a weak one would put every retain of the pool on the slow
+    /// path of the reference count. It is safe because the pool's deinit
+    /// (through close) stops and joins the thread before the pool is freed.
     private func startMaintenance() -> MaintenanceThread? {
         guard settings.limits.needsMaintenance else { return nil }
-        return MaintenanceThread(every: settings.limits.maintenancePeriodNanos) { [weak self] in
-            guard let self else { return false }
-            self.maintain()
-            return !self.isClosed
+        let unretained = Unmanaged.passUnretained(self)
+        return MaintenanceThread(every: settings.limits.maintenancePeriodNanos) {
+            let pool = unretained.takeUnretainedValue()
+            pool.maintain()
+            return !pool.isClosed
         }
     }
 
@@ -299,16 +304,21 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         }
     }
 
-    /// Opens a connection in capacity the state machine reserved for us.
-    private func openForCaller() throws(PoolError) -> Slot {
-        let connection: Factory.Connection
+    /// Opens a connection in capacity the state machine reserved; on failure
+    /// the capacity goes to the first waiter.
+    private func connectInReservedCapacity() throws(PoolError) -> Factory.Connection {
         do {
-            connection = try factory.connect()
+            return try factory.connect()
         } catch {
             let waiter = mutex.withLock { state.connectFailed(now: MonotonicClock.now()) }
             waiter?.condition.signal()
             throw error
         }
+    }
+
+    /// Opens a connection in capacity the state machine reserved for us.
+    private func openForCaller() throws(PoolError) -> Slot {
+        let connection = try connectInReservedCapacity()
         let now = MonotonicClock.now()
         let slot = Slot(connection: connection, createdAt: now, poolID: id)
         guard mutex.withLock({ state.connectSucceeded(slot, now: now) }) else {
@@ -351,10 +361,8 @@ extension ConnectionPool {
     private func openIdle() {
         let connection: Factory.Connection
         do {
-            connection = try factory.connect()
+            connection = try connectInReservedCapacity()
         } catch {
-            let waiter = mutex.withLock { state.connectFailed(now: MonotonicClock.now()) }
-            waiter?.condition.signal()
             PoolLog.emit(.warning, pool: name, "could not open a connection to keep min_idle: \(error.message)")
             return
         }

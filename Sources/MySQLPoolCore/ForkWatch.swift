@@ -15,18 +15,15 @@ import Glibc
 public enum ForkWatch {
     private static let counter = Atomic<UInt64>(0)
     private static let registryLock = PThreadMutex()
-    nonisolated(unsafe) private static var locks: [WeakMutex] = []
-    /// Strong references from before the fork to after it, so that no lock
-    /// is freed (and left locked) in between.
-    nonisolated(unsafe) private static var held: [PThreadMutex] = []
+    /// The watched locks, by address: a PThreadMutex leaves the list in its
+    /// deinit (under registryLock, so never between the two handlers). No
+    /// weak references: they would move every retain of a pool's lock to
+    /// the slow path of the reference count.
+    nonisolated(unsafe) private static var locks: [UnsafeMutablePointer<pthread_mutex_t>] = []
     private static let installed: Bool = {
         pthread_atfork({ ForkWatch.beforeFork() }, { ForkWatch.afterForkInParent() },
                        { ForkWatch.afterForkInChild() }) == 0
     }()
-
-    private struct WeakMutex {
-        weak var mutex: PThreadMutex?
-    }
 
     /// Changes in a child process after each fork().
     @inline(__always)
@@ -36,15 +33,19 @@ public enum ForkWatch {
     public static func watch(_ mutex: PThreadMutex) {
         _ = installed
         registryLock.withLock {
-            locks.removeAll { $0.mutex == nil }
-            locks.append(WeakMutex(mutex: mutex))
+            mutex.isWatched = true
+            locks.append(mutex.raw)
         }
+    }
+
+    /// Called by a watched PThreadMutex's deinit.
+    static func forget(_ raw: UnsafeMutablePointer<pthread_mutex_t>) {
+        registryLock.withLock { locks.removeAll { $0 == raw } }
     }
 
     private static func beforeFork() {
         registryLock.lock()
-        held = locks.compactMap(\.mutex)
-        for mutex in held { mutex.lock() }
+        for raw in locks { pthread_mutex_lock(raw) }
     }
 
     private static func afterForkInParent() {
@@ -57,8 +58,7 @@ public enum ForkWatch {
     }
 
     private static func releaseAll() {
-        for mutex in held.reversed() { mutex.unlock() }
-        held = []
+        for raw in locks.reversed() { pthread_mutex_unlock(raw) }
         registryLock.unlock()
     }
 }

@@ -10,7 +10,9 @@ import Musl
 /// on, which `Synchronization.Mutex` does not offer; state guarded by it is
 /// only reached through `withLock`.
 public final class PThreadMutex: @unchecked Sendable {
-    fileprivate let raw: UnsafeMutablePointer<pthread_mutex_t>
+    let raw: UnsafeMutablePointer<pthread_mutex_t>
+    /// Set by ForkWatch.watch (under its lock).
+    var isWatched = false
 
     public init() {
         raw = .allocate(capacity: 1)
@@ -25,6 +27,7 @@ public final class PThreadMutex: @unchecked Sendable {
     }
 
     deinit {
+        if isWatched { ForkWatch.forget(raw) }
         pthread_mutex_destroy(raw)
         raw.deallocate()
     }

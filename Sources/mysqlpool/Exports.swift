@@ -642,13 +642,12 @@ public func exportResultFetchPickle(_ res: OpaquePointer?, _ maxRows: UInt64, _ 
                                     _ outLength: UnsafeMutablePointer<Int>?,
                                     _ outRows: UnsafeMutablePointer<UInt64>?) -> Int32 {
     status { () throws(PoolError) in
-        let outBytes = try nonNull(outBytes, "out_bytes")
-        let outLength = try nonNull(outLength, "out_length")
         let outRows = try nonNull(outRows, "out_rows")
-        let (bytes, rows) = try result(res).pickleRows(maxRows: maxRows, options: try pickleOptions(flags))
-        outBytes.pointee = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
-        outLength.pointee = bytes.count
-        outRows.pointee = rows
+        try writePickle(to: outBytes, outLength) { () throws(PoolError) in
+            let (bytes, rows) = try result(res).pickleRows(maxRows: maxRows, options: try pickleOptions(flags))
+            outRows.pointee = rows
+            return bytes
+        }
     }
 }
 
@@ -657,11 +656,9 @@ public func exportResultFieldsPickle(_ res: OpaquePointer?, _ flags: UInt32,
                                      _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
                                      _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
     status { () throws(PoolError) in
-        let outBytes = try nonNull(outBytes, "out_bytes")
-        let outLength = try nonNull(outLength, "out_length")
-        let bytes = try result(res).pickleFields(options: try pickleOptions(flags))
-        outBytes.pointee = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
-        outLength.pointee = bytes.count
+        try writePickle(to: outBytes, outLength) { () throws(PoolError) in
+            try result(res).pickleFields(options: try pickleOptions(flags))
+        }
     }
 }
 
@@ -670,13 +667,10 @@ public func exportQueryPickle(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar
                               _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
                               _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
     status { () throws(PoolError) in
-        let outBytes = try nonNull(outBytes, "out_bytes")
-        let outLength = try nonNull(outLength, "out_length")
-        let options = try pickleOptions(flags)
-        let connection = try connection(conn)
-        let bytes = try connection.runForPython(try statement(sql, length), options: options)
-        outBytes.pointee = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
-        outLength.pointee = bytes.count
+        try writePickle(to: outBytes, outLength) { () throws(PoolError) in
+            let options = try pickleOptions(flags)
+            return try connection(conn).runForPython(try statement(sql, length), options: options)
+        }
     }
 }
 
@@ -685,13 +679,22 @@ public func exportQueryPickleMore(_ conn: OpaquePointer?, _ flags: UInt32,
                                   _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
                                   _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
     status { () throws(PoolError) in
-        let outBytes = try nonNull(outBytes, "out_bytes")
-        let outLength = try nonNull(outLength, "out_length")
-        let options = try pickleOptions(flags)
-        let bytes = try connection(conn).continueForPython(options: options)
-        outBytes.pointee = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
-        outLength.pointee = bytes.count
+        try writePickle(to: outBytes, outLength) { () throws(PoolError) in
+            try connection(conn).continueForPython(options: try pickleOptions(flags))
+        }
     }
+}
+
+/// The pickle entry points' out-parameters: checked first, then filled
+/// with what `produce` encoded.
+private func writePickle(to outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                         _ outLength: UnsafeMutablePointer<Int>?,
+                         _ produce: () throws(PoolError) -> UnsafeBufferPointer<UInt8>) throws(PoolError) {
+    let outBytes = try nonNull(outBytes, "out_bytes")
+    let outLength = try nonNull(outLength, "out_length")
+    let bytes = try produce()
+    outBytes.pointee = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+    outLength.pointee = bytes.count
 }
 
 private func pickleOptions(_ flags: UInt32) throws(PoolError) -> MariaDBResult.PickleOptions {
