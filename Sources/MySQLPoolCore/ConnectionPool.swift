@@ -84,7 +84,10 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     private var state: PoolStateMachine<Factory.Connection>
     /// Set in init (and again in a forked child); stopped by close.
     private var maintenance: MaintenanceThread?
-    /// The ForkWatch generation the books are for; guarded by `mutex`.
+    /// The ForkWatch generation the books are for: changed under `mutex`, and
+    /// only in a forked child (one thread); read without the lock on every
+    /// call, where a stale value only takes the slow path. (An Atomic here
+    /// crashes the Swift 6.3 compiler in this generic class.)
     private var forkGeneration = ForkWatch.generation
 
     /// Checks the limits and opens `preCreate` connections; if one cannot be
