@@ -325,6 +325,8 @@ private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) 
         let slot = try pool.get()
         slot.leaseTag.store(0xABC, ordering: .relaxed)
         #expect(Self.eventually { pool.stats().leaks == 1 })
+        // The count comes first, the message just after it (outside the lock).
+        #expect(Self.eventually { seen.withLock { $0.contains { $0.2.contains("leak") } } })
         let leak = seen.withLock { $0.first { $0.2.contains("leak") } }
         #expect(leak?.0 == .warning)
         #expect(leak?.1 == 0xABC)
