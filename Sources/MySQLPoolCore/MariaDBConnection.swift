@@ -94,10 +94,12 @@ public struct MariaDBFactory: ConnectionFactory {
 
     public func abandon(_ connection: MariaDBConnection) {
         connection.abandonInheritedSession()
+        // The child's books start over: the inherited connection no longer counts for its host.
+        if let hosts, let index = connection.hostIndex { hosts.closed(index) }
     }
 
     public func close(_ connection: MariaDBConnection) {
-        if let hosts, let index = connection.hostIndex, !connection.isInherited { hosts.closed(index) }
+        if let hosts, let index = connection.hostIndex { hosts.closed(index) }
         connection.close()
     }
 }
