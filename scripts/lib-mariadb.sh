@@ -106,3 +106,24 @@ mariadb_stop() {
 mariadb_pidfile_pid() {
     cat "$1/mysqld.pid" 2>/dev/null || true
 }
+
+# mariadb_free_port START: first port >= START that 127.0.0.1 can bind.
+mariadb_free_port() {
+    python3 - "$1" <<'PY'
+import socket, sys
+start = int(sys.argv[1])
+for port in range(start, start + 200):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Like mariadbd: a port with only TIME_WAIT leftovers is usable.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    sys.exit(0)
+sys.exit(1)
+PY
+}

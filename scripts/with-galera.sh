@@ -91,11 +91,11 @@ declare -A PORT GPORT
 next=34406
 gnext=35306
 for name in "${NAMES[@]}"; do
-    PORT[$name]=$(repl_free_port "$next") || fail "no free port"
+    PORT[$name]=$(mariadb_free_port "$next") || fail "no free port"
     next=$((PORT[$name] + 1))
-    GPORT[$name]=$(repl_free_port "$gnext") || fail "no free port"
-    ist=$(repl_free_port $((GPORT[$name] + 1))) || fail "no free port"
-    sst=$(repl_free_port $((ist + 1))) || fail "no free port"
+    GPORT[$name]=$(mariadb_free_port "$gnext") || fail "no free port"
+    ist=$(mariadb_free_port $((GPORT[$name] + 1))) || fail "no free port"
+    sst=$(mariadb_free_port $((ist + 1))) || fail "no free port"
     gnext=$((sst + 1))
     GPORT[$name.ist]=$ist
     GPORT[$name.sst]=$sst

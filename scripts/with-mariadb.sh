@@ -55,33 +55,12 @@ if ! mariadb_as_root mariadb-install-db --no-defaults --user=root \
     exit 1
 fi
 
-# free_port START: first port >= START that 127.0.0.1 can bind.
-free_port() {
-    python3 - "$1" <<'PY'
-import socket, sys
-start = int(sys.argv[1])
-for port in range(start, start + 200):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    # Like mariadbd: a port with only TIME_WAIT leftovers is usable.
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(port)
-    sys.exit(0)
-sys.exit(1)
-PY
-}
-
 # Probing and binding race with other jobs on the machine, so retry on the
 # next port if the server dies before answering.
 port=33306
 started=
 for _ in 1 2 3 4 5; do
-    port=$(free_port "$port") || { echo "with-mariadb: no free port" >&2; exit 1; }
+    port=$(mariadb_free_port "$port") || { echo "with-mariadb: no free port" >&2; exit 1; }
     mariadb_start "$DIR" "$port"
     if mariadb_wait "$DIR" "$MARIADB_PID" 30; then
         started=1

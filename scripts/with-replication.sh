@@ -103,7 +103,7 @@ done
 declare -A PORT PID
 next=34306
 for name in "${NAMES[@]}"; do
-    PORT[$name]=$(repl_free_port "$next") || fail "no free port"
+    PORT[$name]=$(mariadb_free_port "$next") || fail "no free port"
     next=$((PORT[$name] + 1))
     repl_start "$ROOT/$name" "${PORT[$name]}"
     PID[$name]=$MARIADB_PID
@@ -120,7 +120,7 @@ for name in "${NAMES[@]}"; do
             tail -n 40 "$dir/err.log" >&2 || true
             fail "$name did not start (datadir $dir)"
         fi
-        PORT[$name]=$(repl_free_port "$next") || fail "no free port"
+        PORT[$name]=$(mariadb_free_port "$next") || fail "no free port"
         next=$((PORT[$name] + 1))
         repl_start "$dir" "${PORT[$name]}"
         PID[$name]=$MARIADB_PID
