@@ -259,8 +259,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         guard owns(slot) else {
             throw PoolError(.wrongHandle, "the connection belongs to another pool, not to '\(name)'")
         }
-        let leased = mutex.withLock { slot.isLeased }
-        guard leased else {
+        guard slot.isLeased else {
             throw PoolError(.wrongHandle, "the connection was already released to pool '\(name)'")
         }
     }

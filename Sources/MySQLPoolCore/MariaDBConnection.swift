@@ -25,16 +25,21 @@ private let statusInTransaction: UInt32 = 0x0001
 private let statusAutocommit: UInt32 = 0x0002
 
 /// Opens libmariadb connections as a `PoolConfiguration` says: to its one
-/// host, or to the best of several for `role` (see `HostSet`).
-public struct MariaDBFactory: ConnectionFactory {
+/// host, or to the best of several for `role` (see `HostSet`). A class: the
+/// pool calls it on every checkout and release, and a struct this size was
+/// copied (425 bytes) for each call.
+public final class MariaDBFactory: ConnectionFactory {
     public let configuration: PoolConfiguration
     public let hosts: HostSet?
     public let role: HostRole
+    /// Sent again after COM_RESET_CONNECTION; built once, not per release.
+    private let sessionCommands: [String]
 
     public init(configuration: PoolConfiguration, hosts: HostSet? = nil, role: HostRole = .any) {
         self.configuration = configuration
         self.hosts = hosts
         self.role = role
+        sessionCommands = configuration.sessionCommands
     }
 
     public func connect() throws(PoolError) -> MariaDBConnection {
@@ -79,7 +84,7 @@ public struct MariaDBFactory: ConnectionFactory {
 
     public func prepareForReuse(_ connection: MariaDBConnection) -> ReturnCondition {
         connection.prepareForReuse(autocommit: configuration.autocommit, fullReset: configuration.resetConnection,
-                                   sessionCommands: configuration.sessionCommands)
+                                   sessionCommands: sessionCommands)
     }
 
     public func ping(_ connection: MariaDBConnection, deadline: UInt64, owner: UInt64) -> Bool {
@@ -484,8 +489,10 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// server status (or libmariadb) says is dirty.
     func prepareForReuse(autocommit: Bool, fullReset: Bool, sessionCommands: [String]) -> ReturnCondition {
         pythonOutcome = nil
-        for result in liveResults { result.freeResources() }
-        liveResults.removeAll(keepingCapacity: true)
+        if !liveResults.isEmpty {
+            for result in liveResults { result.freeResources() }
+            liveResults.removeAll(keepingCapacity: true)
+        }
         drainPendingResults()
         if isBroken { return .broken }
         var neededRoundTrip = false

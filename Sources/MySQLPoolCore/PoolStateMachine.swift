@@ -63,8 +63,14 @@ public final class PooledSlot<Connection>: @unchecked Sendable {
     public let createdAt: UInt64
     /// The pool it belongs to, so a release into another pool is caught.
     let poolID: UInt64
+    /// Written under the owning pool's lock; read without it by the
+    /// double-release check, which must not cost a lock of its own.
+    private let leased = Atomic<Bool>(false)
+    var isLeased: Bool {
+        get { leased.load(ordering: .relaxed) }
+        set { leased.store(newValue, ordering: .relaxed) }
+    }
     // Guarded by the owning pool's lock:
-    var isLeased = false
     /// When its lifetime ends (createdAt + lifetime - jitter), or .max.
     var expiresAt = UInt64.max
     /// When it was last given back (or opened): idle since then.

@@ -4,6 +4,7 @@
 import CMariaDB
 import CMySQLPoolSupport
 import MySQLPoolCore
+import Synchronization
 
 typealias Slot = PooledSlot<MariaDBConnection>
 
@@ -16,8 +17,9 @@ final class PoolBox: @unchecked Sendable {
     let hosts: HostSet
     let cName: UnsafeMutablePointer<CChar>
     /// pool_destroy ran while connections were borrowed: the handle lives on
-    /// (guarded by the handle table's lock) only so they can be released.
-    var isDestroyed = false
+    /// only so they can be released. Set under the handle table's lock; read
+    /// without it by a release, after its connection is back in the books.
+    let isDestroyed = Atomic<Bool>(false)
 
     init(_ pool: ConnectionPool<MariaDBFactory>, readPool: ConnectionPool<MariaDBFactory>?, hosts: HostSet) {
         self.pool = pool
@@ -85,14 +87,6 @@ private func lookup<Object: AnyObject>(_ handle: OpaquePointer?, _ kind: HandleK
     }
 }
 
-private func remove<Object: AnyObject>(_ handle: OpaquePointer?, _ kind: HandleKind, as _: Object.Type) throws(PoolError) -> Object {
-    let found = handles.withLock { $0.remove(bits(handle), kind: kind) }
-    switch found {
-    case .success(let object): return unsafeDowncast(object, to: Object.self)
-    case .failure(let problem): throw PoolError(.wrongHandle, problem.message)
-    }
-}
-
 private func register(_ object: any AnyObject & Sendable, _ kind: HandleKind) -> OpaquePointer {
     let handle = handles.withLock { $0.insert(object, kind: kind) }
     return OpaquePointer(bitPattern: handle)!
@@ -113,18 +107,13 @@ private func cString(_ pointer: UnsafePointer<CChar>?, _ name: String) throws(Po
     return text
 }
 
-/// The pool behind a handle; a destroyed pool is accepted only for releases.
-private func poolBox(_ handle: OpaquePointer?, forRelease: Bool = false) throws(PoolError) -> PoolBox {
-    let found = handles.withLock { table -> Result<PoolBox, HandleProblem> in
-        table.lookup(bits(handle), kind: .pool).flatMap { object in
-            let box = unsafeDowncast(object, to: PoolBox.self)
-            return box.isDestroyed && !forRelease ? .failure(.stale(.pool)) : .success(box)
-        }
+/// The pool behind a handle, unless it was destroyed.
+private func poolBox(_ handle: OpaquePointer?) throws(PoolError) -> PoolBox {
+    let box = try lookup(handle, .pool, as: PoolBox.self)
+    guard !box.isDestroyed.load(ordering: .relaxed) else {
+        throw PoolError(.wrongHandle, HandleProblem.stale(.pool).message)
     }
-    switch found {
-    case .success(let box): return box
-    case .failure(let problem): throw PoolError(.wrongHandle, problem.message)
-    }
+    return box
 }
 
 private func connection(_ handle: OpaquePointer?) throws(PoolError) -> MariaDBConnection {
@@ -252,8 +241,8 @@ public func exportDestroy(_ pool: OpaquePointer?) {
     let box = handles.withLock { table -> PoolBox? in
         guard case .success(let object) = table.lookup(bits(pool), kind: .pool) else { return nil }
         let box = unsafeDowncast(object, to: PoolBox.self)
-        if box.isDestroyed { return nil }
-        box.isDestroyed = true
+        if box.isDestroyed.load(ordering: .relaxed) { return nil }
+        box.isDestroyed.store(true, ordering: .relaxed)
         // Keep the handle while connections are out, so they can come back.
         if box.stats().inUse == 0 { _ = table.remove(bits(pool), kind: .pool) }
         return box
@@ -261,10 +250,13 @@ public func exportDestroy(_ pool: OpaquePointer?) {
     box?.close()
 }
 
-/// The last connection of a destroyed pool came back: retire its handle.
-private func retireIfDestroyed(_ handle: OpaquePointer?, _ box: PoolBox) {
+/// A connection of a destroyed pool came back: retire the handle if it was
+/// the last. pool_destroy sets the flag before it counts the borrowed
+/// connections, and a release reads it after its connection stopped counting
+/// (both under the pool's lock), so one of the two sees the pool drained.
+private func retireIfDrained(_ handle: OpaquePointer?, _ box: PoolBox) {
     handles.withLock { table in
-        if box.isDestroyed && box.stats().inUse == 0 { _ = table.remove(bits(handle), kind: .pool) }
+        if box.stats().inUse == 0 { _ = table.remove(bits(handle), kind: .pool) }
     }
 }
 
@@ -334,23 +326,42 @@ public func exportDiscard(_ pool: OpaquePointer?, _ conn: OpaquePointer?) -> Int
 
 private func giveBack(_ poolHandle: OpaquePointer?, _ conn: OpaquePointer?, discard: Bool) -> Int32 {
     status { () throws(PoolError) in
-        let box = try poolBox(poolHandle, forRelease: true)
-        let slot = try lookup(conn, .connection, as: Slot.self)
-        guard let pool = box.owner(of: slot) else {
-            throw PoolError(.wrongHandle, "the connection does not belong to pool '\(box.pool.name)'")
-        }
-        // Removing the handle first makes a concurrent double release lose here.
-        _ = try remove(conn, .connection, as: Slot.self)
+        let (box, pool, slot) = try takeBack(conn, to: poolHandle)
         forgetResultHandles(of: slot.connection)
         try pool.release(slot, discard: discard)
-        retireIfDestroyed(poolHandle, box)
+        if box.isDestroyed.load(ordering: .relaxed) { retireIfDrained(poolHandle, box) }
     }
+}
+
+/// Everything a release checks, under one lock: the pool handle (a destroyed
+/// pool still takes its connections back), the connection handle, and that
+/// the one belongs to the other. The connection handle is then removed, so
+/// a concurrent double release loses here.
+private func takeBack(_ conn: OpaquePointer?, to poolHandle: OpaquePointer?) throws(PoolError)
+    -> (PoolBox, ConnectionPool<MariaDBFactory>, Slot) {
+    let found = handles.withLock { table -> Result<(PoolBox, ConnectionPool<MariaDBFactory>, Slot), PoolError> in
+        let box: PoolBox, slot: Slot
+        switch table.lookup(bits(poolHandle), kind: .pool) {
+        case .success(let object): box = unsafeDowncast(object, to: PoolBox.self)
+        case .failure(let problem): return .failure(PoolError(.wrongHandle, problem.message))
+        }
+        switch table.lookup(bits(conn), kind: .connection) {
+        case .success(let object): slot = unsafeDowncast(object, to: Slot.self)
+        case .failure(let problem): return .failure(PoolError(.wrongHandle, problem.message))
+        }
+        guard let pool = box.owner(of: slot) else {
+            return .failure(PoolError(.wrongHandle, "the connection does not belong to pool '\(box.pool.name)'"))
+        }
+        _ = table.remove(bits(conn), kind: .connection)
+        return .success((box, pool, slot))
+    }
+    return try found.get()
 }
 
 /// The release frees the connection's results; their handles go stale with it.
 private func forgetResultHandles(of connection: MariaDBConnection) {
+    guard !connection.liveResults.isEmpty else { return }
     let tags = connection.liveResults.map(\.embedderTag)
-    guard !tags.isEmpty else { return }
     handles.withLock { table in
         for tag in tags { _ = table.remove(tag, kind: .result) }
     }

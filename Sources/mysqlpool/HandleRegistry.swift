@@ -63,8 +63,9 @@ struct HandleTable: ~Copyable {
         let index = Int(handle & 0xFFFF_FFFF) - 1
         let generation = (handle >> 32) & 0xFF_FFFF
         guard index >= 0, index < entries.count else { return .failure(.notAHandle(kind, handle)) }
-        let entry = entries[index]
-        guard entry.generation == generation, entry.kind == kind, let object = entry.object else {
+        // In place: a copy of the entry would cost a retain and a release.
+        guard entries[index].generation == generation, entries[index].kind == kind,
+              let object = entries[index].object else {
             return .failure(.stale(kind))
         }
         return .success(object)
