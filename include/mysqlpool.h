@@ -361,6 +361,14 @@ POOL_API int pool_get_conn(pool_t *pool, int64_t timeout_ms, pool_conn_t **out_c
 POOL_API int pool_get_conn_ex(pool_t *pool, int64_t timeout_ms, int64_t overflow_after_ms,
                               uint32_t flags, pool_conn_t **out_conn);
 
+/* pool_borrow: pool_get_conn_ex returning the connection itself, for
+ * bindings (ctypes, FFI) where an out-parameter costs an allocation per call.
+ * Return: the connection; NULL on failure, and then pool_last_error_code()
+ * is the status pool_get_conn_ex would have returned (POOL_E_EXHAUSTED,
+ * POOL_E_SERVER, ...), with the thread's other pool_last_* values.
+ * Ownership and thread-safety: as pool_get_conn. */
+POOL_API pool_conn_t *pool_borrow(pool_t *pool, int64_t timeout_ms, int64_t overflow_after_ms, uint32_t flags);
+
 /* pool_release: give a connection back. Open results are freed, an open
  * transaction is rolled back and autocommit restored (no round trip when
  * the session is already clean). A broken, expired or surplus connection is

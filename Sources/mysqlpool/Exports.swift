@@ -281,32 +281,48 @@ public func exportGetConnEx(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ overfl
     out?.pointee = nil
     return status { () throws(PoolError) in
         let out = try nonNull(out, "out_conn")
-        guard flags & ~UInt32(3) == 0 else {
-            throw PoolError(.badArgument, "unknown flag bits 0x\(String(flags & ~UInt32(3), radix: 16)) in flags")
-        }
-        guard overflowAfterMs >= 0 else {
-            throw PoolError(.badArgument, "overflow_after_ms must not be negative, got \(overflowAfterMs)")
-        }
-        let box = try poolBox(pool)
-        let timeout = timeoutMs < 0 ? nil : nanos(milliseconds: timeoutMs)
-        let overflowAfter = nanos(milliseconds: overflowAfterMs)
-        let ping = flags & 1 != 0
-        let slot: Slot
-        if flags & 2 != 0, let readPool = box.readPool {
-            do throws(PoolError) {
-                slot = try readPool.get(timeoutNanos: timeout, overflowAfterNanos: overflowAfter, ping: ping)
-            } catch {
-                // No replica answers: the primary serves reads meanwhile.
-                guard error.kind == .server else { throw error }
-                slot = try box.pool.get(timeoutNanos: timeout, overflowAfterNanos: overflowAfter, ping: ping)
-            }
-        } else {
+        out.pointee = try borrow(pool, timeoutMs, overflowAfterMs, flags)
+    }
+}
+
+@_cdecl("pool_borrow")
+public func exportBorrow(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ overflowAfterMs: Int64,
+                         _ flags: UInt32) -> OpaquePointer? {
+    do {
+        return try borrow(pool, timeoutMs, overflowAfterMs, flags)
+    } catch {
+        _ = record(error)
+        return nil
+    }
+}
+
+private func borrow(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ overflowAfterMs: Int64,
+                    _ flags: UInt32) throws(PoolError) -> OpaquePointer {
+    guard flags & ~UInt32(3) == 0 else {
+        throw PoolError(.badArgument, "unknown flag bits 0x\(String(flags & ~UInt32(3), radix: 16)) in flags")
+    }
+    guard overflowAfterMs >= 0 else {
+        throw PoolError(.badArgument, "overflow_after_ms must not be negative, got \(overflowAfterMs)")
+    }
+    let box = try poolBox(pool)
+    let timeout = timeoutMs < 0 ? nil : nanos(milliseconds: timeoutMs)
+    let overflowAfter = nanos(milliseconds: overflowAfterMs)
+    let ping = flags & 1 != 0
+    let slot: Slot
+    if flags & 2 != 0, let readPool = box.readPool {
+        do throws(PoolError) {
+            slot = try readPool.get(timeoutNanos: timeout, overflowAfterNanos: overflowAfter, ping: ping)
+        } catch {
+            // No replica answers: the primary serves reads meanwhile.
+            guard error.kind == .server else { throw error }
             slot = try box.pool.get(timeoutNanos: timeout, overflowAfterNanos: overflowAfter, ping: ping)
         }
-        let handle = register(slot, .connection)
-        slot.leaseTag.store(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle))), ordering: .relaxed)
-        out.pointee = handle
+    } else {
+        slot = try box.pool.get(timeoutNanos: timeout, overflowAfterNanos: overflowAfter, ping: ping)
     }
+    let handle = register(slot, .connection)
+    slot.leaseTag.store(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle))), ordering: .relaxed)
+    return handle
 }
 
 private func nanos(milliseconds: Int64) -> UInt64 {

@@ -1979,6 +1979,44 @@ static void test_get_flags(void) {
         pool_release(shared, conn);
 }
 
+/* pool_borrow: the connection as the return value, the status in
+ * pool_last_error_code() when it is NULL. */
+static void test_borrow(void) {
+    pool_t *pool = NULL;
+    pool_conn_t *conn, *second;
+    if (!CHECK_RC(tl_pool(&pool, "size", "1", "maxsize", "1", NULL), POOL_OK))
+        return;
+    conn = pool_borrow(pool, 1000, 0, 0);
+    if (!CHECK(conn != NULL))
+        return;
+    CHECK_EQ_U64(tl_stats(pool).in_use, 1);
+    second = pool_borrow(pool, 0, 0, 0);
+    CHECK(second == NULL);
+    CHECK_RC(pool_last_error_code(), POOL_E_EXHAUSTED);
+    CHECK(pool_borrow(pool, 0, 0, 4u) == NULL);
+    CHECK_RC(pool_last_error_code(), POOL_E_BAD_ARGUMENT);
+    CHECK_CONTAINS(pool_last_error(), "0x4");
+    CHECK(pool_borrow(pool, 0, -1, 0) == NULL);
+    CHECK_RC(pool_last_error_code(), POOL_E_BAD_ARGUMENT);
+    CHECK_CONTAINS(pool_last_error(), "-1");
+    CHECK(pool_borrow(NULL, 0, 0, 0) == NULL);
+    CHECK_RC(pool_last_error_code(), POOL_E_WRONG_HANDLE);
+    CHECK(pool_borrow((pool_t *)conn, 0, 0, 0) == NULL);
+    CHECK_RC(pool_last_error_code(), POOL_E_WRONG_HANDLE);
+    CHECK_RC(pool_release(pool, conn), POOL_OK);
+    /* The borrowed connection works and is the same one, back from idle. */
+    conn = pool_borrow(pool, 1000, 0, POOL_GET_PING);
+    if (CHECK(conn != NULL)) {
+        CHECK_RC(pool_query(conn, "SELECT 1", 8), POOL_OK);
+        CHECK_RC(pool_release(pool, conn), POOL_OK);
+    }
+    CHECK_EQ_U64(tl_stats(pool).created, 1);
+    pool_destroy(pool);
+    CHECK(pool_borrow(pool, 0, 0, 0) == NULL);
+    CHECK_RC(pool_last_error_code(), POOL_E_WRONG_HANDLE);
+    CHECK_CONTAINS(pool_last_error(), "stale");
+}
+
 static void test_close_wakes_waiter(void) {
     pool_t *pool = NULL;
     pool_conn_t *a, *b, *c = (pool_conn_t *)0x1;
@@ -2518,6 +2556,7 @@ int main(int argc, char **argv) {
     RUN(test_fork_child_starts_over);
     RUN(test_host_lists);
     RUN(test_get_flags);
+    RUN(test_borrow);
     RUN(test_close_wakes_waiter);
     RUN(test_close_idle);
     RUN(test_waiters_fifo);

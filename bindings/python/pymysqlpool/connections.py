@@ -156,6 +156,15 @@ def check_connect(code, pairs):
         raise
 
 
+def borrow_handle(pool_handle, pairs, wait=0, flags=0):
+    """A connection handle from a library pool (waiting up to `wait` ms,
+    then opening one above size), or the exception PyMySQL would raise."""
+    handle = _lib.pool_borrow(pool_handle, wait, wait, flags)
+    if handle is None:
+        check_connect(_lib.pool_last_error_code(), pairs)
+    return handle
+
+
 def make_pool_handle(pairs):
     """A libmysqlpool pool built from config pairs (the caller destroys it).
     Removes the password from `pairs`."""
@@ -341,15 +350,15 @@ class Connection:
         pairs.update({"size": "1", "maxsize": "1", "pre_create_num": "1", "con_lifetime": "0"})
         pairs["autocommit"] = _config_value(bool(options.autocommit))
         pool = make_pool_handle(pairs)
-        handle = ctypes.c_void_p()
-        code = _lib.pool_get_conn_ex(pool, 0, 0, 0, ctypes.byref(handle))
-        if code != _lib.POOL_OK:
+        try:
+            handle = borrow_handle(pool, pairs)
+        except BaseException:
             _lib.pool_destroy(pool)
-            check_connect(code, pairs)
+            raise
         self.__dict__.update(_connection_state(options))
         self._pool_handle = pool
         self._pairs = pairs
-        self._handle = handle.value
+        self._handle = handle
         self._watch()
 
     def _watch(self):
@@ -693,9 +702,7 @@ class Connection:
         if self._handle is not None:
             _lib.pool_discard(self._pool_handle, self._handle)
             self._handle = None
-        handle = ctypes.c_void_p()
-        check_connect(_lib.pool_get_conn_ex(self._pool_handle, 0, 0, 0, ctypes.byref(handle)), self._pairs)
-        self._handle = handle.value
+        self._handle = borrow_handle(self._pool_handle, self._pairs)
         self._link_lost = False
         self._result = None
         self._refresh_info()

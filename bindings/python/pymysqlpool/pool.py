@@ -10,7 +10,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from . import _lib, _logging, metrics
-from .connections import _LEASES, _connection_state, borrowed_connection, pooled_connection_class, check_connect, make_pool_handle, split_connect_kwargs
+from .connections import _LEASES, _connection_state, borrow_handle, borrowed_connection, pooled_connection_class, check_connect, make_pool_handle, split_connect_kwargs
 # pymysql-pool defines both exceptions beside the pool: importable from here too.
 from .err import GetConnectionFromPoolError, ReturnConnectionToPoolError  # noqa: F401
 
@@ -22,11 +22,14 @@ if TYPE_CHECKING:  # names for annotations only: nothing here is imported at run
 logger = logging.getLogger("pymysqlpool")
 
 # Bound once: checkout and return are the hot path of every pooled query.
-_void_p = ctypes.c_void_p
-_byref = ctypes.byref
-_get_conn = _lib.pool_get_conn_ex
+_borrow = _lib.pool_borrow  # returns the handle: no out-parameter object per call
+_last_error_code = _lib.pool_last_error_code
 _release = _lib.pool_release
 _debug_enabled = logger.isEnabledFor
+# Logger.isEnabledFor memoizes its answers in this dict (cleared in place when
+# levels change): a False found here skips the call, which costs as much as
+# a tenth of a checkout. Anything else asks isEnabledFor.
+_enabled_cache = getattr(logger, "_cache", {})
 _DEBUG = logging.DEBUG
 _DEFAULT_WAIT = ctypes.c_int64(300)  # pymysql-pool's default 3 retries x 0.1 s
 _NO_FLAGS = ctypes.c_uint32(0)
@@ -155,17 +158,16 @@ class ConnectionPool:
         retry_num * retry_interval seconds, new up to maxsize; else
         GetConnectionFromPoolError. readonly (ha_mode="replication"): a
         replica's connection when one answers, the primary's otherwise."""
-        if _debug_enabled(_DEBUG) or readonly:
+        if (_enabled_cache.get(_DEBUG) is not False and _debug_enabled(_DEBUG)) or readonly:
             return self._get_connection_logged(retry_num, retry_interval, pre_ping, readonly)
         # ctypes converts arguments that already have the parameter's type fastest.
         wait = _DEFAULT_WAIT if retry_num == 3 and retry_interval == 0.1 else _wait_ms(retry_num, retry_interval)
-        handle = _void_p()
-        code = _get_conn(self._handle_arg, wait, wait, _PING if pre_ping else _NO_FLAGS, _byref(handle))
-        if code:
-            check_connect(code, self._pairs)
+        handle = _borrow(self._handle_arg, wait, wait, _PING if pre_ping else _NO_FLAGS)
+        if handle is None:
+            check_connect(_last_error_code(), self._pairs)
         if self._leak_detection:
-            _logging.remember_borrower(handle.value)
-        return borrowed_connection(self._connection_class, handle.value, self._handle)
+            _logging.remember_borrower(handle)
+        return borrowed_connection(self._connection_class, handle, self._handle)
 
     get_conn = get_connection
 
@@ -174,17 +176,14 @@ class ConnectionPool:
         lines, or for a read-only connection."""
         created = self._stats().created
         wait = _wait_ms(retry_num, retry_interval)
-        handle = _void_p()
         flags = (_lib.POOL_GET_PING if pre_ping else 0) | (_lib.POOL_GET_READONLY if readonly else 0)
-        code = _get_conn(self._handle_arg, wait, wait, flags, _byref(handle))
-        if code:
-            check_connect(code, self._pairs)
+        handle = borrow_handle(self._handle_arg, self._pairs, wait, flags)
         for _ in range(self._stats().created - created):
             logger.debug("Create new connection in pool(%s)", self.name)
         logger.debug("Get connection from pool(%s)", self.name)
         if self._leak_detection:
-            _logging.remember_borrower(handle.value)
-        return borrowed_connection(self._connection_class, handle.value, self._handle)
+            _logging.remember_borrower(handle)
+        return borrowed_connection(self._connection_class, handle, self._handle)
 
     def _put_connection(self, connection, discard=False):
         if connection._returned:
@@ -202,7 +201,7 @@ class ConnectionPool:
             code = (_lib.pool_discard if discard else _release)(self._handle_arg, handle)
             if code:
                 _lib.raise_last(code)
-        if _debug_enabled(_DEBUG):
+        if _enabled_cache.get(_DEBUG) is not False and _debug_enabled(_DEBUG):
             logger.debug("Put connection back to pool(%s)", self.name)
 
     def release(self, connection: Connection) -> None:

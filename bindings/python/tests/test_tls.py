@@ -718,8 +718,8 @@ def test_c_api_ssl_keys(tls_server, certs):
     code, pool = create(dict(base, ssl="1", ssl_ca=certs("ca.pem"), ssl_verify_cert="1"))
     assert code == _lib.POOL_OK, _lib.last_error()
     try:
-        conn = ctypes.c_void_p()
-        assert _lib.pool_get_conn_ex(pool, 5000, 5000, 0, ctypes.byref(conn)) == _lib.POOL_OK
+        conn = _lib.pool_borrow(pool, 5000, 5000, 0)
+        assert conn is not None, _lib.last_error()
         sql = b"SHOW SESSION STATUS LIKE 'Ssl_cipher'"
         assert _lib.pool_query(conn, sql, len(sql)) == _lib.POOL_OK
         result = ctypes.c_void_p()
