@@ -222,9 +222,66 @@ static void test_threads_stress(void) {
     pool_destroy(pool);
 }
 
+/* pool_destroy racing the releases of the last borrowed connections: the
+ * destroyed pool's handle must be retired once they are all back, whichever
+ * side finishes last (destroy sees none borrowed, or the last release sees
+ * the pool destroyed). A handle left behind would take a later release as a
+ * "stale connection" instead of a "stale pool". */
+enum { RACE_ROUNDS = 100, RACE_CONNS = 4 };
+
+struct racer {
+    pthread_t thread;
+    pthread_barrier_t *start;
+    pool_t *pool;
+    pool_conn_t *conn;
+    int rc;
+};
+
+static void *release_after_barrier(void *arg) {
+    struct racer *r = arg;
+    pthread_barrier_wait(r->start);
+    r->rc = pool_release(r->pool, r->conn);
+    return NULL;
+}
+
+static void test_destroy_races_last_release(void) {
+    int round, i, retired = 0;
+    for (round = 0; round < RACE_ROUNDS; round++) {
+        pthread_barrier_t start;
+        struct racer racers[RACE_CONNS];
+        pool_t *race_pool = NULL;
+        pool_conn_t *stale;
+        if (!CHECK_RC(tl_pool(&race_pool, "size", "4", "maxsize", "4", "pre_create_num", "4", NULL), POOL_OK))
+            return;
+        pthread_barrier_init(&start, NULL, RACE_CONNS + 1);
+        for (i = 0; i < RACE_CONNS; i++) {
+            racers[i].start = &start;
+            racers[i].pool = race_pool;
+            if (!CHECK_RC(pool_get_conn(race_pool, 1000, &racers[i].conn), POOL_OK))
+                return;
+        }
+        stale = racers[0].conn;
+        for (i = 0; i < RACE_CONNS; i++)
+            pthread_create(&racers[i].thread, NULL, release_after_barrier, &racers[i]);
+        pthread_barrier_wait(&start);
+        pool_destroy(race_pool);
+        for (i = 0; i < RACE_CONNS; i++) {
+            pthread_join(racers[i].thread, NULL);
+            CHECK_RC(racers[i].rc, POOL_OK);
+        }
+        pthread_barrier_destroy(&start);
+        CHECK_RC(pool_release(race_pool, stale), POOL_E_WRONG_HANDLE);
+        if (tl_check(strstr(pool_last_error(), "pool handle is stale") != NULL, __FILE__, __LINE__,
+                     "the destroyed pool's handle is retired", "round %d: %s", round, pool_last_error()))
+            retired++;
+    }
+    printf("  %d rounds, the handle retired in %d\n", RACE_ROUNDS, retired);
+}
+
 int main(int argc, char **argv) {
     tl_init(argc, argv);
     tl_require_server();
     RUN(test_threads_stress);
+    RUN(test_destroy_races_last_release);
     return test_summary();
 }
