@@ -338,15 +338,21 @@ static void pool_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
             fz_expect("pool_stats(live pool, out_size >= 16)", rc, 1, POOL_OK);
         break;
     }
-    case 3: { /* pool_get_conn_ex, never waiting */
+    case 3: { /* pool_get_conn_ex or pool_borrow, never waiting */
         pool_conn_t *conn = (pool_conn_t *)&value;
         uint32_t flags = extra & 8 ? (uint32_t)(value >> 40) : (extra & 16 ? POOL_GET_PING : 0);
         int64_t overflow = extra & 32 ? (int64_t)(value >> 8) * (extra & 64 ? -1 : 1) : 0;
-        int bad_args = (flags & ~(POOL_GET_PING | POOL_GET_READONLY)) != 0 || overflow < 0 || (extra & 128);
-        rc = pool_get_conn_ex(pool, 0, overflow, flags, extra & 128 ? NULL : &conn);
+        int borrow = extra & 1, null_out = !borrow && (extra & 128);
+        int bad_args = (flags & ~(POOL_GET_PING | POOL_GET_READONLY)) != 0 || overflow < 0 || null_out;
+        if (borrow) {
+            conn = pool_borrow(pool, 0, overflow, flags);
+            rc = conn != NULL ? POOL_OK : pool_last_error_code();
+        } else {
+            rc = pool_get_conn_ex(pool, 0, overflow, flags, null_out ? NULL : &conn);
+        }
         fz_outcome(22, rc);
-        if (!(extra & 128))
-            FZ_CHECK(conn == NULL, "pool_get_conn_ex failed but left *out_conn set");
+        if (!null_out)
+            FZ_CHECK(conn == NULL, "pool_get_conn_ex/pool_borrow failed but handed out a connection");
         if (index < 0)
             fz_expect("pool_get_conn_ex(bad pool)", rc, 2, POOL_E_WRONG_HANDLE,
                       bad_args ? POOL_E_BAD_ARGUMENT : POOL_E_WRONG_HANDLE);
