@@ -12,17 +12,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="session")
-def cluster():
-    hosts = os.environ.get("MYSQLPOOL_CLUSTER_HOSTS")
+def cluster_from(variable, script):
+    """The hosts a cluster script exported in `variable` (primary first),
+    their ports, and the login; a failure, never a skip, without them."""
+    hosts = os.environ.get(variable)
     if not hosts:
-        pytest.fail("MYSQLPOOL_CLUSTER_HOSTS is not set: run under scripts/with-replication.sh")
+        pytest.fail(f"{variable} is not set: run under scripts/{script}")
     return {
         "hosts": hosts,
         "ports": [int(item.rsplit(":", 1)[1]) for item in hosts.split(",")],
         "kw": {"user": os.environ["MYSQL_USER"], "password": os.environ["MYSQL_PWD"],
                "database": os.environ["MYSQL_DATABASE"]},
     }
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    return cluster_from("MYSQLPOOL_CLUSTER_HOSTS", "with-replication.sh")
 
 
 def cluster_ctl(*args):

@@ -2,25 +2,18 @@
 ha_mode="loadbalance" spreads connections over the nodes, a write on any
 node is read on the others, and the pool keeps serving when a node dies."""
 
-import os
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
 import pymysqlpool
-from conftest import eventually
-
-ROOT = Path(__file__).resolve().parents[3]
+from conftest import ROOT, cluster_from, eventually
 
 
 @pytest.fixture(scope="module")
 def galera():
-    hosts = os.environ.get("MYSQLPOOL_GALERA_HOSTS")
-    if not hosts:
-        pytest.fail("MYSQLPOOL_GALERA_HOSTS is not set: run under scripts/with-galera.sh")
-    return hosts, [int(item.rsplit(":", 1)[1]) for item in hosts.split(",")]
+    return cluster_from("MYSQLPOOL_GALERA_HOSTS", "with-galera.sh")
 
 
 def one(conn, sql, args=None):
@@ -30,11 +23,9 @@ def one(conn, sql, args=None):
 
 
 def test_loadbalance_over_galera_survives_a_node_kill(galera):
-    hosts, ports = galera
-    kw = {"user": os.environ["MYSQL_USER"], "password": os.environ["MYSQL_PWD"],
-          "database": os.environ["MYSQL_DATABASE"]}
-    pool = pymysqlpool.ConnectionPool(host=hosts, ha_mode="loadbalance", size=3, maxsize=3, host_deny_time=2,
-                                      validation_interval=0, **kw)
+    ports = galera["ports"]
+    pool = pymysqlpool.ConnectionPool(host=galera["hosts"], ha_mode="loadbalance", size=3, maxsize=3, host_deny_time=2,
+                                      validation_interval=0, **galera["kw"])
     table = "g_" + uuid.uuid4().hex[:12]
     held = [pool.get_connection() for _ in range(3)]
     assert sorted(one(conn, "SELECT @@port")[0] for conn in held) == sorted(ports)
