@@ -253,6 +253,8 @@ POOL_API const char *pool_last_error(void);
  *                                           at least this long (0: every checkout);
  *                                           the peek is a system call, and one given
  *                                           back a moment ago is as alive as it can tell
+ *                                           (connection ages are read from the coarse
+ *                                           monotonic clock: 1-10 ms granularity)
  *   validation_interval seconds        30   COM_PING before handing out a connection
  *                                           not heard from for this long
  *   pre_ping           bool            0    COM_PING before every checkout of an idle
@@ -688,6 +690,37 @@ POOL_API int pool_query_pickle(pool_conn_t *conn, const char *sql, size_t length
  * pointers or unknown flags. Thread-safety: as every call on a connection. */
 POOL_API int pool_query_pickle_more(pool_conn_t *conn, uint32_t flags, const char **out_bytes,
                                     size_t *out_length);
+
+/* pool_format_insert_pickle: executemany's multi-row INSERT statements,
+ * written without a round trip, for bindings that would otherwise escape
+ * every value in their own language.
+ * request: `request_length` bytes of a Python pickle (protocols 2-5) of the
+ *   tuple (prefix, pieces, postfix, rows): prefix ("INSERT ... VALUES ") and
+ *   postfix (" ON DUPLICATE KEY ...", or empty) are bytes; pieces is a tuple
+ *   of the bytes around a row's placeholders ("(", ", ", ")" for "(%s, %s)"),
+ *   one more than a row has values; rows is a list or tuple of tuples or lists
+ *   of None, bool, int (64 bits), float, str and bytes. Only those opcodes are read:
+ *   the request can never construct an object or call anything.
+ * Each row becomes the pieces with its values between them as SQL literals:
+ *   NULL; 1 or 0; decimal digits; a float as Python's repr() with "e0"
+ *   added when it has no exponent; X'hex' for bytes; a quoted string for str,
+ *   escaped with backslashes or, under NO_BACKSLASH_ESCAPES (the server
+ *   status), by doubling '. Rows are joined with "," after `prefix`, and a
+ *   statement is closed with `postfix` before a row would take it past
+ *   `max_statement_length` bytes (a longer row gets a statement of its own).
+ * Output: a pickle (protocol 3) of the list of statements, as bytes.
+ * Ownership: the bytes belong to the connection and stay valid until its
+ * next call or its release. Return: POOL_OK; POOL_E_MISUSE when the request
+ * holds what this call leaves to the caller (inf or nan, a nested sequence, a
+ * row whose length does not match the placeholders, a list object that
+ * appears twice, a str with lone surrogates, an int beyond 64 bits) or the
+ * connection's character set is not utf8/utf8mb4: format those rows another
+ * way; POOL_E_BAD_ARGUMENT for NULL pointers, max_statement_length 0, or a
+ * malformed pickle (the message names the offset); POOL_E_WRONG_HANDLE.
+ * Thread-safety: as every call on a connection. */
+POOL_API int pool_format_insert_pickle(pool_conn_t *conn, const void *request, size_t request_length,
+                                       size_t max_statement_length, const char **out_bytes,
+                                       size_t *out_length);
 
 /* pool_result_seek: move a stored result to row `row` (0-based) so the next
  * fetch returns it. POOL_E_MISUSE for a streaming result;

@@ -14,4 +14,15 @@ public enum MonotonicClock {
         clock_gettime(CLOCK_MONOTONIC, &time)
         return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
+
+    /// The same timeline read at the last timer tick (1-10 ms resolution, at
+    /// most one tick behind `now()`), for a fifth of the cost: 6 ns against
+    /// 29 ns on the benchmark VM, where two `now()` were a quarter of a
+    /// checkout. For bookkeeping measured in milliseconds, never for waits.
+    @inline(__always)
+    public static func coarse() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
 }

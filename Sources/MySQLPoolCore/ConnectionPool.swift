@@ -61,6 +61,10 @@ public struct PoolSettings: Sendable {
     public var preCreate: Int
     /// Wait used when a caller passes no timeout.
     public var defaultTimeoutNanos: UInt64
+    /// Called (outside the lock) with the `leaseTag` of every connection the
+    /// pool closes or abandons whose tag the embedder set, so that it can
+    /// forget what it keeps per connection (the C layer's handle).
+    public var onRetire: (@Sendable (_ leaseTag: UInt) -> Void)?
 
     public init(limits: PoolLimits, name: String, preCreate: Int = 0, defaultTimeoutNanos: UInt64 = 30_000_000_000) {
         self.limits = limits
@@ -72,7 +76,10 @@ public struct PoolSettings: Sendable {
 
 /// A thread-safe connection pool. Decisions are made by `PoolStateMachine`
 /// under one mutex; connecting, resetting, pinging and closing happen after
-/// the mutex is released.
+/// the mutex is released. A connection's instants (opened, idle since,
+/// proven alive, borrowed) come from the coarse clock, so that a checkout
+/// and a release read nothing else; waits, deadlines and wait times from the
+/// precise one.
 public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendable {
     public typealias Slot = PooledSlot<Factory.Connection>
 
@@ -101,7 +108,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         var opened: [Slot] = []
         do {
             for _ in 0..<settings.preCreate {
-                opened.append(Slot(connection: try factory.connect(), createdAt: MonotonicClock.now(), poolID: id))
+                opened.append(Slot(connection: try factory.connect(), createdAt: MonotonicClock.coarse(), poolID: id))
             }
         } catch {
             opened.forEach { factory.close($0.connection) }
@@ -146,7 +153,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
             maintenance = wasClosed ? nil : startMaintenance()
             return idle
         }
-        inherited.forEach { factory.abandon($0.connection) }
+        inherited.forEach { retire($0, abandon: true) }
     }
 
     /// A pool dropped without close() still closes its idle connections.
@@ -178,16 +185,14 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     ///   - ping: validate with a round trip whatever the limits say.
     public func get(timeoutNanos: UInt64? = nil, overflowAfterNanos: UInt64 = 0, ping: Bool = false) throws(PoolError) -> Slot {
         startOverIfForked()
-        let start = MonotonicClock.now()
-        let timeout = timeoutNanos ?? settings.defaultTimeoutNanos
-        let deadline = start.addingReportingOverflow(timeout).overflow ? UInt64.max : start + timeout
-        let overflowAt = timeout == 0 ? start : start &+ Swift.min(overflowAfterNanos, timeout)
+        var deadlines = CallDeadlines(timeout: timeoutNanos ?? settings.defaultTimeoutNanos,
+                                      overflowAfter: overflowAfterNanos)
         while true {
             // Each failed check uses up an idle connection, so this loop ends.
-            let (slot, planned) = try acquire(deadline: deadline, overflowAt: overflowAt, mayWait: timeout > 0)
+            let (slot, planned) = try acquire(&deadlines)
             // A connection opened just now (planned == nil) needs no proof of life.
             guard let planned else { return slot }
-            if passes(slot, ping ? .ping : planned, countPing: planned != .ping, deadline: deadline) { return slot }
+            if passes(slot, ping ? .ping : planned, countPing: planned != .ping, deadlines: &deadlines) { return slot }
             finishRelease(slot, .failedValidation)
             PoolLog.emit(.info, pool: name, "a pooled connection was found dead before checkout and replaced")
         }
@@ -204,7 +209,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         return Swift.min(Swift.max(callerDeadline, now &+ Self.minPingNanos), now &+ Self.maxPingNanos)
     }
 
-    private func passes(_ slot: Slot, _ check: LeaseCheck, countPing: Bool, deadline: UInt64) -> Bool {
+    private func passes(_ slot: Slot, _ check: LeaseCheck, countPing: Bool, deadlines: inout CallDeadlines) -> Bool {
         switch check {
         case .none:
             return true
@@ -213,9 +218,10 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         case .ping:
             if countPing { mutex.withLock { state.countPing() } }
             guard factory.isSocketAlive(slot.connection),
-                  factory.ping(slot.connection, deadline: pingDeadline(callerDeadline: deadline), owner: id)
+                  factory.ping(slot.connection, deadline: pingDeadline(callerDeadline: deadlines.anchor().deadline),
+                               owner: id)
             else { return false }
-            let now = MonotonicClock.now()
+            let now = MonotonicClock.coarse()
             mutex.withLock { state.provedAlive(slot, now: now) }
             return true
         }
@@ -227,7 +233,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         startOverIfForked()
         if slot.forkGeneration != ForkWatch.generation {
             // Borrowed in the parent: not in this process's books.
-            factory.abandon(slot.connection)
+            retire(slot, abandon: true)
             return
         }
         try checkLeased(slot)
@@ -240,7 +246,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         startOverIfForked()
         let (slots, waiters) = mutex.withLock { state.close(now: MonotonicClock.now()) }
         waiters.forEach { $0.condition.signal() }
-        slots.forEach { factory.close($0.connection) }
+        slots.forEach { retire($0) }
         Watchdog.shared.fireAll(owner: id)  // a keepalive ping on a stalled link must not hold up close
         maintenance?.stop()
     }
@@ -264,29 +270,42 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         }
     }
 
+    /// Every connection that was in the books leaves through here (those
+    /// that never were are closed where they fail).
+    private func retire(_ slot: Slot, abandon: Bool = false) {
+        if abandon { factory.abandon(slot.connection) } else { factory.close(slot.connection) }
+        if let onRetire = settings.onRetire {
+            let tag = slot.leaseTag.exchange(0, ordering: .relaxed)
+            if tag != 0 { onRetire(tag) }
+        }
+    }
+
     private func finishRelease(_ slot: Slot, _ condition: ReturnCondition) {
-        let outcome = mutex.withLock { state.release(slot, condition, now: MonotonicClock.now()) }
+        let outcome = mutex.withLock { state.release(slot, condition, now: MonotonicClock.coarse()) }
         outcome.wake?.condition.signal()
-        if let closing = outcome.close { factory.close(closing.connection) }
+        if let closing = outcome.close { retire(closing) }
     }
 
     /// A connection and the check it needs before use: nil for one opened
     /// just now, .none for one handed over by a release.
-    private func acquire(deadline: UInt64, overflowAt: UInt64, mayWait: Bool) throws(PoolError) -> (Slot, LeaseCheck?) {
+    private func acquire(_ deadlines: inout CallDeadlines) throws(PoolError) -> (Slot, LeaseCheck?) {
         var expired: [Slot] = []
         var planned = LeaseCheck.none
-        let now = MonotonicClock.now()
+        let now = MonotonicClock.coarse()
+        let mayOverflow = deadlines.mayOverflow()
         let decision: WaitOutcome<Factory.Connection> = mutex.withLock {
-            switch state.acquire(now: now, mayOverflow: overflowAt <= now, mayWait: mayWait, expired: &expired) {
+            switch state.acquire(now: now, mayOverflow: mayOverflow, mayWait: deadlines.timeout > 0, expired: &expired) {
             case .lease(let slot, let check):
                 planned = check
                 return .lease(slot)
             case .create: return .create
             case .fail(let error): return .fail(error)
-            case .wait: return waitForTurn(enqueuedAt: now, deadline: deadline, overflowAt: overflowAt)
+            case .wait:
+                let (deadline, overflowAt) = deadlines.anchor()
+                return waitForTurn(enqueuedAt: MonotonicClock.now(), deadline: deadline, overflowAt: overflowAt)
             }
         }
-        expired.forEach { factory.close($0.connection) }
+        expired.forEach { retire($0) }
         switch decision {
         case .lease(let slot): return (slot, planned)
         case .create: return (try openForCaller(), nil)
@@ -321,7 +340,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     /// Opens a connection in capacity the state machine reserved for us.
     private func openForCaller() throws(PoolError) -> Slot {
         let connection = try connectInReservedCapacity()
-        let now = MonotonicClock.now()
+        let now = MonotonicClock.coarse()
         let slot = Slot(connection: connection, createdAt: now, poolID: id)
         guard mutex.withLock({ state.connectSucceeded(slot, now: now) }) else {
             factory.close(connection)
@@ -335,10 +354,10 @@ extension ConnectionPool {
     /// One maintenance pass: the decisions under the lock, the closing,
     /// pinging and opening after it.
     func maintain() {
-        let now = MonotonicClock.now()
+        let now = MonotonicClock.coarse()
         let work = mutex.withLock { state.maintain(now: now) }
         for (slot, reason) in work.close {
-            factory.close(slot.connection)
+            retire(slot)
             PoolLog.emit(.debug, pool: name, "closed an idle connection (\(reason))")
         }
         for (slot, borrowedFor) in work.leaks {
@@ -349,10 +368,10 @@ extension ConnectionPool {
         for slot in work.ping {
             let alive = factory.isSocketAlive(slot.connection)
                 && factory.ping(slot.connection, deadline: pingDeadline(), owner: id)
-            let (wake, close) = mutex.withLock { state.keepaliveFinished(slot, alive: alive, now: MonotonicClock.now()) }
+            let (wake, close) = mutex.withLock { state.keepaliveFinished(slot, alive: alive, now: MonotonicClock.coarse()) }
             wake?.condition.signal()
             if close {
-                factory.close(slot.connection)
+                retire(slot)
                 if !alive { PoolLog.emit(.info, pool: name, "keepalive found an idle connection dead; closed it") }
             }
         }
@@ -368,11 +387,40 @@ extension ConnectionPool {
             PoolLog.emit(.warning, pool: name, "could not open a connection to keep min_idle: \(error.message)")
             return
         }
-        let now = MonotonicClock.now()
+        let now = MonotonicClock.coarse()
         let slot = Slot(connection: connection, createdAt: now, poolID: id)
         let (wake, close) = mutex.withLock { state.connectSucceededIdle(slot, now: now) }
         wake?.condition.signal()
-        if let close { factory.close(close.connection) }
+        if let close { retire(close) }
+    }
+}
+
+/// A get's deadlines, anchored to the precise clock only when the call first
+/// needs them (to wait or to ping): a checkout served at once from the idle
+/// list reads the coarse clock alone.
+struct CallDeadlines {
+    let timeout: UInt64
+    let overflowAfter: UInt64
+    private var start: UInt64?
+
+    init(timeout: UInt64, overflowAfter: UInt64) {
+        self.timeout = timeout
+        self.overflowAfter = overflowAfter
+    }
+
+    /// The deadline and the instant from which the call may open a
+    /// connection above size, counted from the first time this is asked.
+    mutating func anchor() -> (deadline: UInt64, overflowAt: UInt64) {
+        let start = self.start ?? MonotonicClock.now()
+        self.start = start
+        let deadline = start.addingReportingOverflow(timeout).overflow ? UInt64.max : start + timeout
+        return (deadline, start &+ Swift.min(overflowAfter, timeout))
+    }
+
+    /// Whether the call may open a connection above size now.
+    func mayOverflow() -> Bool {
+        guard let start else { return timeout == 0 || overflowAfter == 0 }
+        return start &+ Swift.min(overflowAfter, timeout) <= MonotonicClock.now()
     }
 }
 

@@ -23,6 +23,7 @@ private let linkLostErrnos: Set<UInt32> = [
 
 private let statusInTransaction: UInt32 = 0x0001
 private let statusAutocommit: UInt32 = 0x0002
+private let statusNoBackslashEscapes: UInt32 = 0x0200
 
 /// Opens libmariadb connections as a `PoolConfiguration` says: to its one
 /// host, or to the best of several for `role` (see `HostSet`). A class: the
@@ -344,6 +345,29 @@ public final class MariaDBConnection: @unchecked Sendable {
         statementPickle.begin()
         statementPickle.beginTuple()
         try appendRowsAndTail(of: result, options: options)
+        return statementPickle.bytes.withUnsafeBufferPointer { $0 }
+    }
+
+    /// executemany's INSERT statements for `request` (see InsertFormatter),
+    /// escaped for this connection's sql_mode, as a pickle of a list of bytes
+    /// in the buffer `runForPython` uses. No round trip.
+    public func formatInsertForPython(_ request: UnsafeRawBufferPointer, maxStatementLength: Int)
+        throws(PoolError) -> UnsafeBufferPointer<UInt8>
+    {
+        // Text is written as its UTF-8 bytes, right only for a UTF-8 session.
+        guard strncmp(charsetName, "utf8", 4) == 0 else {
+            throw PoolError(.misuse, "formatting rows needs a utf8 or utf8mb4 connection, not '\(String(cString: charsetName))'")
+        }
+        do throws(InsertFormatter.Failure) {
+            try InsertFormatter.format(request: request, maxStatementLength: maxStatementLength,
+                                       noBackslashEscapes: serverStatus & statusNoBackslashEscapes != 0,
+                                       into: &statementPickle)
+        } catch {
+            switch error {
+            case .malformed(let problem): throw PoolError(.badArgument, "request: \(problem)")
+            case .unsupported(let problem): throw PoolError(.misuse, "request: \(problem); format these rows another way")
+            }
+        }
         return statementPickle.bytes.withUnsafeBufferPointer { $0 }
     }
 

@@ -81,8 +81,9 @@ public final class PooledSlot<Connection>: @unchecked Sendable {
     var leakReported = false
     /// The ForkWatch generation of the process that opened it.
     let forkGeneration = ForkWatch.generation
-    /// Set by the embedding layer after a checkout (the C handle), read by
-    /// leak reports; no lock needed.
+    /// The embedding layer's token for the connection (the C handle of its
+    /// current lease), read by leak reports and handed to `onRetire`; 0 for
+    /// none. Written by whoever holds the connection; no lock needed.
     public let leaseTag = Atomic<UInt>(0)
 
     init(connection: Connection, createdAt: UInt64, poolID: UInt64) {
@@ -579,7 +580,9 @@ struct PoolStateMachine<Connection> {
     }
 
     private mutating func finishWait(_ waiter: Waiter<Connection>, now: UInt64) {
-        let waited = now &- waiter.enqueuedAt
+        // A release may pass its coarse instant, which can trail the precise
+        // one the waiter was enqueued at.
+        let waited = now > waiter.enqueuedAt ? now - waiter.enqueuedAt : 0
         counters.waitTimeNanos += waited
         counters.maxWaitNanos = Swift.max(counters.maxWaitNanos, waited)
     }

@@ -80,10 +80,16 @@ private func status(_ body: () throws(PoolError) -> Void) -> Int32 {
 
 @inline(__always)
 private func lookup<Object: AnyObject>(_ handle: OpaquePointer?, _ kind: HandleKind, as _: Object.Type) throws(PoolError) -> Object {
-    let found = handles.withLock { $0.lookup(bits(handle), kind: kind) }
-    switch found {
-    case .success(let object): return unsafeDowncast(object, to: Object.self)
-    case .failure(let problem): throw PoolError(.wrongHandle, problem.message)
+    let bits = bits(handle)
+    if let object = handles.withLock({ $0.object(bits, kind: kind) }) { return unsafeDowncast(object, to: Object.self) }
+    throw wrongHandle(bits, kind)
+}
+
+/// Why `handle` was refused, worked out after the fast lookup failed.
+private func wrongHandle(_ handle: UInt, _ kind: HandleKind) -> PoolError {
+    switch handles.withLock({ $0.lookup(handle, kind: kind) }) {
+    case .success: PoolError(.wrongHandle, HandleProblem.stale(kind).message)  // renewed meanwhile
+    case .failure(let problem): PoolError(.wrongHandle, problem.message)
     }
 }
 
@@ -212,7 +218,8 @@ public func exportCreate(_ config: OpaquePointer?, _ out: UnsafeMutablePointer<O
 /// One pool, or in replication mode a primary pool and a read-only pool
 /// (opened lazily: replicas being down must not stop pool_create).
 private func makePools(_ configuration: PoolConfiguration) throws(PoolError) -> PoolBox {
-    let settings = try configuration.poolSettings()
+    var settings = try configuration.poolSettings()
+    settings.onRetire = forgetConnectionHandle
     let hosts = HostSet(try configuration.hostAddresses(), mode: configuration.hostMode,
                         denyNanos: configuration.hostDenyNanos)
     guard configuration.hostMode == .replication else {
@@ -320,9 +327,18 @@ private func borrow(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ overflowAfterM
     } else {
         slot = try box.pool.get(timeoutNanos: timeout, overflowAfterNanos: overflowAfter, ping: ping)
     }
-    let handle = register(slot, .connection)
-    slot.leaseTag.store(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle))), ordering: .relaxed)
-    return handle
+    // A connection's handle is made once, at its first checkout (see HandleTable).
+    var handle = slot.leaseTag.load(ordering: .relaxed)
+    if handle == 0 {
+        handle = handles.withLock { $0.insert(slot, kind: .connection) }
+        slot.leaseTag.store(handle, ordering: .relaxed)
+    }
+    return OpaquePointer(bitPattern: handle)!
+}
+
+/// The pool closed a connection that had a handle: the handle goes with it.
+private let forgetConnectionHandle: @Sendable (UInt) -> Void = { handle in
+    handles.withLock { _ = $0.remove(handle, kind: .connection) }
 }
 
 private func nanos(milliseconds: Int64) -> UInt64 {
@@ -351,27 +367,25 @@ private func giveBack(_ poolHandle: OpaquePointer?, _ conn: OpaquePointer?, disc
 
 /// Everything a release checks, under one lock: the pool handle (a destroyed
 /// pool still takes its connections back), the connection handle, and that
-/// the one belongs to the other. The connection handle is then removed, so
-/// a concurrent double release loses here.
+/// the one belongs to the other. The connection handle is then renewed for
+/// the next lease, so a concurrent double release loses here.
 private func takeBack(_ conn: OpaquePointer?, to poolHandle: OpaquePointer?) throws(PoolError)
     -> (PoolBox, ConnectionPool<MariaDBFactory>, Slot) {
-    let found = handles.withLock { table -> Result<(PoolBox, ConnectionPool<MariaDBFactory>, Slot), PoolError> in
-        let box: PoolBox, slot: Slot
-        switch table.lookup(bits(poolHandle), kind: .pool) {
-        case .success(let object): box = unsafeDowncast(object, to: PoolBox.self)
-        case .failure(let problem): return .failure(PoolError(.wrongHandle, problem.message))
-        }
-        switch table.lookup(bits(conn), kind: .connection) {
-        case .success(let object): slot = unsafeDowncast(object, to: Slot.self)
-        case .failure(let problem): return .failure(PoolError(.wrongHandle, problem.message))
-        }
-        guard let pool = box.owner(of: slot) else {
-            return .failure(PoolError(.wrongHandle, "the connection does not belong to pool '\(box.pool.name)'"))
-        }
-        _ = table.remove(bits(conn), kind: .connection)
-        return .success((box, pool, slot))
+    let poolBits = bits(poolHandle), connBits = bits(conn)
+    let found = handles.withLock { table -> (PoolBox, Slot, ConnectionPool<MariaDBFactory>?)? in
+        guard let boxObject = table.object(poolBits, kind: .pool),
+              let slotObject = table.object(connBits, kind: .connection) else { return nil }
+        let box = unsafeDowncast(boxObject, to: PoolBox.self), slot = unsafeDowncast(slotObject, to: Slot.self)
+        guard let pool = box.owner(of: slot) else { return (box, slot, nil) }
+        slot.leaseTag.store(table.renew(connBits) ?? 0, ordering: .relaxed)
+        return (box, slot, pool)
     }
-    return try found.get()
+    guard let (box, slot, pool) = found else {
+        let poolIsLive = handles.withLock { $0.object(poolBits, kind: .pool) != nil }
+        throw poolIsLive ? wrongHandle(connBits, .connection) : wrongHandle(poolBits, .pool)
+    }
+    guard let pool else { throw PoolError(.wrongHandle, "the connection does not belong to pool '\(box.pool.name)'") }
+    return (box, pool, slot)
 }
 
 /// The release frees the connection's results; their handles go stale with it.
@@ -708,6 +722,24 @@ public func exportQueryPickleMore(_ conn: OpaquePointer?, _ flags: UInt32,
     status { () throws(PoolError) in
         try writePickle(to: outBytes, outLength) { () throws(PoolError) in
             try connection(conn).continueForPython(options: try pickleOptions(flags))
+        }
+    }
+}
+
+@_cdecl("pool_format_insert_pickle")
+public func exportFormatInsertPickle(_ conn: OpaquePointer?, _ request: UnsafeRawPointer?, _ requestLength: UInt,
+                                     _ maxStatementLength: UInt,
+                                     _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                     _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
+    status { () throws(PoolError) in
+        try writePickle(to: outBytes, outLength) { () throws(PoolError) in
+            guard let request else { throw PoolError(.badArgument, "request is NULL") }
+            guard maxStatementLength > 0 && maxStatementLength <= UInt(Int.max) else {
+                throw PoolError(.badArgument, "max_statement_length must be between 1 and \(Int.max), got \(maxStatementLength)")
+            }
+            return try connection(conn).formatInsertForPython(
+                UnsafeRawBufferPointer(start: request, count: Int(clamping: requestLength)),
+                maxStatementLength: Int(maxStatementLength))
         }
     }
 }

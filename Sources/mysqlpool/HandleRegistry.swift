@@ -29,7 +29,10 @@ enum HandleKind: UInt, CustomStringConvertible {
 /// C handles are table tokens, not pointers: bits 0-31 hold the slot index
 /// + 1, bits 32-55 the slot's generation, bits 56-59 the kind. A stale,
 /// released or invented handle is therefore detected instead of dereferenced.
-/// Slots are reused, so steady-state borrowing allocates nothing.
+/// Slots are reused, so steady-state borrowing allocates nothing. A pooled
+/// connection keeps its entry while it is open; each release renews the
+/// generation, so every lease has its own handle and a checkout touches no
+/// table at all.
 struct HandleTable: ~Copyable {
     private struct Entry {
         var generation: UInt = 0
@@ -54,21 +57,43 @@ struct HandleTable: ~Copyable {
         return kind.rawValue << 56 | entries[index].generation << 32 | UInt(index + 1)
     }
 
+    /// The live object behind `handle`, or nil: the hot path, which has no
+    /// use for the reason (see `lookup`). In place: a copy of the entry
+    /// would cost a retain and a release.
+    @inline(__always)
+    func object(_ handle: UInt, kind: HandleKind) -> (any AnyObject & Sendable)? {
+        let index = Int(truncatingIfNeeded: handle & 0xFFFF_FFFF) &- 1
+        guard handle >> 56 == kind.rawValue, index >= 0, index < entries.count,
+              entries[index].generation == (handle >> 32) & 0xFF_FFFF, entries[index].kind == kind
+        else { return nil }
+        return entries[index].object
+    }
+
     func lookup(_ handle: UInt, kind: HandleKind) -> Result<any AnyObject & Sendable, HandleProblem> {
+        if let object = object(handle, kind: kind) { return .success(object) }
         guard handle != 0 else { return .failure(.null(kind)) }
         guard let actualKind = HandleKind(rawValue: handle >> 56), handle >> 60 == 0 else {
             return .failure(.notAHandle(kind, handle))
         }
         guard actualKind == kind else { return .failure(.wrongKind(expected: kind, actual: actualKind)) }
         let index = Int(handle & 0xFFFF_FFFF) - 1
-        let generation = (handle >> 32) & 0xFF_FFFF
         guard index >= 0, index < entries.count else { return .failure(.notAHandle(kind, handle)) }
-        // In place: a copy of the entry would cost a retain and a release.
-        guard entries[index].generation == generation, entries[index].kind == kind,
-              let object = entries[index].object else {
-            return .failure(.stale(kind))
+        return .failure(.stale(kind))
+    }
+
+    /// The next lease of a connection: its entry stays, under a new
+    /// generation, so the handle of the lease that ended goes stale. nil when
+    /// the slot's generations are spent: the entry is then dropped for good.
+    /// `handle` must have just passed `lookup`.
+    mutating func renew(_ handle: UInt) -> UInt? {
+        let index = Int(handle & 0xFFFF_FFFF) - 1
+        guard entries[index].generation < 0xFF_FFFF else {
+            entries[index].object = nil
+            entries[index].kind = nil
+            return nil
         }
-        return .success(object)
+        entries[index].generation += 1
+        return handle & ~(0xFF_FFFF << 32) | entries[index].generation << 32
     }
 
     mutating func remove(_ handle: UInt, kind: HandleKind) -> Result<any AnyObject & Sendable, HandleProblem> {

@@ -2017,6 +2017,42 @@ static void test_borrow(void) {
     CHECK_CONTAINS(pool_last_error(), "stale");
 }
 
+/* A connection keeps one handle table entry while it is open (each lease
+ * renews its generation) and the entry goes when the pool closes it. White
+ * box: bits 0-31 of a handle are its entry, which a new connection reuses
+ * only if the closed one's entry was freed; without that, churning
+ * connections would grow the table forever. */
+static void test_closed_connections_free_their_handles(void) {
+    pool_t *pool = NULL;
+    pool_conn_t *conn, *again;
+    uintptr_t entry = 0;
+    if (!CHECK_RC(tl_pool(&pool, "size", "1", "maxsize", "1", NULL), POOL_OK))
+        return;
+    conn = pool_borrow(pool, 1000, 0, 0);
+    if (!CHECK(conn != NULL))
+        return;
+    CHECK_RC(pool_release(pool, conn), POOL_OK);
+    again = pool_borrow(pool, 1000, 0, 0); /* the same connection, a new lease */
+    if (!CHECK(again != NULL))
+        return;
+    CHECK(again != conn);
+    CHECK(((uintptr_t)again & 0xFFFFFFFFu) == ((uintptr_t)conn & 0xFFFFFFFFu));
+    CHECK_RC(pool_release(pool, conn), POOL_E_WRONG_HANDLE); /* the old lease's handle */
+    CHECK_CONTAINS(pool_last_error(), "stale");
+    for (int round = 0; round < 50; round++) { /* discard: closed, then a new connection */
+        CHECK_RC(pool_discard(pool, again), POOL_OK);
+        if (round == 0)
+            entry = (uintptr_t)again & 0xFFFFFFFFu;
+        again = pool_borrow(pool, 1000, 0, 0);
+        if (!CHECK(again != NULL))
+            return;
+        CHECK(((uintptr_t)again & 0xFFFFFFFFu) == entry);
+    }
+    CHECK_EQ_U64(tl_stats(pool).created, 51);
+    CHECK_RC(pool_release(pool, again), POOL_OK);
+    pool_destroy(pool);
+}
+
 static void test_close_wakes_waiter(void) {
     pool_t *pool = NULL;
     pool_conn_t *a, *b, *c = (pool_conn_t *)0x1;
@@ -2557,6 +2593,7 @@ int main(int argc, char **argv) {
     RUN(test_host_lists);
     RUN(test_get_flags);
     RUN(test_borrow);
+    RUN(test_closed_connections_free_their_handles);
     RUN(test_close_wakes_waiter);
     RUN(test_close_idle);
     RUN(test_waiters_fifo);

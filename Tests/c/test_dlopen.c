@@ -30,6 +30,7 @@ static const char *const api_names[] = {
     "pool_result_field", "pool_result_fetch", "pool_result_fetch_pickle", "pool_result_fields_pickle",
     "pool_query_pickle",
     "pool_query_pickle_more",
+    "pool_format_insert_pickle",
     "pool_set_log_callback",
     "pool_host_stats",
     "pool_result_seek",

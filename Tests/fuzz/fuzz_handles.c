@@ -160,7 +160,7 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
      * reported first as a bad argument. */
     int alt = null_out ? POOL_E_BAD_ARGUMENT : POOL_E_WRONG_HANDLE;
 
-    switch (which % 24) {
+    switch (which % 25) {
     case 0: /* the length is not read before the handle is checked */
         rc = pool_query(conn, null_out ? NULL : sql, (size_t)value);
         fz_expect("pool_query(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, alt);
@@ -239,6 +239,13 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
         rc = pool_query_pickle_more(conn, (uint32_t)(extra >> 4), extra & 2 ? NULL : &bytes,
                                     extra & 4 ? NULL : &length);
         fz_expect("pool_query_pickle_more(bad conn)", rc, 2, POOL_E_WRONG_HANDLE,
+                  POOL_E_BAD_ARGUMENT);
+        break;
+    case 20: /* the request is not read before the handle is checked */
+        rc = pool_format_insert_pickle(conn, null_out ? NULL : (const void *)&value, (size_t)value,
+                                       (size_t)(extra >> 3), extra & 2 ? NULL : &bytes,
+                                       extra & 4 ? NULL : &length);
+        fz_expect("pool_format_insert_pickle(bad conn)", rc, 2, POOL_E_WRONG_HANDLE,
                   POOL_E_BAD_ARGUMENT);
         break;
     default: { /* release/discard with a live or bad pool: the connection is never live */

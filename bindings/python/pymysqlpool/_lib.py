@@ -151,6 +151,10 @@ pool_query_pickle = _bind(
 pool_query_pickle_more = _bind(
     "pool_query_pickle_more", _int, _p, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
 )
+pool_format_insert_pickle = _bind(
+    "pool_format_insert_pickle", _int, _p, ctypes.c_char_p, _size, _size, ctypes.POINTER(ctypes.c_void_p),
+    ctypes.POINTER(_size),
+)
 pool_result_free = _bind("pool_result_free", None, _p)
 LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, _int, _str, ctypes.c_void_p, _str)
 pool_set_log_callback = _bind("pool_set_log_callback", _int, LOG_CALLBACK, ctypes.c_void_p, _int)

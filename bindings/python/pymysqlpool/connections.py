@@ -31,6 +31,7 @@ LINK_LOST_ERRNOS = {1053, 1927, 2006, 2013, 2014, 2055, 4031}
 UNBUFFERED_AFFECTED_ROWS = 18446744073709551615  # what PyMySQL reports while streaming
 _BATCH_ROWS = 1000  # rows per foreign call when streaming
 _loads = pickle.loads
+_dumps = pickle.dumps
 _query_pickle = _lib.pool_query_pickle
 _MORE_RESULTS = _lib.STATUS_MORE_RESULTS
 _byref = ctypes.byref
@@ -775,6 +776,30 @@ class Connection:
             return tuple([(lookup(type(value)) or escape)(value) for value in row])
 
         return escape_row
+
+    def _insert_statements(self, prefix, pieces, postfix, rows, max_length):
+        """executemany's INSERT statements (bytes) formatted by the library
+        in one call, as the per-type escaping would write them; None when it
+        leaves the rows to escape() (dates, Decimal, nested sequences, a
+        codec other than UTF-8, custom encoders, ...)."""
+        if self._custom_decoders or self.encoding not in _UTF8_ENCODINGS:
+            return None
+        try:
+            request = _dumps((prefix, pieces, postfix, rows), 4)
+        except Exception:  # noqa: BLE001 - escape() reports an object pickle cannot write
+            return None
+        handle = self._live()
+        data = self._out_data
+        length = self._out_length if data is not None else None
+        if data is None:
+            data, length = self._out_parameters()
+        code = _lib.pool_format_insert_pickle(handle, request, len(request), max_length, _byref(data),
+                                              _byref(length))
+        if code == _lib.POOL_E_MISUSE:
+            return None
+        if code:
+            self._check(code)
+        return _loads(_view(data.value, length.value))
 
     def literal(self, obj: object) -> str:
         """Alias of escape(obj) with the connection's encoders."""

@@ -171,14 +171,33 @@ class Cursor:
 
     def _do_execute_many(self, prefix, values, postfix, args):
         """PyMySQL's multi-row INSERT: rows joined into statements of at most
-        max_stmt_length bytes. Rows are escaped by a per-type table and
-        encoded once per statement, not once per row."""
+        max_stmt_length bytes, formatted by the library in one call when it
+        can, else escaped here."""
+        connection = self._get_db()
+        statements = None
+        # Only %s placeholders: %% or %(name)s rows go the general way.
+        if type(args) in (list, tuple) and values.count("%") == values.count("%s") and "%%" not in values:
+            encoding = connection.encoding
+            statements = connection._insert_statements(
+                prefix.encode(encoding), tuple(piece.encode(encoding) for piece in values.split("%s")),
+                postfix.encode(encoding), args, self.max_stmt_length)
+        if statements is None:
+            statements = self._escaped_insert_statements(prefix, values, postfix, args)
+        rows = 0
+        for statement in statements:
+            rows += self.execute(statement)
+        self.rowcount = rows
+        return rows
+
+    def _escaped_insert_statements(self, prefix, values, postfix, args):
+        """The statements of _do_execute_many, escaped in Python: rows by a
+        per-type table, encoded once per statement, not once per row."""
         connection = self._get_db()
         encoding = connection.encoding
         escape_row = connection._row_escaper()
         prefix = prefix.encode(encoding)
         postfix = postfix.encode(encoding)
-        parts, size, rows = [], len(prefix), 0
+        parts, size = [], len(prefix)
         for arg in args:
             if escape_row is not None and isinstance(arg, (tuple, list)):
                 try:
@@ -189,15 +208,13 @@ class Cursor:
                 text = self._mogrify(values, arg)
             length = len(text) if text.isascii() else len(text.encode(encoding))
             if parts and size + length + len(postfix) + 1 > self.max_stmt_length:
-                rows += self.execute(prefix + ",".join(parts).encode(encoding) + postfix)
+                yield prefix + ",".join(parts).encode(encoding) + postfix
                 parts, size = [], len(prefix)
             elif parts:
                 size += 1
             parts.append(text)
             size += length
-        rows += self.execute(prefix + ",".join(parts).encode(encoding) + postfix)
-        self.rowcount = rows
-        return rows
+        yield prefix + ",".join(parts).encode(encoding) + postfix
 
     def callproc(self, procname: str, args: Sequence[Any] = ()) -> Sequence[Any]:
         """CALL ``procname`` with ``args`` passed as the session variables
