@@ -234,6 +234,9 @@ POOL_API const char *pool_last_error(void);
  *   close_overflow     bool            1    close connections above size on release
  *                                           (0: keep them idle until con_lifetime)
  *   get_timeout        milliseconds 0.. 30000 default wait of pool_get_conn
+ *                                           (timeout_ms < 0) and pool_take
+ *   overflow_after     milliseconds 0.. 0    pool_take's wait for an idle connection
+ *                                           before it opens one above size
  *   name               text            "host-port-user-database"
  *
  *   health (seconds are decimal: "30", "0.25"; 0 turns a feature off)
@@ -371,6 +374,13 @@ POOL_API int pool_get_conn_ex(pool_t *pool, int64_t timeout_ms, int64_t overflow
  * Ownership and thread-safety: as pool_get_conn. */
 POOL_API pool_conn_t *pool_borrow(pool_t *pool, int64_t timeout_ms, int64_t overflow_after_ms, uint32_t flags);
 
+/* pool_take: pool_borrow with the pool's own settings: wait up to
+ * get_timeout, open a connection above size after overflow_after, no flags.
+ * For bindings where each argument of a foreign call costs (ctypes converts
+ * every one); the pair pool_take + pool_return is the cheapest checkout.
+ * Return, ownership and thread-safety: as pool_borrow. */
+POOL_API pool_conn_t *pool_take(pool_t *pool);
+
 /* pool_release: give a connection back. Open results are freed, an open
  * transaction is rolled back and autocommit restored (no round trip when
  * the session is already clean). A broken, expired or surplus connection is
@@ -385,6 +395,13 @@ POOL_API int pool_release(pool_t *pool, pool_conn_t *conn);
  * example after an error that leaves its state unknown).
  * Return and thread-safety: as pool_release. */
 POOL_API int pool_discard(pool_t *pool, pool_conn_t *conn);
+
+/* pool_return: pool_release to the pool the connection came from, which
+ * the connection's handle records (also after pool_destroy, which keeps a
+ * pool with borrowed connections until they are back).
+ * Return: as pool_release, but there is no pool to mismatch.
+ * Thread-safety: as pool_release. */
+POOL_API int pool_return(pool_conn_t *conn);
 
 /* pool_name: the pool's name.
  * Ownership: owned by the pool, valid until pool_destroy. NULL for a bad

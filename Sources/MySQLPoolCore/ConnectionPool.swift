@@ -61,16 +61,20 @@ public struct PoolSettings: Sendable {
     public var preCreate: Int
     /// Wait used when a caller passes no timeout.
     public var defaultTimeoutNanos: UInt64
+    /// Overflow delay used when a caller passes none.
+    public var defaultOverflowAfterNanos: UInt64
     /// Called (outside the lock) with the `leaseTag` of every connection the
     /// pool closes or abandons whose tag the embedder set, so that it can
     /// forget what it keeps per connection (the C layer's handle).
     public var onRetire: (@Sendable (_ leaseTag: UInt) -> Void)?
 
-    public init(limits: PoolLimits, name: String, preCreate: Int = 0, defaultTimeoutNanos: UInt64 = 30_000_000_000) {
+    public init(limits: PoolLimits, name: String, preCreate: Int = 0, defaultTimeoutNanos: UInt64 = 30_000_000_000,
+                defaultOverflowAfterNanos: UInt64 = 0) {
         self.limits = limits
         self.name = name
         self.preCreate = preCreate
         self.defaultTimeoutNanos = defaultTimeoutNanos
+        self.defaultOverflowAfterNanos = defaultOverflowAfterNanos
     }
 }
 
@@ -181,12 +185,12 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     /// - Parameters:
     ///   - timeoutNanos: how long to wait; nil uses the pool's default, 0 never waits.
     ///   - overflowAfterNanos: with `size` connections open, how long to wait
-    ///     for an idle one before opening one above size.
+    ///     for an idle one before opening one above size; nil uses the pool's default.
     ///   - ping: validate with a round trip whatever the limits say.
-    public func get(timeoutNanos: UInt64? = nil, overflowAfterNanos: UInt64 = 0, ping: Bool = false) throws(PoolError) -> Slot {
+    public func get(timeoutNanos: UInt64? = nil, overflowAfterNanos: UInt64? = 0, ping: Bool = false) throws(PoolError) -> Slot {
         startOverIfForked()
         var deadlines = CallDeadlines(timeout: timeoutNanos ?? settings.defaultTimeoutNanos,
-                                      overflowAfter: overflowAfterNanos)
+                                      overflowAfter: overflowAfterNanos ?? settings.defaultOverflowAfterNanos)
         while true {
             // Each failed check uses up an idle connection, so this loop ends.
             let (slot, planned) = try acquire(&deadlines)

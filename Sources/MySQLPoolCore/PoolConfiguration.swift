@@ -33,6 +33,7 @@ public struct PoolConfiguration: Sendable {
     public var lifetimeSeconds: UInt64 = 3600
     public var closeOverflow = true
     public var getTimeoutMillis: UInt64 = 30_000
+    public var overflowAfterMillis: UInt64 = 0
     public var name: String?
     // Health
     public var lifetimeJitter = 0.025
@@ -93,6 +94,7 @@ public struct PoolConfiguration: Sendable {
         case "con_lifetime": lifetimeSeconds = UInt64(try field.integer(0...315_360_000))
         case "close_overflow": closeOverflow = try field.boolean()
         case "get_timeout": getTimeoutMillis = UInt64(try field.integer(0...315_360_000_000))
+        case "overflow_after": overflowAfterMillis = UInt64(try field.integer(0...315_360_000_000))
         case "name": name = try field.optionalText(maxBytes: 256)
         case "lifetime_jitter": lifetimeJitter = try field.fraction(maximum: 0.5)
         case "idle_timeout": idleTimeoutNanos = try field.seconds()
@@ -172,7 +174,8 @@ public struct PoolConfiguration: Sendable {
             limits: limits,
             name: effectiveName,
             preCreate: preCreate,
-            defaultTimeoutNanos: getTimeoutMillis * 1_000_000)
+            defaultTimeoutNanos: getTimeoutMillis * 1_000_000,
+            defaultOverflowAfterNanos: overflowAfterMillis * 1_000_000)
     }
 }
 

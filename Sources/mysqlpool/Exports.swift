@@ -261,9 +261,9 @@ public func exportDestroy(_ pool: OpaquePointer?) {
 /// the last. pool_destroy sets the flag before it counts the borrowed
 /// connections, and a release reads it after its connection stopped counting
 /// (both under the pool's lock), so one of the two sees the pool drained.
-private func retireIfDrained(_ handle: OpaquePointer?, _ box: PoolBox) {
+private func retireIfDrained(_ handle: UInt, _ box: PoolBox) {
     handles.withLock { table in
-        if box.stats().inUse == 0 { _ = table.remove(bits(handle), kind: .pool) }
+        if box.stats().inUse == 0 { _ = table.remove(handle, kind: .pool) }
     }
 }
 
@@ -303,6 +303,16 @@ public func exportBorrow(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ overflowA
     }
 }
 
+@_cdecl("pool_take")
+public func exportTake(_ pool: OpaquePointer?) -> OpaquePointer? {
+    do {
+        return try borrow(pool, timeout: nil, overflowAfter: nil, flags: 0)
+    } catch {
+        _ = record(error)
+        return nil
+    }
+}
+
 private func borrow(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ overflowAfterMs: Int64,
                     _ flags: UInt32) throws(PoolError) -> OpaquePointer {
     guard flags & ~UInt32(3) == 0 else {
@@ -311,9 +321,14 @@ private func borrow(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ overflowAfterM
     guard overflowAfterMs >= 0 else {
         throw PoolError(.badArgument, "overflow_after_ms must not be negative, got \(overflowAfterMs)")
     }
+    return try borrow(pool, timeout: timeoutMs < 0 ? nil : nanos(milliseconds: timeoutMs),
+                      overflowAfter: nanos(milliseconds: overflowAfterMs), flags: flags)
+}
+
+/// nil timeout or overflow delay: the pool's own (get_timeout, overflow_after).
+private func borrow(_ pool: OpaquePointer?, timeout: UInt64?, overflowAfter: UInt64?,
+                    flags: UInt32) throws(PoolError) -> OpaquePointer {
     let box = try poolBox(pool)
-    let timeout = timeoutMs < 0 ? nil : nanos(milliseconds: timeoutMs)
-    let overflowAfter = nanos(milliseconds: overflowAfterMs)
     let ping = flags & 1 != 0
     let slot: Slot
     if flags & 2 != 0, let readPool = box.readPool {
@@ -330,7 +345,7 @@ private func borrow(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ overflowAfterM
     // A connection's handle is made once, at its first checkout (see HandleTable).
     var handle = slot.leaseTag.load(ordering: .relaxed)
     if handle == 0 {
-        handle = handles.withLock { $0.insert(slot, kind: .connection) }
+        handle = handles.withLock { $0.insert(slot, kind: .connection, context: bits(pool)) }
         slot.leaseTag.store(handle, ordering: .relaxed)
     }
     return OpaquePointer(bitPattern: handle)!
@@ -356,36 +371,49 @@ public func exportDiscard(_ pool: OpaquePointer?, _ conn: OpaquePointer?) -> Int
     giveBack(pool, conn, discard: true)
 }
 
-private func giveBack(_ poolHandle: OpaquePointer?, _ conn: OpaquePointer?, discard: Bool) -> Int32 {
+@_cdecl("pool_return")
+public func exportReturn(_ conn: OpaquePointer?) -> Int32 {
+    giveBack(nil, conn, discard: false)
+}
+
+/// `poolHandle` nil: the pool the connection came from (pool_return).
+private func giveBack(_ poolHandle: OpaquePointer??, _ conn: OpaquePointer?, discard: Bool) -> Int32 {
     status { () throws(PoolError) in
-        let (box, pool, slot) = try takeBack(conn, to: poolHandle)
+        let (box, poolBits, pool, slot) = try takeBack(conn, to: poolHandle.map(bits))
         forgetResultHandles(of: slot.connection)
         try pool.release(slot, discard: discard)
-        if box.isDestroyed.load(ordering: .relaxed) { retireIfDrained(poolHandle, box) }
+        if box.isDestroyed.load(ordering: .relaxed) { retireIfDrained(poolBits, box) }
     }
 }
 
 /// Everything a release checks, under one lock: the pool handle (a destroyed
-/// pool still takes its connections back), the connection handle, and that
-/// the one belongs to the other. The connection handle is then renewed for
-/// the next lease, so a concurrent double release loses here.
-private func takeBack(_ conn: OpaquePointer?, to poolHandle: OpaquePointer?) throws(PoolError)
-    -> (PoolBox, ConnectionPool<MariaDBFactory>, Slot) {
-    let poolBits = bits(poolHandle), connBits = bits(conn)
+/// pool still takes its connections back; nil: the connection's own), the
+/// connection handle, and that the one belongs to the other. The connection
+/// handle is then renewed for the next lease, so a concurrent double release
+/// loses here.
+private func takeBack(_ conn: OpaquePointer?, to poolHandle: UInt?) throws(PoolError)
+    -> (PoolBox, UInt, ConnectionPool<MariaDBFactory>, Slot) {
+    let connBits = bits(conn)
+    var poolBits = poolHandle ?? 0
     let found = handles.withLock { table -> (PoolBox, Slot, ConnectionPool<MariaDBFactory>?)? in
-        guard let boxObject = table.object(poolBits, kind: .pool),
-              let slotObject = table.object(connBits, kind: .connection) else { return nil }
+        guard let slotObject = table.object(connBits, kind: .connection) else { return nil }
+        if poolHandle == nil { poolBits = table.context(of: connBits) }
+        guard let boxObject = table.object(poolBits, kind: .pool) else { return nil }
         let box = unsafeDowncast(boxObject, to: PoolBox.self), slot = unsafeDowncast(slotObject, to: Slot.self)
         guard let pool = box.owner(of: slot) else { return (box, slot, nil) }
         slot.leaseTag.store(table.renew(connBits) ?? 0, ordering: .relaxed)
         return (box, slot, pool)
     }
     guard let (box, slot, pool) = found else {
-        let poolIsLive = handles.withLock { $0.object(poolBits, kind: .pool) != nil }
-        throw poolIsLive ? wrongHandle(connBits, .connection) : wrongHandle(poolBits, .pool)
+        let (poolIsLive, connIsLive) = handles.withLock {
+            ($0.object(poolBits, kind: .pool) != nil, $0.object(connBits, kind: .connection) != nil)
+        }
+        // A named pool is checked first, as pool_release documents.
+        let poolIsWrong = !poolIsLive && (poolHandle != nil || connIsLive)
+        throw poolIsWrong ? wrongHandle(poolBits, .pool) : wrongHandle(connBits, .connection)
     }
     guard let pool else { throw PoolError(.wrongHandle, "the connection does not belong to pool '\(box.pool.name)'") }
-    return (box, pool, slot)
+    return (box, poolBits, pool, slot)
 }
 
 /// The release frees the connection's results; their handles go stale with it.

@@ -38,12 +38,14 @@ struct HandleTable: ~Copyable {
         var generation: UInt = 0
         var kind: HandleKind?
         var object: (any AnyObject & Sendable)?
+        /// A connection's pool handle, for a release that names no pool.
+        var context: UInt = 0
     }
 
     private var entries: [Entry] = []
     private var freeSlots: [Int] = []
 
-    mutating func insert(_ object: any AnyObject & Sendable, kind: HandleKind) -> UInt {
+    mutating func insert(_ object: any AnyObject & Sendable, kind: HandleKind, context: UInt = 0) -> UInt {
         let index: Int
         if let reused = freeSlots.popLast() {
             index = reused
@@ -54,6 +56,7 @@ struct HandleTable: ~Copyable {
         entries[index].generation = (entries[index].generation + 1) & 0xFF_FFFF
         entries[index].kind = kind
         entries[index].object = object
+        entries[index].context = context
         return kind.rawValue << 56 | entries[index].generation << 32 | UInt(index + 1)
     }
 
@@ -67,6 +70,11 @@ struct HandleTable: ~Copyable {
               entries[index].generation == (handle >> 32) & 0xFF_FFFF, entries[index].kind == kind
         else { return nil }
         return entries[index].object
+    }
+
+    /// What `insert` stored with a handle that just passed `object`.
+    func context(of handle: UInt) -> UInt {
+        entries[Int(handle & 0xFFFF_FFFF) - 1].context
     }
 
     func lookup(_ handle: UInt, kind: HandleKind) -> Result<any AnyObject & Sendable, HandleProblem> {

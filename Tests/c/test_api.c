@@ -2017,6 +2017,50 @@ static void test_borrow(void) {
     CHECK_CONTAINS(pool_last_error(), "stale");
 }
 
+/* pool_take uses the pool's get_timeout and overflow_after; pool_return
+ * finds the pool through the connection, also after pool_destroy. */
+static void test_take_and_return(void) {
+    pool_t *pool = NULL;
+    pool_conn_t *first, *second;
+    double start;
+    if (!CHECK_RC(tl_pool(&pool, "size", "1", "maxsize", "1", "get_timeout", "50", NULL), POOL_OK))
+        return;
+    first = pool_take(pool);
+    if (!CHECK(first != NULL))
+        return;
+    start = tl_now_ms();
+    second = pool_take(pool);
+    CHECK(second == NULL);
+    CHECK_RC(pool_last_error_code(), POOL_E_EXHAUSTED);
+    CHECK(tl_now_ms() - start >= 45);
+    CHECK_RC(pool_return(first), POOL_OK);
+    CHECK_RC(pool_return(first), POOL_E_WRONG_HANDLE);
+    CHECK_CONTAINS(pool_last_error(), "stale");
+    CHECK_RC(pool_return(NULL), POOL_E_WRONG_HANDLE);
+    CHECK_RC(pool_return((pool_conn_t *)pool), POOL_E_WRONG_HANDLE);
+    CHECK_CONTAINS(pool_last_error(), "pool handle where a connection handle");
+    CHECK(pool_take(NULL) == NULL);
+    CHECK_RC(pool_last_error_code(), POOL_E_WRONG_HANDLE);
+    pool_destroy(pool);
+
+    if (!CHECK_RC(tl_pool(&pool, "size", "1", "maxsize", "2", "get_timeout", "2000", "overflow_after", "100",
+                          NULL),
+                  POOL_OK))
+        return;
+    first = pool_take(pool);
+    start = tl_now_ms();
+    second = pool_take(pool);
+    if (!CHECK(first != NULL && second != NULL))
+        return;
+    CHECK(tl_now_ms() - start >= 95);
+    CHECK_RC(pool_query(second, "SELECT 1", 8), POOL_OK);
+    CHECK_RC(pool_return(second), POOL_OK);
+    pool_destroy(pool); /* kept alive by `first` */
+    CHECK_RC(pool_return(first), POOL_OK);
+    CHECK(pool_name(pool) == NULL); /* the last return retired the pool handle */
+    CHECK_CONTAINS(pool_last_error(), "stale");
+}
+
 /* A connection keeps one handle table entry while it is open (each lease
  * renews its generation) and the entry goes when the pool closes it. White
  * box: bits 0-31 of a handle are its entry, which a new connection reuses
@@ -2593,6 +2637,7 @@ int main(int argc, char **argv) {
     RUN(test_host_lists);
     RUN(test_get_flags);
     RUN(test_borrow);
+    RUN(test_take_and_return);
     RUN(test_closed_connections_free_their_handles);
     RUN(test_close_wakes_waiter);
     RUN(test_close_idle);

@@ -21,7 +21,7 @@ static const char *const api_names[] = {
     "pool_version_number", "pool_version", "pool_strerror", "pool_last_error_code",
     "pool_last_errno", "pool_last_sqlstate", "pool_last_error", "pool_config_new",
     "pool_config_set", "pool_config_free", "pool_create", "pool_close", "pool_destroy",
-    "pool_get_conn", "pool_get_conn_ex", "pool_borrow", "pool_release", "pool_discard", "pool_name",
+    "pool_get_conn", "pool_get_conn_ex", "pool_borrow", "pool_take", "pool_return", "pool_release", "pool_discard", "pool_name",
     "pool_stats", "pool_query", "pool_store_result", "pool_use_result", "pool_next_result",
     "pool_conn_info", "pool_commit", "pool_rollback", "pool_autocommit", "pool_ping",
     "pool_select_db", "pool_set_charset", "pool_escape", "pool_conn_charset",

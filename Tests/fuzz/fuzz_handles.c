@@ -250,8 +250,10 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
         break;
     default: { /* release/discard with a live or bad pool: the connection is never live */
         void *pool = pick((uint8_t)(extra >> 1), value >> 17);
-        rc = which % 2 ? pool_release((pool_t *)pool, conn) : pool_discard((pool_t *)pool, conn);
-        fz_expect("pool_release/pool_discard(bad conn)", rc, 1, POOL_E_WRONG_HANDLE);
+        rc = which % 3 == 0   ? pool_release((pool_t *)pool, conn)
+             : which % 3 == 1 ? pool_discard((pool_t *)pool, conn)
+                              : pool_return(conn);
+        fz_expect("pool_release/pool_discard/pool_return(bad conn)", rc, 1, POOL_E_WRONG_HANDLE);
         break;
     }
     }
@@ -345,13 +347,16 @@ static void pool_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
             fz_expect("pool_stats(live pool, out_size >= 16)", rc, 1, POOL_OK);
         break;
     }
-    case 3: { /* pool_get_conn_ex or pool_borrow, never waiting */
+    case 3: { /* pool_get_conn_ex, pool_borrow or pool_take, never waiting */
         pool_conn_t *conn = (pool_conn_t *)&value;
         uint32_t flags = extra & 8 ? (uint32_t)(value >> 40) : (extra & 16 ? POOL_GET_PING : 0);
         int64_t overflow = extra & 32 ? (int64_t)(value >> 8) * (extra & 64 ? -1 : 1) : 0;
-        int borrow = extra & 1, null_out = !borrow && (extra & 128);
-        int bad_args = (flags & ~(POOL_GET_PING | POOL_GET_READONLY)) != 0 || overflow < 0 || null_out;
-        if (borrow) {
+        int borrow = extra & 1, null_out = !borrow && (extra & 128), take = borrow && (extra & 2);
+        int bad_args = !take && ((flags & ~(POOL_GET_PING | POOL_GET_READONLY)) != 0 || overflow < 0 || null_out);
+        if (take) { /* no connection can be opened, so get_timeout is never waited out */
+            conn = pool_take(pool);
+            rc = conn != NULL ? POOL_OK : pool_last_error_code();
+        } else if (borrow) {
             conn = pool_borrow(pool, 0, overflow, flags);
             rc = conn != NULL ? POOL_OK : pool_last_error_code();
         } else {

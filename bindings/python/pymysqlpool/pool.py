@@ -22,16 +22,19 @@ if TYPE_CHECKING:  # names for annotations only: nothing here is imported at run
 logger = logging.getLogger("pymysqlpool")
 
 # Bound once: checkout and return are the hot path of every pooled query.
+# ctypes converts each argument of a call (about 0.1 us each): with the
+# default retries, checkout is pool_take(pool) and return pool_return(conn).
 _borrow = _lib.pool_borrow  # returns the handle: no out-parameter object per call
+_take = _lib.pool_take
 _last_error_code = _lib.pool_last_error_code
-_release = _lib.pool_release
+_return = _lib.pool_return
 _debug_enabled = logger.isEnabledFor
 # Logger.isEnabledFor memoizes its answers in this dict (cleared in place when
 # levels change): a False found here skips the call, which costs as much as
 # a tenth of a checkout. Anything else asks isEnabledFor.
 _enabled_cache = getattr(logger, "_cache", {})
 _DEBUG = logging.DEBUG
-_DEFAULT_WAIT = ctypes.c_int64(300)  # pymysql-pool's default 3 retries x 0.1 s
+_DEFAULT_WAIT_MS = 300  # pymysql-pool's default 3 retries x 0.1 s
 _NO_FLAGS = ctypes.c_uint32(0)
 _PING = ctypes.c_uint32(_lib.POOL_GET_PING)
 
@@ -138,6 +141,8 @@ class ConnectionPool:
             "reset_connection": _flag(reset_connection), "lifetime_jitter": _number("lifetime_jitter", lifetime_jitter),
             "leak_detection_threshold": _number("leak_detection_threshold", leak_detection_threshold),
             "ha_mode": str(ha_mode), "host_deny_time": _number("host_deny_time", host_deny_time),
+            # What get_connection() waits with its default retries, for pool_take.
+            "get_timeout": str(_DEFAULT_WAIT_MS), "overflow_after": str(_DEFAULT_WAIT_MS),
         })
         if min_idle is not None:
             pairs["min_idle"] = str(int(min_idle))
@@ -160,9 +165,11 @@ class ConnectionPool:
         replica's connection when one answers, the primary's otherwise."""
         if (_enabled_cache.get(_DEBUG) is not False and _debug_enabled(_DEBUG)) or readonly:
             return self._get_connection_logged(retry_num, retry_interval, pre_ping, readonly)
-        # ctypes converts arguments that already have the parameter's type fastest.
-        wait = _DEFAULT_WAIT if retry_num == 3 and retry_interval == 0.1 else _wait_ms(retry_num, retry_interval)
-        handle = _borrow(self._handle_arg, wait, wait, _PING if pre_ping else _NO_FLAGS)
+        if retry_num == 3 and retry_interval == 0.1 and not pre_ping:
+            handle = _take(self._handle_arg)
+        else:
+            wait = _wait_ms(retry_num, retry_interval)
+            handle = _borrow(self._handle_arg, wait, wait, _PING if pre_ping else _NO_FLAGS)
         if handle is None:
             check_connect(_last_error_code(), self._pairs)
         if self._leak_detection:
@@ -194,11 +201,12 @@ class ConnectionPool:
             _LEASES.pop(lease, None)
             connection._lease = None
         handle, connection._handle = connection._handle, None
-        connection._result = None
+        if connection._result is not None:  # most checkouts never query: no key to add
+            connection._result = None
         if handle is not None:  # None after a failed ping(reconnect=True)
             if self._leak_detection:
                 _logging.forget_borrower(handle)
-            code = (_lib.pool_discard if discard else _release)(self._handle_arg, handle)
+            code = _lib.pool_discard(self._handle_arg, handle) if discard else _return(handle)
             if code:
                 _lib.raise_last(code)
         if _enabled_cache.get(_DEBUG) is not False and _debug_enabled(_DEBUG):
