@@ -130,6 +130,7 @@ static const struct key_spec keys[] = {
     {"con_lifetime", K_INT, 0, 86400, 0},
     {"close_overflow", K_BOOL, 0, 0, 0},
     {"get_timeout", K_INT, 0, 86400000, 0},
+    {"overflow_after", K_INT, 0, 86400000, 0},
     {"name", K_TEXT, 0, 0, 0},
     /* health: seconds are decimal ("30", "0.25"); 0 turns a feature off */
     {"lifetime_jitter", K_FRACTION, 0, 0, 0},
