@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import pickle
+import threading
 import weakref
 from typing import TYPE_CHECKING
 
@@ -34,8 +35,28 @@ _loads = pickle.loads
 _dumps = pickle.dumps
 _query_pickle = _lib.pool_query_pickle
 _MORE_RESULTS = _lib.STATUS_MORE_RESULTS
-_byref = ctypes.byref
 _char = ctypes.c_char
+
+
+class _OutParameters(threading.local):
+    """The out-parameters of the pickle calls, and their byref()s, made once
+    per thread: every call fills them and they are read right after it, so a
+    thread never needs two sets, and a checkout makes none."""
+
+    def __init__(self):
+        self.data = ctypes.c_void_p()
+        self.length = ctypes.c_size_t()
+        self.rows = ctypes.c_uint64()
+        self.data_ref = ctypes.byref(self.data)
+        self.length_ref = ctypes.byref(self.length)
+        self.rows_ref = ctypes.byref(self.rows)
+
+    def bytes(self):
+        """What the last call wrote, without a copy (valid until the next call)."""
+        return _view(self.data.value, self.length.value)
+
+
+_OUT = _OutParameters()
 
 
 def _view(address, length):
@@ -314,9 +335,6 @@ class Connection:
     _affected_rows = 0
     _info = None  # read from the library on first need, not on every checkout
     _server_status = None
-    _out_data = None  # the out-parameters of the pickle calls, made on first use
-    _out_length = None
-    _out_rows = None
 
     # Set when the connection is made (PyMySQL's attribute names); declared
     # here for type checkers only.
@@ -377,12 +395,6 @@ class Connection:
         elif self._lease is not None:
             _LEASES.pop(self._lease, None)
             self._lease = None
-
-    def _out_parameters(self):
-        self._out_data = ctypes.c_void_p()
-        self._out_length = ctypes.c_size_t()
-        self._out_rows = ctypes.c_uint64()
-        return self._out_data, self._out_length
 
     # -- state --------------------------------------------------------------
 
@@ -468,15 +480,12 @@ class Connection:
     def _run_buffered(self, handle, sql):
         """One foreign call per statement (plus one per further ~1 MiB of
         rows): its outcome as a pickle of (fields, rows, tail)."""
-        data = self._out_data
-        length = self._out_length if data is not None else None
-        if data is None:
-            data, length = self._out_parameters()
+        out = _OUT
         flags = self._pickle_flags
-        code = _query_pickle(handle, sql, len(sql), flags, _byref(data), _byref(length))
+        code = _query_pickle(handle, sql, len(sql), flags, out.data_ref, out.length_ref)
         if code:
             self._check(code)
-        fields, rows, tail = _loads(_view(data.value, length.value))
+        fields, rows, tail = _loads(out.bytes())
         if tail is None:
             rows, tail = self._read_batches(handle, rows, flags)
         result = Result()
@@ -495,13 +504,13 @@ class Connection:
     def _read_batches(self, handle, rows, flags):
         """The rest of a large outcome, a batch per call: only one batch's
         pickle exists at a time next to the rows already built."""
-        data, length = self._out_data, self._out_length
+        out = _OUT
         tail = None
         while tail is None:
-            code = _lib.pool_query_pickle_more(handle, flags, _byref(data), _byref(length))
+            code = _lib.pool_query_pickle_more(handle, flags, out.data_ref, out.length_ref)
             if code:
                 self._check(code)
-            batch, tail = _loads(_view(data.value, length.value))
+            batch, tail = _loads(out.bytes())
             rows += batch
         return rows, tail
 
@@ -575,10 +584,9 @@ class Connection:
     def _describe(self, result):
         """Column metadata of a streaming result: one call, shaped by the
         same code as the buffered path's."""
-        data, length = self._out_parameters() if self._out_data is None else (self._out_data, self._out_length)
-        self._check(_lib.pool_result_fields_pickle(result.handle, self._pickle_flags, _byref(data), _byref(length)))
-        result.fields, result.description, result.converters = self._describe_fields(
-            bytes(_view(data.value, length.value)))
+        out = _OUT
+        self._check(_lib.pool_result_fields_pickle(result.handle, self._pickle_flags, out.data_ref, out.length_ref))
+        result.fields, result.description, result.converters = self._describe_fields(bytes(out.bytes()))
 
     def _python_converter(self, field):
         """PyMySQL's per-column (encoding, converter), for the slow path."""
@@ -595,10 +603,10 @@ class Connection:
 
     def _fetch_rows(self, result, max_rows):
         """Up to max_rows rows (0: all) in one foreign call."""
-        data, length = self._out_data, self._out_length  # made by _describe before any fetch
-        self._check(_lib.pool_result_fetch_pickle(result.handle, max_rows, self._pickle_flags, _byref(data),
-                                                 _byref(length), _byref(self._out_rows)))
-        rows = _loads(_view(data.value, length.value))
+        out = _OUT
+        self._check(_lib.pool_result_fetch_pickle(result.handle, max_rows, self._pickle_flags, out.data_ref,
+                                                 out.length_ref, out.rows_ref))
+        rows = _loads(out.bytes())
         if result.converters is not None:
             rows = [self._convert_row(row, result.converters) for row in rows]
         return rows
@@ -788,18 +796,14 @@ class Connection:
             request = _dumps((prefix, pieces, postfix, rows), 4)
         except Exception:  # noqa: BLE001 - escape() reports an object pickle cannot write
             return None
-        handle = self._live()
-        data = self._out_data
-        length = self._out_length if data is not None else None
-        if data is None:
-            data, length = self._out_parameters()
-        code = _lib.pool_format_insert_pickle(handle, request, len(request), max_length, _byref(data),
-                                              _byref(length))
+        out = _OUT
+        code = _lib.pool_format_insert_pickle(self._live(), request, len(request), max_length, out.data_ref,
+                                              out.length_ref)
         if code == _lib.POOL_E_MISUSE:
             return None
         if code:
             self._check(code)
-        return _loads(_view(data.value, length.value))
+        return _loads(out.bytes())
 
     def literal(self, obj: object) -> str:
         """Alias of escape(obj) with the connection's encoders."""
