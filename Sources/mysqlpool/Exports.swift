@@ -408,7 +408,7 @@ private func takeBack(_ conn: OpaquePointer?, to poolHandle: UInt?) throws(PoolE
         let (poolIsLive, connIsLive) = handles.withLock {
             ($0.object(poolBits, kind: .pool) != nil, $0.object(connBits, kind: .connection) != nil)
         }
-        // A named pool is checked first, as pool_release documents.
+        // A bad pool handle is reported before a bad connection handle.
         let poolIsWrong = !poolIsLive && (poolHandle != nil || connIsLive)
         throw poolIsWrong ? wrongHandle(poolBits, .pool) : wrongHandle(connBits, .connection)
     }
