@@ -860,10 +860,8 @@ class Connection:
     # -- closing --------------------------------------------------------------
 
     def close(self) -> None:
-        """Pooled: back to the pool. Private: close the connection."""
-        if self._pool is not None:
-            self._pool._put_connection(self)
-            return
+        """Private: close the connection. (A pool's connections have a close()
+        of their own that gives them back: see pool._giver_back.)"""
         if self._closed:
             raise err.Error("Already closed")
         self._close_private()
@@ -897,9 +895,9 @@ class Connection:
         elif self._returned:
             return
         elif exc_type is None or issubclass(exc_type, self._reusable_exception):
-            self._pool._put_connection(self)
+            self._give_back()
         else:
-            self._pool._put_connection(self, discard=True)
+            self._give_back(discard=True)
 
     def __repr__(self):
         state = "returned" if self._returned else ("closed" if self._closed else "open")

@@ -29,10 +29,11 @@ _take = _lib.pool_take
 _last_error_code = _lib.pool_last_error_code
 _return = _lib.pool_return
 _debug_enabled = logger.isEnabledFor
-# Logger.isEnabledFor memoizes its answers in this dict (cleared in place when
-# levels change): a False found here skips the call, which costs as much as
-# a tenth of a checkout. Anything else asks isEnabledFor.
-_enabled_cache = getattr(logger, "_cache", {})
+# Logger.isEnabledFor memoizes its answers in the logger's _cache dict
+# (cleared in place when levels change): a False found there skips the call,
+# which costs as much as a tenth of a checkout. Anything else asks
+# isEnabledFor.
+_cached_answer = getattr(logger, "_cache", {}).get
 _DEBUG = logging.DEBUG
 _DEFAULT_WAIT_MS = 300  # pymysql-pool's default 3 retries x 0.1 s
 _NO_FLAGS = ctypes.c_uint32(0)
@@ -59,6 +60,38 @@ def _flag(value):
 def _wait_ms(retry_num, retry_interval):
     """pymysql-pool's retries (at most 10) x interval, in milliseconds."""
     return int(min(retry_num, 10) * retry_interval * 1000)
+
+
+def _giver_back(pool):
+    """The close() of `pool`'s connections: back to the pool (discarded
+    with discard=True). A closure over what it needs rather than a pool
+    method, since it runs on every checkout: one call and the attribute
+    loads fewer."""
+    handle_arg, leak_detection = pool._handle_arg, pool._leak_detection
+    forget_lease, discard_in = _LEASES.pop, _lib.pool_discard
+
+    def close(connection, discard=False):
+        """Returns the connection to its pool (pymysql-pool's close())."""
+        if connection._returned:
+            raise ReturnConnectionToPoolError(f"this connection has already returned to the pool({pool.name})")
+        connection._returned = True
+        lease = connection._lease
+        if lease is not None:
+            forget_lease(lease, None)
+            connection._lease = None
+        handle, connection._handle = connection._handle, None
+        if connection._result is not None:  # most checkouts never query: no key to add
+            connection._result = None
+        if handle is not None:  # None after a failed ping(reconnect=True)
+            if leak_detection:
+                _logging.forget_borrower(handle)
+            code = discard_in(handle_arg, handle) if discard else _return(handle)
+            if code:
+                _lib.raise_last(code)
+        if _cached_answer(_DEBUG) is not False and _debug_enabled(_DEBUG):
+            logger.debug("Put connection back to pool(%s)", pool.name)
+
+    return close
 
 
 class ConnectionPool:
@@ -152,8 +185,10 @@ class ConnectionPool:
         self._handle = make_pool_handle(pairs)
         self._finalizer = weakref.finalize(self, _lib.pool_destroy, self._handle)
         self._handle_arg = ctypes.c_void_p(self._handle)
+        give_back = _giver_back(self)
         self._connection_class = pooled_connection_class(
-            dict(_connection_state(options), _pool=self, _pool_handle=self._handle, _pairs=pairs))
+            dict(_connection_state(options), _pool=self, _pool_handle=self._handle, _pairs=pairs, close=give_back,
+                 _give_back=give_back))
         for _ in range(self._stats().created):
             logger.debug("Create new connection in pool(%s)", self.name)
 
@@ -163,7 +198,7 @@ class ConnectionPool:
         retry_num * retry_interval seconds, new up to maxsize; else
         GetConnectionFromPoolError. readonly (ha_mode="replication"): a
         replica's connection when one answers, the primary's otherwise."""
-        if (_enabled_cache.get(_DEBUG) is not False and _debug_enabled(_DEBUG)) or readonly:
+        if (_cached_answer(_DEBUG) is not False and _debug_enabled(_DEBUG)) or readonly:
             return self._get_connection_logged(retry_num, retry_interval, pre_ping, readonly)
         if retry_num == 3 and retry_interval == 0.1 and not pre_ping:
             handle = _take(self._handle_arg)
@@ -191,26 +226,6 @@ class ConnectionPool:
         if self._leak_detection:
             _logging.remember_borrower(handle)
         return borrowed_connection(self._connection_class, handle, self._handle)
-
-    def _put_connection(self, connection, discard=False):
-        if connection._returned:
-            raise ReturnConnectionToPoolError(f"this connection has already returned to the pool({self.name})")
-        connection._returned = True
-        lease = connection._lease
-        if lease is not None:
-            _LEASES.pop(lease, None)
-            connection._lease = None
-        handle, connection._handle = connection._handle, None
-        if connection._result is not None:  # most checkouts never query: no key to add
-            connection._result = None
-        if handle is not None:  # None after a failed ping(reconnect=True)
-            if self._leak_detection:
-                _logging.forget_borrower(handle)
-            code = _lib.pool_discard(self._handle_arg, handle) if discard else _return(handle)
-            if code:
-                _lib.raise_last(code)
-        if _enabled_cache.get(_DEBUG) is not False and _debug_enabled(_DEBUG):
-            logger.debug("Put connection back to pool(%s)", self.name)
 
     def release(self, connection: Connection) -> None:
         """Returns a connection to the pool (same as connection.close())."""
