@@ -84,8 +84,8 @@ public final class MariaDBFactory: ConnectionFactory {
     }
 
     public func prepareForReuse(_ connection: MariaDBConnection) -> ReturnCondition {
-        connection.prepareForReuse(autocommit: configuration.autocommit, fullReset: configuration.resetConnection,
-                                   sessionCommands: sessionCommands)
+        connection.prepareForReuse(autocommit: configuration.autocommit,
+                                   resetThen: configuration.resetConnection ? sessionCommands : nil)
     }
 
     public func ping(_ connection: MariaDBConnection, deadline: UInt64, owner: UInt64) -> Bool {
@@ -511,7 +511,9 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// pymysql-pool does (rollback, autocommit), plus the character set the
     /// borrower changed through the API, with a round trip only for what the
     /// server status (or libmariadb) says is dirty.
-    func prepareForReuse(autocommit: Bool, fullReset: Bool, sessionCommands: [String]) -> ReturnCondition {
+    /// `resetThen`: COM_RESET_CONNECTION, then these session commands; nil
+    /// for no reset (the array is not even passed on the common path).
+    func prepareForReuse(autocommit: Bool, resetThen sessionCommands: [String]?) -> ReturnCondition {
         pythonOutcome = nil
         if !liveResults.isEmpty {
             for result in liveResults { result.freeResources() }
@@ -520,7 +522,7 @@ public final class MariaDBConnection: @unchecked Sendable {
         drainPendingResults()
         if isBroken { return .broken }
         var neededRoundTrip = false
-        if fullReset {
+        if let sessionCommands {
             // COM_RESET_CONNECTION: temporary tables, user variables, session
             // settings and prepared statements go; the pool's own session
             // settings are put back below and here.

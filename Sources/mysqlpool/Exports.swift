@@ -42,11 +42,22 @@ final class PoolBox: @unchecked Sendable {
         return pool.stats() + readPool.stats()
     }
 
-    /// The half of the pool a borrowed connection came from.
-    func owner(of slot: Slot) -> ConnectionPool<MariaDBFactory>? {
-        if pool.owns(slot) { return pool }
-        if let readPool, readPool.owns(slot) { return readPool }
+    /// Which half of the pool a borrowed connection came from: true for the
+    /// read-only one, nil for neither. A flag, not the pool: returning the
+    /// pool would cost a retain and a release on every checkout.
+    func isReadHalf(of slot: Slot) -> Bool? {
+        if pool.owns(slot) { return false }
+        if let readPool, readPool.owns(slot) { return true }
         return nil
+    }
+
+    /// Takes back a connection of either half.
+    func release(_ slot: Slot, readHalf: Bool, discard: Bool) throws(PoolError) {
+        if readHalf, let readPool {
+            try readPool.release(slot, discard: discard)
+        } else {
+            try pool.release(slot, discard: discard)
+        }
     }
 }
 
@@ -379,9 +390,9 @@ public func exportReturn(_ conn: OpaquePointer?) -> Int32 {
 /// `poolHandle` nil: the pool the connection came from (pool_return).
 private func giveBack(_ poolHandle: OpaquePointer??, _ conn: OpaquePointer?, discard: Bool) -> Int32 {
     status { () throws(PoolError) in
-        let (box, poolBits, pool, slot) = try takeBack(conn, to: poolHandle.map(bits))
+        let (box, poolBits, slot, readHalf) = try takeBack(conn, to: poolHandle.map(bits))
         forgetResultHandles(of: slot.connection)
-        try pool.release(slot, discard: discard)
+        try box.release(slot, readHalf: readHalf, discard: discard)
         if box.isDestroyed.load(ordering: .relaxed) { retireIfDrained(poolBits, box) }
     }
 }
@@ -392,19 +403,19 @@ private func giveBack(_ poolHandle: OpaquePointer??, _ conn: OpaquePointer?, dis
 /// handle is then renewed for the next lease, so a concurrent double release
 /// loses here.
 private func takeBack(_ conn: OpaquePointer?, to poolHandle: UInt?) throws(PoolError)
-    -> (PoolBox, UInt, ConnectionPool<MariaDBFactory>, Slot) {
+    -> (PoolBox, UInt, Slot, readHalf: Bool) {
     let connBits = bits(conn)
     var poolBits = poolHandle ?? 0
-    let found = handles.withLock { table -> (PoolBox, Slot, ConnectionPool<MariaDBFactory>?)? in
+    let found = handles.withLock { table -> (PoolBox, Slot, Bool?)? in
         guard let slotObject = table.object(connBits, kind: .connection) else { return nil }
         if poolHandle == nil { poolBits = table.context(of: connBits) }
         guard let boxObject = table.object(poolBits, kind: .pool) else { return nil }
         let box = unsafeDowncast(boxObject, to: PoolBox.self), slot = unsafeDowncast(slotObject, to: Slot.self)
-        guard let pool = box.owner(of: slot) else { return (box, slot, nil) }
+        guard let readHalf = box.isReadHalf(of: slot) else { return (box, slot, nil) }
         slot.leaseTag.store(table.renew(connBits) ?? 0, ordering: .relaxed)
-        return (box, slot, pool)
+        return (box, slot, readHalf)
     }
-    guard let (box, slot, pool) = found else {
+    guard let (box, slot, readHalf) = found else {
         let (poolIsLive, connIsLive) = handles.withLock {
             ($0.object(poolBits, kind: .pool) != nil, $0.object(connBits, kind: .connection) != nil)
         }
@@ -412,8 +423,10 @@ private func takeBack(_ conn: OpaquePointer?, to poolHandle: UInt?) throws(PoolE
         let poolIsWrong = !poolIsLive && (poolHandle != nil || connIsLive)
         throw poolIsWrong ? wrongHandle(poolBits, .pool) : wrongHandle(connBits, .connection)
     }
-    guard let pool else { throw PoolError(.wrongHandle, "the connection does not belong to pool '\(box.pool.name)'") }
-    return (box, poolBits, pool, slot)
+    guard let readHalf else {
+        throw PoolError(.wrongHandle, "the connection does not belong to pool '\(box.pool.name)'")
+    }
+    return (box, poolBits, slot, readHalf)
 }
 
 /// The release frees the connection's results; their handles go stale with it.
