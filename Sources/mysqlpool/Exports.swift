@@ -130,6 +130,7 @@ private func poolBox(_ handle: OpaquePointer?) throws(PoolError) -> PoolBox {
     guard !box.isDestroyed.load(ordering: .relaxed) else {
         throw PoolError(.wrongHandle, HandleProblem.stale(.pool).message)
     }
+    rememberPool(bits(handle), box)
     return box
 }
 
@@ -339,7 +340,24 @@ private func borrow(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ overflowAfterM
 /// nil timeout or overflow delay: the pool's own (get_timeout, overflow_after).
 private func borrow(_ pool: OpaquePointer?, timeout: UInt64?, overflowAfter: UInt64?,
                     flags: UInt32) throws(PoolError) -> OpaquePointer {
-    let box = try poolBox(pool)
+    let poolBits = bits(pool)
+    if let cached = cachedPool(poolBits) {
+        // Used without a retain of its own: this thread's cache holds one.
+        do {
+            return try cached._withUnsafeGuaranteedRef { box in
+                try checkout(from: box, poolBits, timeout: timeout, overflowAfter: overflowAfter, flags: flags)
+            }
+        } catch let error as PoolError {
+            throw error
+        } catch {
+            throw PoolError(.internal, "unexpected error: \(error)")
+        }
+    }
+    return try checkout(from: try poolBox(pool), poolBits, timeout: timeout, overflowAfter: overflowAfter, flags: flags)
+}
+
+private func checkout(from box: PoolBox, _ poolBits: UInt, timeout: UInt64?, overflowAfter: UInt64?,
+                      flags: UInt32) throws(PoolError) -> OpaquePointer {
     let ping = flags & 1 != 0
     let slot: Slot
     if flags & 2 != 0, let readPool = box.readPool {
@@ -356,7 +374,7 @@ private func borrow(_ pool: OpaquePointer?, timeout: UInt64?, overflowAfter: UIn
     // A connection's handle is made once, at its first checkout (see HandleTable).
     var handle = slot.leaseTag.load(ordering: .relaxed)
     if handle == 0 {
-        handle = handles.withLock { $0.insert(slot, kind: .connection, context: bits(pool)) }
+        handle = handles.withLock { $0.insert(slot, kind: .connection, context: poolBits) }
         slot.leaseTag.store(handle, ordering: .relaxed)
     }
     return OpaquePointer(bitPattern: handle)!

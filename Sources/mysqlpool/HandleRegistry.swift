@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import MySQLPoolCore
 import Synchronization
 
@@ -151,3 +154,56 @@ final class LockedHandleTable: @unchecked Sendable {
 }
 
 let handles = LockedHandleTable()
+
+/// Each thread's last pool lookup, so that a thread borrowing from one pool
+/// again and again skips the handle table's lock. The entry holds a retain
+/// on the box, so the box outlives any call of this thread whatever other
+/// threads do; and a handle's bits name this box for as long as it is not
+/// destroyed (its table entry stays until then), so checking the flag is
+/// enough. The retain is given up when the thread looks up another pool,
+/// or exits.
+private final class LastPool {
+    var handle: UInt = 0
+    var box: Unmanaged<PoolBox>?
+
+    deinit { box?.release() }
+}
+
+/// nil when the process has no thread-specific key left: no cache then.
+private let lastPoolKey: pthread_key_t? = {
+    var key = pthread_key_t()
+    let error = pthread_key_create(&key) { raw in
+        if let raw { Unmanaged<LastPool>.fromOpaque(raw).release() }
+    }
+    return error == 0 ? key : nil
+}()
+
+/// The box of pool handle `handle` if this thread looked it up last and it
+/// is not destroyed, valid (unretained) until this thread looks up another.
+@inline(__always)
+func cachedPool(_ handle: UInt) -> Unmanaged<PoolBox>? {
+    guard let key = lastPoolKey, let raw = pthread_getspecific(key) else { return nil }
+    return Unmanaged<LastPool>.fromOpaque(raw)._withUnsafeGuaranteedRef { last in
+        guard last.handle == handle, let box = last.box,
+              !box._withUnsafeGuaranteedRef({ $0.isDestroyed.load(ordering: .relaxed) }) else { return nil }
+        return box
+    }
+}
+
+func rememberPool(_ handle: UInt, _ box: PoolBox) {
+    guard let key = lastPoolKey else { return }
+    let last: LastPool
+    if let raw = pthread_getspecific(key) {
+        last = Unmanaged<LastPool>.fromOpaque(raw).takeUnretainedValue()
+        if last.handle == handle, last.box?.toOpaque() == Unmanaged.passUnretained(box).toOpaque() { return }
+    } else {
+        last = LastPool()
+        guard pthread_setspecific(key, Unmanaged.passRetained(last).toOpaque()) == 0 else {
+            Unmanaged.passUnretained(last).release()
+            return
+        }
+    }
+    last.box?.release()
+    last.box = Unmanaged.passRetained(box)
+    last.handle = handle
+}

@@ -2061,6 +2061,38 @@ static void test_take_and_return(void) {
     CHECK_CONTAINS(pool_last_error(), "stale");
 }
 
+/* A thread remembers the last pool it borrowed from (skipping the handle
+ * table's lock): a destroyed pool must still be refused, whatever pool
+ * comes next, and alternating pools must always reach the right one. */
+static void test_last_pool_cache(void) {
+    pool_t *a = NULL, *b = NULL;
+    pool_conn_t *conn;
+    if (!CHECK_RC(tl_pool(&a, "size", "1", "maxsize", "1", "name", "cache-a", NULL), POOL_OK))
+        return;
+    conn = pool_take(a);
+    if (!CHECK(conn != NULL))
+        return;
+    CHECK_RC(pool_return(conn), POOL_OK);
+    pool_destroy(a); /* the cache of this thread still holds a's box */
+    if (!CHECK_RC(tl_pool(&b, "size", "1", "maxsize", "1", "name", "cache-b", NULL), POOL_OK))
+        return;
+    CHECK(pool_take(a) == NULL);
+    CHECK_RC(pool_last_error_code(), POOL_E_WRONG_HANDLE);
+    CHECK_CONTAINS(pool_last_error(), "stale");
+    for (int round = 0; round < 4; round++) {
+        conn = pool_take(b);
+        if (!CHECK(conn != NULL))
+            return;
+        CHECK_RC(pool_return(conn), POOL_OK);
+        CHECK(pool_take(a) == NULL); /* looked up in the table each time, still refused */
+        CHECK_RC(pool_last_error_code(), POOL_E_WRONG_HANDLE);
+    }
+    CHECK_EQ_U64(tl_stats(b).gets, 4);
+    pool_destroy(b);
+    CHECK(pool_take(b) == NULL);
+    CHECK_CONTAINS(pool_last_error(), "stale");
+}
+
 /* A connection keeps one handle table entry while it is open (each lease
  * renews its generation) and the entry goes when the pool closes it. White
  * box: bits 0-31 of a handle are its entry, which a new connection reuses
@@ -2638,6 +2670,7 @@ int main(int argc, char **argv) {
     RUN(test_get_flags);
     RUN(test_borrow);
     RUN(test_take_and_return);
+    RUN(test_last_pool_cache);
     RUN(test_closed_connections_free_their_handles);
     RUN(test_close_wakes_waiter);
     RUN(test_close_idle);
