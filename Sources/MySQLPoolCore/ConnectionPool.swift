@@ -422,6 +422,7 @@ struct CallDeadlines {
     }
 
     /// Whether the call may open a connection above size now.
+    @inline(__always)
     func mayOverflow() -> Bool {
         guard let start else { return timeout == 0 || overflowAfter == 0 }
         return start &+ Swift.min(overflowAfter, timeout) <= MonotonicClock.now()

@@ -23,6 +23,7 @@ private let linkLostErrnos: Set<UInt32> = [
 
 private let statusInTransaction: UInt32 = 0x0001
 private let statusAutocommit: UInt32 = 0x0002
+private let statusMoreResults: UInt32 = 0x0008
 private let statusNoBackslashEscapes: UInt32 = 0x0200
 
 /// Opens libmariadb connections as a `PoolConfiguration` says: to its one
@@ -132,6 +133,9 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// The character set the connection was opened with, as libmariadb names
     /// it: a borrower's mysql_set_character_set is undone at release.
     private var openingCharset: [CChar] = []
+    /// libmariadb's name pointer for it (its static charset table): the
+    /// same pointer at release means the same charset, without a strcmp.
+    private var openingCharsetName: UnsafePointer<CChar>?
 
     /// Which host of the pool's HostSet it is connected to (multi-host pools).
     public internal(set) var hostIndex: Int?
@@ -144,6 +148,7 @@ public final class MariaDBConnection: @unchecked Sendable {
         try applyOptions(configuration)
         try open(configuration, address: address ?? HostAddress(host: configuration.host, port: configuration.port))
         openingCharset = Array(UnsafeBufferPointer(start: charsetName, count: strlen(charsetName) + 1))
+        openingCharsetName = charsetName
         usesTLS = mysql_get_ssl_cipher(mysql) != nil
     }
 
@@ -542,7 +547,8 @@ public final class MariaDBConnection: @unchecked Sendable {
             neededRoundTrip = true
             if mysql_autocommit(mysql, autocommit ? 1 : 0) != 0 { return .broken }
         }
-        if strcmp(charsetName, openingCharset) != 0 {
+        let currentCharset = charsetName
+        if currentCharset != openingCharsetName && strcmp(currentCharset, openingCharset) != 0 {
             neededRoundTrip = true
             if mysql_set_character_set(mysql, openingCharset) != 0 { return .broken }
         }
@@ -557,7 +563,8 @@ public final class MariaDBConnection: @unchecked Sendable {
                 resultPending = false
                 if let raw = mysql_use_result(mysql) { mysql_free_result(raw) } else { _ = currentError() }
             }
-            guard mysql_more_results(mysql) != 0 else { return }
+            // mysql_more_results, read from the status without a call.
+            guard serverStatus & statusMoreResults != 0 else { return }
             if mysql_next_result(mysql) > 0 {
                 _ = currentError()
                 return
