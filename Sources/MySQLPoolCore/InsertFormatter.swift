@@ -20,13 +20,13 @@ enum InsertFormatter {
     /// Formats `request`, a pickle of (prefix, pieces, postfix, rows):
     /// prefix and postfix are bytes, pieces a tuple of the bytes between a
     /// row's placeholders (one more than each row has values), rows a list or
-    /// tuple of tuples or lists of int, bool, float, None, str and bytes. Rows are
-    /// joined with "," into statements of at most `maxStatementLength` bytes
-    /// (a row longer than that gets a statement of its own), as PyMySQL's
-    /// executemany does, and `output` receives a pickle of the list of
-    /// statements (bytes).
+    /// tuple of tuples or lists of int, bool, float, None, str and bytes.
+    /// Rows are joined with "," into statements of at most
+    /// `maxStatementLength` bytes (a row longer than that gets a statement of
+    /// its own), as PyMySQL's executemany does, and `output` receives a
+    /// pickle of the list of statements (bytes).
     static func format(request: UnsafeRawBufferPointer, maxStatementLength: Int, noBackslashEscapes: Bool,
-                              into output: inout PickleRowEncoder) throws(Failure) {
+                       into output: inout PickleRowEncoder) throws(Failure) {
         var reader = PickleReader(request)
         let parts = try reader.readAll()
         guard case .tuple(let fields) = parts, fields.count == 4,
