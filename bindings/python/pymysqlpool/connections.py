@@ -51,7 +51,7 @@ class _OutParameters(threading.local):
         self.length_ref = ctypes.byref(self.length)
         self.rows_ref = ctypes.byref(self.rows)
 
-    def bytes(self):
+    def written(self):
         """What the last call wrote, without a copy (valid until the next call)."""
         return _view(self.data.value, self.length.value)
 
@@ -485,7 +485,7 @@ class Connection:
         code = _query_pickle(handle, sql, len(sql), flags, out.data_ref, out.length_ref)
         if code:
             self._check(code)
-        fields, rows, tail = _loads(out.bytes())
+        fields, rows, tail = _loads(out.written())
         if tail is None:
             rows, tail = self._read_batches(handle, rows, flags)
         result = Result()
@@ -510,7 +510,7 @@ class Connection:
             code = _lib.pool_query_pickle_more(handle, flags, out.data_ref, out.length_ref)
             if code:
                 self._check(code)
-            batch, tail = _loads(out.bytes())
+            batch, tail = _loads(out.written())
             rows += batch
         return rows, tail
 
@@ -586,7 +586,7 @@ class Connection:
         same code as the buffered path's."""
         out = _OUT
         self._check(_lib.pool_result_fields_pickle(result.handle, self._pickle_flags, out.data_ref, out.length_ref))
-        result.fields, result.description, result.converters = self._describe_fields(bytes(out.bytes()))
+        result.fields, result.description, result.converters = self._describe_fields(bytes(out.written()))
 
     def _python_converter(self, field):
         """PyMySQL's per-column (encoding, converter), for the slow path."""
@@ -606,7 +606,7 @@ class Connection:
         out = _OUT
         self._check(_lib.pool_result_fetch_pickle(result.handle, max_rows, self._pickle_flags, out.data_ref,
                                                  out.length_ref, out.rows_ref))
-        rows = _loads(out.bytes())
+        rows = _loads(out.written())
         if result.converters is not None:
             rows = [self._convert_row(row, result.converters) for row in rows]
         return rows
@@ -803,7 +803,7 @@ class Connection:
             return None
         if code:
             self._check(code)
-        return _loads(out.bytes())
+        return _loads(out.written())
 
     def literal(self, obj: object) -> str:
         """Alias of escape(obj) with the connection's encoders."""
