@@ -425,7 +425,12 @@ public final class MariaDBConnection: @unchecked Sendable {
     }
 
     func forget(_ result: MariaDBResult) {
-        liveResults.removeAll { $0 === result }
+        // Usually the only one, or the newest: no generic removal for that.
+        if liveResults.last === result {
+            liveResults.removeLast()
+        } else if let index = liveResults.firstIndex(where: { $0 === result }) {
+            liveResults.remove(at: index)
+        }
     }
 
     // MARK: Session

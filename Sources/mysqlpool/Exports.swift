@@ -89,11 +89,53 @@ private func status(_ body: () throws(PoolError) -> Void) -> Int32 {
     }
 }
 
+/// The object behind a handle, retained while the table's lock is held.
 @inline(__always)
 private func lookup<Object: AnyObject>(_ handle: OpaquePointer?, _ kind: HandleKind, as _: Object.Type) throws(PoolError) -> Object {
     let bits = bits(handle)
-    if let object = handles.withLock({ $0.object(bits, kind: kind) }) { return unsafeDowncast(object, to: Object.self) }
+    if let object = handles.withLock({ $0.object(bits, kind: kind)?.takeUnretainedValue() }) {
+        return unsafeDowncast(object, to: Object.self)
+    }
     throw wrongHandle(bits, kind)
+}
+
+/// The object behind a connection or result handle, lent to `body` without
+/// a retain. The header allows one thread at a time per connection and its
+/// results, and only that thread's own release or free removes their
+/// entries (the pool retires only idle connections, whose handles are
+/// stale), so the object outlives the call.
+@inline(__always)
+private func withLeased<Object: AnyObject, Value>(_ handle: OpaquePointer?, _ kind: HandleKind, as _: Object.Type,
+                                                 _ body: (Object) throws(PoolError) -> Value) throws(PoolError) -> Value {
+    let bits = bits(handle)
+    guard let entry = handles.withLock({ $0.object(bits, kind: kind) }) else { throw wrongHandle(bits, kind) }
+    return try withGuaranteed(Unmanaged<Object>.fromOpaque(entry.toOpaque()), body)
+}
+
+/// `_withUnsafeGuaranteedRef` for bodies that throw PoolError (it rethrows
+/// untyped errors). The caller vouches that the object stays alive.
+@inline(__always)
+private func withGuaranteed<Object: AnyObject, Value>(_ object: Unmanaged<Object>,
+                                                     _ body: (Object) throws(PoolError) -> Value) throws(PoolError) -> Value {
+    do {
+        return try object._withUnsafeGuaranteedRef(body)
+    } catch let error as PoolError {
+        throw error
+    } catch {
+        throw PoolError(.internal, "unexpected error: \(error)")
+    }
+}
+
+@inline(__always)
+private func withConnection<Value>(_ handle: OpaquePointer?,
+                                   _ body: (MariaDBConnection) throws(PoolError) -> Value) throws(PoolError) -> Value {
+    try withLeased(handle, .connection, as: Slot.self) { slot throws(PoolError) in try body(slot.connection) }
+}
+
+@inline(__always)
+private func withResult<Value>(_ handle: OpaquePointer?,
+                               _ body: (MariaDBResult) throws(PoolError) -> Value) throws(PoolError) -> Value {
+    try withLeased(handle, .result, as: MariaDBResult.self, body)
 }
 
 /// Why `handle` was refused, worked out after the fast lookup failed.
@@ -343,14 +385,8 @@ private func borrow(_ pool: OpaquePointer?, timeout: UInt64?, overflowAfter: UIn
     let poolBits = bits(pool)
     if let cached = cachedPool(poolBits) {
         // Used without a retain of its own: this thread's cache holds one.
-        do {
-            return try cached._withUnsafeGuaranteedRef { box in
-                try checkout(from: box, poolBits, timeout: timeout, overflowAfter: overflowAfter, flags: flags)
-            }
-        } catch let error as PoolError {
-            throw error
-        } catch {
-            throw PoolError(.internal, "unexpected error: \(error)")
+        return try withGuaranteed(cached) { box throws(PoolError) in
+            try checkout(from: box, poolBits, timeout: timeout, overflowAfter: overflowAfter, flags: flags)
         }
     }
     return try checkout(from: try poolBox(pool), poolBits, timeout: timeout, overflowAfter: overflowAfter, flags: flags)
@@ -408,10 +444,17 @@ public func exportReturn(_ conn: OpaquePointer?) -> Int32 {
 /// `poolHandle` nil: the pool the connection came from (pool_return).
 private func giveBack(_ poolHandle: OpaquePointer??, _ conn: OpaquePointer?, discard: Bool) -> Int32 {
     status { () throws(PoolError) in
-        let (box, poolBits, slot, readHalf) = try takeBack(conn, to: poolHandle.map(bits))
-        forgetResultHandles(of: slot.connection)
-        try box.release(slot, readHalf: readHalf, discard: discard)
-        if box.isDestroyed.load(ordering: .relaxed) { retireIfDrained(poolBits, box) }
+        let taken = try takeBack(conn, to: poolHandle.map(bits))
+        let box = taken.box
+        // Not retained: the table's entry holds the slot until a retire (of
+        // an idle slot, or by this very release) or `keepAlive` does.
+        try withExtendedLifetime(taken.keepAlive) { () throws(PoolError) in
+            try withGuaranteed(taken.slot) { slot throws(PoolError) in
+                forgetResultHandles(of: slot.connection)
+                try box.release(slot, readHalf: taken.readHalf, discard: discard)
+            }
+        }
+        if box.isDestroyed.load(ordering: .relaxed) { retireIfDrained(taken.poolBits, box) }
     }
 }
 
@@ -420,18 +463,24 @@ private func giveBack(_ poolHandle: OpaquePointer??, _ conn: OpaquePointer?, dis
 /// connection handle, and that the one belongs to the other. The connection
 /// handle is then renewed for the next lease, so a concurrent double release
 /// loses here.
-private func takeBack(_ conn: OpaquePointer?, to poolHandle: UInt?) throws(PoolError)
-    -> (PoolBox, UInt, Slot, readHalf: Bool) {
+private func takeBack(_ conn: OpaquePointer?, to poolHandle: UInt?) throws(PoolError) -> TakenBack {
     let connBits = bits(conn)
     var poolBits = poolHandle ?? 0
-    let found = handles.withLock { table -> (PoolBox, Slot, Bool?)? in
-        guard let slotObject = table.object(connBits, kind: .connection) else { return nil }
+    var keepAlive: AnyObject?
+    let found = handles.withLock { table -> (PoolBox, Unmanaged<Slot>, Bool?)? in
+        guard let slotEntry = table.object(connBits, kind: .connection) else { return nil }
         if poolHandle == nil { poolBits = table.context(of: connBits) }
-        guard let boxObject = table.object(poolBits, kind: .pool) else { return nil }
-        let box = unsafeDowncast(boxObject, to: PoolBox.self), slot = unsafeDowncast(slotObject, to: Slot.self)
-        guard let readHalf = box.isReadHalf(of: slot) else { return (box, slot, nil) }
-        slot.leaseTag.store(table.renew(connBits) ?? 0, ordering: .relaxed)
-        return (box, slot, readHalf)
+        guard let boxEntry = table.object(poolBits, kind: .pool) else { return nil }
+        // The box is retained: a destroyed pool's entry goes once drained.
+        let box = unsafeDowncast(boxEntry.takeUnretainedValue(), to: PoolBox.self)
+        let leased = Unmanaged<Slot>.fromOpaque(slotEntry.toOpaque())
+        return leased._withUnsafeGuaranteedRef { slot in
+            guard let readHalf = box.isReadHalf(of: slot) else { return (box, leased, nil) }
+            let (next, dropped) = table.renew(connBits)
+            slot.leaseTag.store(next, ordering: .relaxed)
+            keepAlive = dropped
+            return (box, leased, readHalf)
+        }
     }
     guard let (box, slot, readHalf) = found else {
         let (poolIsLive, connIsLive) = handles.withLock {
@@ -444,7 +493,18 @@ private func takeBack(_ conn: OpaquePointer?, to poolHandle: UInt?) throws(PoolE
     guard let readHalf else {
         throw PoolError(.wrongHandle, "the connection does not belong to pool '\(box.pool.name)'")
     }
-    return (box, poolBits, slot, readHalf)
+    return TakenBack(box: box, poolBits: poolBits, slot: slot, readHalf: readHalf, keepAlive: keepAlive)
+}
+
+/// What `takeBack` found for a release.
+private struct TakenBack {
+    let box: PoolBox
+    let poolBits: UInt
+    /// Unretained (see giveBack).
+    let slot: Unmanaged<Slot>
+    let readHalf: Bool
+    /// The table's reference to the slot when its handles ran out.
+    let keepAlive: AnyObject?
 }
 
 /// The release frees the connection's results; their handles go stale with it.
@@ -533,8 +593,7 @@ public func exportSetLogCallback(_ callback: pool_log_fn?, _ userData: UnsafeMut
 @_cdecl("pool_query")
 public func exportQuery(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: UInt) -> Int32 {
     status { () throws(PoolError) in
-        let connection = try connection(conn)
-        try connection.query(try statement(sql, length))
+        try withConnection(conn) { connection throws(PoolError) in try connection.query(try statement(sql, length)) }
     }
 }
 
@@ -563,8 +622,10 @@ private func takeResult(_ conn: OpaquePointer?, _ out: UnsafeMutablePointer<Opaq
     out?.pointee = nil
     return status { () throws(PoolError) in
         let out = try nonNull(out, "out_result")
-        let connection = try connection(conn)
-        guard let result = streaming ? try connection.useResult() : try connection.storeResult() else { return }
+        let taken = try withConnection(conn) { connection throws(PoolError) in
+            streaming ? try connection.useResult() : try connection.storeResult()
+        }
+        guard let result = taken else { return }
         let handle = register(result, .result)
         result.embedderTag = UInt(bitPattern: handle)
         out.pointee = handle
@@ -728,7 +789,7 @@ public func exportResultFetch(_ res: OpaquePointer?, _ values: UnsafeMutablePoin
     let code = status { () throws(PoolError) in
         let values = try nonNull(values, "values")
         let lengths = try nonNull(lengths, "lengths")
-        guard let row = try result(res).fetch() else { return }
+        guard let row = try withResult(res, { result throws(PoolError) in try result.fetch() }) else { return }
         values.pointee = UnsafeRawPointer(row.values)
         lengths.pointee = UnsafeRawPointer(row.lengths)
         gotRow = true
@@ -744,7 +805,9 @@ public func exportResultFetchPickle(_ res: OpaquePointer?, _ maxRows: UInt64, _ 
     status { () throws(PoolError) in
         let outRows = try nonNull(outRows, "out_rows")
         try writePickle(to: outBytes, outLength) { () throws(PoolError) in
-            let (bytes, rows) = try result(res).pickleRows(maxRows: maxRows, options: try pickleOptions(flags))
+            let (bytes, rows) = try withResult(res) { result throws(PoolError) in
+                try result.pickleRows(maxRows: maxRows, options: try pickleOptions(flags))
+            }
             outRows.pointee = rows
             return bytes
         }
@@ -769,7 +832,9 @@ public func exportQueryPickle(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar
     status { () throws(PoolError) in
         try writePickle(to: outBytes, outLength) { () throws(PoolError) in
             let options = try pickleOptions(flags)
-            return try connection(conn).runForPython(try statement(sql, length), options: options)
+            return try withConnection(conn) { connection throws(PoolError) in
+                try connection.runForPython(try statement(sql, length), options: options)
+            }
         }
     }
 }
@@ -780,7 +845,9 @@ public func exportQueryPickleMore(_ conn: OpaquePointer?, _ flags: UInt32,
                                   _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
     status { () throws(PoolError) in
         try writePickle(to: outBytes, outLength) { () throws(PoolError) in
-            try connection(conn).continueForPython(options: try pickleOptions(flags))
+            try withConnection(conn) { connection throws(PoolError) in
+                try connection.continueForPython(options: try pickleOptions(flags))
+            }
         }
     }
 }
@@ -829,7 +896,7 @@ public func exportResultSeek(_ res: OpaquePointer?, _ row: UInt64) -> Int32 {
 
 @_cdecl("pool_result_free")
 public func exportResultFree(_ res: OpaquePointer?) {
-    if case .success(let object) = handles.withLock({ $0.remove(bits(res), kind: .result) }) {
+    if let object = handles.withLock({ $0.remove(bits(res), kind: .result) }) {
         unsafeDowncast(object, to: MariaDBResult.self).free()
     }
 }

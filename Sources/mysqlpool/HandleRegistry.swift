@@ -40,7 +40,10 @@ struct HandleTable: ~Copyable {
     private struct Entry {
         var generation: UInt = 0
         var kind: HandleKind?
-        var object: (any AnyObject & Sendable)?
+        /// Retained by the table from insert to removal. Kept unmanaged so
+        /// that a lookup is a plain load: reference counting is atomic, and
+        /// the hot paths would pay for it several times per call.
+        var object: Unmanaged<AnyObject>?
         /// A connection's pool handle, for a release that names no pool.
         var context: UInt = 0
     }
@@ -48,7 +51,7 @@ struct HandleTable: ~Copyable {
     private var entries: [Entry] = []
     private var freeSlots: [Int] = []
 
-    mutating func insert(_ object: any AnyObject & Sendable, kind: HandleKind, context: UInt = 0) -> UInt {
+    mutating func insert(_ object: AnyObject, kind: HandleKind, context: UInt = 0) -> UInt {
         let index: Int
         if let reused = freeSlots.popLast() {
             index = reused
@@ -58,16 +61,17 @@ struct HandleTable: ~Copyable {
         }
         entries[index].generation = (entries[index].generation + 1) & 0xFF_FFFF
         entries[index].kind = kind
-        entries[index].object = object
+        entries[index].object = .passRetained(object)
         entries[index].context = context
         return kind.rawValue << 56 | entries[index].generation << 32 | UInt(index + 1)
     }
 
     /// The live object behind `handle`, or nil: the hot path, which has no
-    /// use for the reason (see `lookup`). In place: a copy of the entry
-    /// would cost a retain and a release.
+    /// use for the reason (see `lookup`). Not retained: the caller retains
+    /// it before the lock is let go, unless the header's rules keep the
+    /// entry alive for the call (see `withConnection`).
     @inline(__always)
-    func object(_ handle: UInt, kind: HandleKind) -> (any AnyObject & Sendable)? {
+    func object(_ handle: UInt, kind: HandleKind) -> Unmanaged<AnyObject>? {
         let index = Int(truncatingIfNeeded: handle & 0xFFFF_FFFF) &- 1
         guard handle >> 56 == kind.rawValue, index >= 0, index < entries.count,
               entries[index].generation == (handle >> 32) & 0xFF_FFFF, entries[index].kind == kind
@@ -80,8 +84,9 @@ struct HandleTable: ~Copyable {
         entries[Int(handle & 0xFFFF_FFFF) - 1].context
     }
 
-    func lookup(_ handle: UInt, kind: HandleKind) -> Result<any AnyObject & Sendable, HandleProblem> {
-        if let object = object(handle, kind: kind) { return .success(object) }
+    /// The live object behind `handle` (retained), or why there is none.
+    func lookup(_ handle: UInt, kind: HandleKind) -> Result<AnyObject, HandleProblem> {
+        if let object = object(handle, kind: kind) { return .success(object.takeUnretainedValue()) }
         guard handle != 0 else { return .failure(.null(kind)) }
         guard let actualKind = HandleKind(rawValue: handle >> 56), handle >> 60 == 0 else {
             return .failure(.notAHandle(kind, handle))
@@ -93,31 +98,33 @@ struct HandleTable: ~Copyable {
     }
 
     /// The next lease of a connection: its entry stays, under a new
-    /// generation, so the handle of the lease that ended goes stale. nil when
-    /// the slot's generations are spent: the entry is then dropped for good.
-    /// `handle` must have just passed `lookup`.
-    mutating func renew(_ handle: UInt) -> UInt? {
+    /// generation, so the handle of the lease that ended goes stale. When
+    /// the slot's generations are spent the entry is dropped for good:
+    /// `next` is then 0 and `dropped` the table's reference to the object,
+    /// for the caller to let go once done with it. `handle` must have just
+    /// passed `object`.
+    mutating func renew(_ handle: UInt) -> (next: UInt, dropped: AnyObject?) {
         let index = Int(handle & 0xFFFF_FFFF) - 1
         guard entries[index].generation < 0xFF_FFFF else {
-            entries[index].object = nil
             entries[index].kind = nil
-            return nil
+            return (0, entries[index].object.take()?.takeRetainedValue())
         }
         entries[index].generation += 1
-        return handle & ~(0xFF_FFFF << 32) | entries[index].generation << 32
+        return (handle & ~(0xFF_FFFF << 32) | entries[index].generation << 32, nil)
     }
 
-    mutating func remove(_ handle: UInt, kind: HandleKind) -> Result<any AnyObject & Sendable, HandleProblem> {
-        let found = lookup(handle, kind: kind)
-        if case .success = found {
-            let index = Int(handle & 0xFFFF_FFFF) - 1
-            entries[index].object = nil
-            entries[index].kind = nil
-            // A slot whose generation is spent is never reused: its handles
-            // would repeat, and a stale one would reach a new object.
-            if entries[index].generation < 0xFF_FFFF { freeSlots.append(index) }
-        }
-        return found
+    /// Removes the entry of `handle` and hands over its object; nil when
+    /// `handle` is not live (`lookup` tells why). No Result on this path:
+    /// copying one costs more than the removal.
+    mutating func remove(_ handle: UInt, kind: HandleKind) -> AnyObject? {
+        guard object(handle, kind: kind) != nil else { return nil }
+        let index = Int(handle & 0xFFFF_FFFF) - 1
+        let removed = entries[index].object.take()?.takeRetainedValue()
+        entries[index].kind = nil
+        // A slot whose generation is spent is never reused: its handles
+        // would repeat, and a stale one would reach a new object.
+        if entries[index].generation < 0xFF_FFFF { freeSlots.append(index) }
+        return removed
     }
 }
 
