@@ -444,17 +444,17 @@ public func exportReturn(_ conn: OpaquePointer?) -> Int32 {
 /// `poolHandle` nil: the pool the connection came from (pool_return).
 private func giveBack(_ poolHandle: OpaquePointer??, _ conn: OpaquePointer?, discard: Bool) -> Int32 {
     status { () throws(PoolError) in
-        let taken = try takeBack(conn, to: poolHandle.map(bits))
-        let box = taken.box
+        // A tuple, not a struct: its parts move out without a retain each.
+        let (box, poolBits, leased, readHalf, keepAlive) = try takeBack(conn, to: poolHandle.map(bits))
         // Not retained: the table's entry holds the slot until a retire (of
         // an idle slot, or by this very release) or `keepAlive` does.
-        try withExtendedLifetime(taken.keepAlive) { () throws(PoolError) in
-            try withGuaranteed(taken.slot) { slot throws(PoolError) in
+        try withExtendedLifetime(keepAlive) { () throws(PoolError) in
+            try withGuaranteed(leased) { slot throws(PoolError) in
                 forgetResultHandles(of: slot.connection)
-                try box.release(slot, readHalf: taken.readHalf, discard: discard)
+                try box.release(slot, readHalf: readHalf, discard: discard)
             }
         }
-        if box.isDestroyed.load(ordering: .relaxed) { retireIfDrained(taken.poolBits, box) }
+        if box.isDestroyed.load(ordering: .relaxed) { retireIfDrained(poolBits, box) }
     }
 }
 
@@ -463,7 +463,10 @@ private func giveBack(_ poolHandle: OpaquePointer??, _ conn: OpaquePointer?, dis
 /// connection handle, and that the one belongs to the other. The connection
 /// handle is then renewed for the next lease, so a concurrent double release
 /// loses here.
-private func takeBack(_ conn: OpaquePointer?, to poolHandle: UInt?) throws(PoolError) -> TakenBack {
+/// `slot` is unretained (see giveBack); `keepAlive` is the table's
+/// reference to it when its handles ran out (see HandleTable.renew).
+private func takeBack(_ conn: OpaquePointer?, to poolHandle: UInt?) throws(PoolError)
+    -> (box: PoolBox, poolBits: UInt, slot: Unmanaged<Slot>, readHalf: Bool, keepAlive: AnyObject?) {
     let connBits = bits(conn)
     var poolBits = poolHandle ?? 0
     var keepAlive: AnyObject?
@@ -493,18 +496,7 @@ private func takeBack(_ conn: OpaquePointer?, to poolHandle: UInt?) throws(PoolE
     guard let readHalf else {
         throw PoolError(.wrongHandle, "the connection does not belong to pool '\(box.pool.name)'")
     }
-    return TakenBack(box: box, poolBits: poolBits, slot: slot, readHalf: readHalf, keepAlive: keepAlive)
-}
-
-/// What `takeBack` found for a release.
-private struct TakenBack {
-    let box: PoolBox
-    let poolBits: UInt
-    /// Unretained (see giveBack).
-    let slot: Unmanaged<Slot>
-    let readHalf: Bool
-    /// The table's reference to the slot when its handles ran out.
-    let keepAlive: AnyObject?
+    return (box, poolBits, slot, readHalf, keepAlive)
 }
 
 /// The release frees the connection's results; their handles go stale with it.
