@@ -126,8 +126,13 @@ public final class MariaDBConnection: @unchecked Sendable {
     private var resultPending = false
     /// Results the borrower has not freed; all are freed at release.
     public private(set) var liveResults: [MariaDBResult] = []
-    /// The unbuffered result that still owns the wire, if any.
-    weak var streamingResult: MariaDBResult?
+    /// Whether an unbuffered result still owns the wire. Only the newest
+    /// result can (no statement runs while one is open), so no weak
+    /// reference to it is kept: loading one costs atomics on every query.
+    private var streamingResultIsOpen: Bool {
+        guard let newest = liveResults.last else { return false }
+        return newest.isStreaming && !newest.isExhausted
+    }
     /// Whether the session negotiated TLS (read after connecting).
     private var usesTLS = false
     /// The character set the connection was opened with, as libmariadb names
@@ -248,7 +253,7 @@ public final class MariaDBConnection: @unchecked Sendable {
             throw PoolError(.misuse, "this connection was opened by the parent process before fork(); "
                                 + "borrow a new one in this process")
         }
-        if let streaming = streamingResult, !streaming.isExhausted {
+        if streamingResultIsOpen {
             throw PoolError(.misuse,
                             "an unbuffered result is still open on this connection: fetch it to the end or free it first")
         }
@@ -278,7 +283,7 @@ public final class MariaDBConnection: @unchecked Sendable {
     }
 
     private func takeResult(streaming: Bool) throws(PoolError) -> MariaDBResult? {
-        if let open = streamingResult, !open.isExhausted {
+        if streamingResultIsOpen {
             throw PoolError(.misuse, "an unbuffered result is still open on this connection")
         }
         guard resultPending else { return nil }
@@ -288,7 +293,6 @@ public final class MariaDBConnection: @unchecked Sendable {
         }
         let result = MariaDBResult(raw, connection: self, streaming: streaming)
         liveResults.append(result)
-        if streaming { streamingResult = result }
         return result
     }
 
