@@ -688,6 +688,10 @@ POOL_API int pool_result_fields_pickle(pool_result_t *result, uint32_t flags, co
  *   when rows remain: rows come in batches of about 1 MiB of pickle, and
  *   pool_query_pickle_more returns the next ones.
  * Rows are encoded as they arrive, without a stored copy of the result.
+ * While the caller reads a batch, a helper thread of the library reads and
+ * encodes the next one (on a machine with more than one CPU): the wire and
+ * the caller's decoding then overlap. Any other call on the connection
+ * waits for that helper first.
  * flags: POOL_PICKLE_*. For bindings that make one foreign call per statement.
  * Ownership: the bytes belong to the connection and stay valid until its next
  * call or its release. Return: as pool_query and pool_store_result;
@@ -704,7 +708,8 @@ POOL_API int pool_query_pickle(pool_conn_t *conn, const char *sql, size_t length
  * pool_query_pickle. Return: POOL_OK; POOL_E_MISUSE when no outcome is being
  * read; POOL_E_SERVER when the link fails mid-result (the rest of the
  * outcome is gone); POOL_E_WRONG_HANDLE; POOL_E_BAD_ARGUMENT for NULL out
- * pointers or unknown flags. Thread-safety: as every call on a connection. */
+ * pointers, unknown flags, or flags other than pool_query_pickle's.
+ * Thread-safety: as every call on a connection. */
 POOL_API int pool_query_pickle_more(pool_conn_t *conn, uint32_t flags, const char **out_bytes,
                                     size_t *out_length);
 

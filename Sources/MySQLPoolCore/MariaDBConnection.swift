@@ -312,6 +312,18 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// The rows of a `runForPython` outcome that did not fit in its first
     /// batch, read by `continueForPython`.
     private var pythonOutcome: MariaDBResult?
+    /// The options the outcome was started with; its batches keep them.
+    private var pythonOutcomeOptions = MariaDBResult.PickleOptions()
+    /// Whether the outcome's next batch is encoded ahead (see ReadAhead).
+    private var pythonOutcomeReadsAhead = false
+    /// The helper encoding the next batch, while it runs.
+    private var readAhead: ReadAhead?
+    /// The batch the helper finished, waiting for `continueForPython`.
+    private var readAheadBatch: (encoder: PickleRowEncoder, failure: PoolError?)?
+    /// The buffer the next batch is encoded into ahead: the one returned the
+    /// time before, which the reader is done with once it asks again. Let go
+    /// when the outcome ends, so an idle connection keeps one buffer.
+    private var spareStatementPickle = PickleRowEncoder()
     /// Rows per batch are cut at about this many pickle bytes, so a large
     /// result never exists as one big pickle next to the objects built from it.
     public static let pythonBatchBytes = 1 << 20
@@ -323,8 +335,9 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// (affected_rows, insert_id, warning_count, server_status), with
     /// insert_id None for a result set as PyMySQL reports it, or None when
     /// more rows follow: `continueForPython` then encodes (rows, tail) for the
-    /// next batch. Rows are encoded as they arrive (no stored copy). The bytes
-    /// stay valid until the next call on this connection.
+    /// next batch, which meanwhile a helper thread reads ahead when there is
+    /// a second CPU. Rows are encoded as they arrive (no stored copy). The
+    /// bytes stay valid until the next call on this connection.
     public func runForPython(_ sql: UnsafeRawBufferPointer, options: MariaDBResult.PickleOptions)
         throws(PoolError) -> UnsafeBufferPointer<UInt8>
     {
@@ -333,13 +346,22 @@ public final class MariaDBConnection: @unchecked Sendable {
         let result = try useResult()
         statementPickle.begin()
         statementPickle.beginTuple()
-        if let result {
-            let namesAsBytes = options.contains(.textAsBytes)
-            statementPickle.appendNestedPickle { result.appendFields(to: &$0, namesAsBytes: namesAsBytes) }
-        } else {
+        guard let result else {
             statementPickle.appendNone()
+            statementPickle.appendNone()
+            appendTail(affectedRows: affectedRows, insertID: insertID)
+            statementPickle.endTuple()
+            statementPickle.finish()
+            return statementPickle.bytes.withUnsafeBufferPointer { $0 }
         }
-        try appendRowsAndTail(of: result, options: options)
+        let namesAsBytes = options.contains(.textAsBytes)
+        statementPickle.appendNestedPickle { result.appendFields(to: &$0, namesAsBytes: namesAsBytes) }
+        try closeBatch(of: result, failure: Self.appendBatchRows(of: result, options: options, to: &statementPickle))
+        if pythonOutcome != nil {
+            pythonOutcomeOptions = options
+            pythonOutcomeReadsAhead = ReadAhead.hasSecondCPU
+            startReadAhead()
+        }
         return statementPickle.bytes.withUnsafeBufferPointer { $0 }
     }
 
@@ -348,13 +370,75 @@ public final class MariaDBConnection: @unchecked Sendable {
     public func continueForPython(options: MariaDBResult.PickleOptions) throws(PoolError)
         -> UnsafeBufferPointer<UInt8>
     {
+        settle()
         guard let result = pythonOutcome else {
             throw PoolError(.misuse, "no statement outcome is being read on this connection")
         }
-        statementPickle.begin()
-        statementPickle.beginTuple()
-        try appendRowsAndTail(of: result, options: options)
+        guard options == pythonOutcomeOptions else {
+            throw PoolError(.badArgument, "flags 0x\(String(options.rawValue, radix: 16)) differ from the "
+                                + "0x\(String(pythonOutcomeOptions.rawValue, radix: 16)) this outcome was started with")
+        }
+        if var batch = readAheadBatch.take() {
+            // No copies: the batch's buffer becomes the one returned, and the
+            // one returned last time the spare.
+            swap(&statementPickle, &batch.encoder)
+            swap(&spareStatementPickle, &batch.encoder)
+            try closeBatch(of: result, failure: batch.failure)
+        } else {
+            statementPickle.begin()
+            statementPickle.beginTuple()
+            try closeBatch(of: result, failure: Self.appendBatchRows(of: result, options: options, to: &statementPickle))
+        }
+        startReadAhead()
         return statementPickle.bytes.withUnsafeBufferPointer { $0 }
+    }
+
+    /// Waits for the read-ahead helper, if one runs, and keeps its batch for
+    /// `continueForPython`. Whatever uses the connection from outside calls
+    /// this first: the C entry points, release and close.
+    public func settle() {
+        guard let job = readAhead else { return }
+        readAhead = nil
+        // After fork() the helper is the parent's: nothing here to join.
+        guard !isInherited else { return }
+        readAheadBatch = job.join()
+    }
+
+    private func startReadAhead() {
+        guard pythonOutcomeReadsAhead, let result = pythonOutcome else { return }
+        readAhead = ReadAhead.start(result, options: pythonOutcomeOptions, taking: &spareStatementPickle)
+    }
+
+    /// The rows of a batch, up to its size: the part a read-ahead helper
+    /// may do, as it touches only the result and `encoder`.
+    static func appendBatchRows(of result: MariaDBResult, options: MariaDBResult.PickleOptions,
+                                to encoder: inout PickleRowEncoder) -> PoolError? {
+        do {
+            _ = try result.appendRows(to: &encoder, maxRows: 0, maxBytes: pythonBatchBytes, options: options)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// Ends a batch whose rows are in `statementPickle`: None when rows are
+    /// left (the result stays open), else the tail; the result is freed
+    /// after its last batch or a failure.
+    private func closeBatch(of result: MariaDBResult, failure: PoolError?) throws(PoolError) {
+        if let failure {
+            endPythonOutcome(result)
+            throw failure
+        }
+        if !result.isExhausted {
+            pythonOutcome = result
+            statementPickle.appendNone()
+        } else {
+            let rows = result.rowCount
+            endPythonOutcome(result)
+            appendTail(affectedRows: rows, insertID: nil)
+        }
+        statementPickle.endTuple()
+        statementPickle.finish()
     }
 
     /// executemany's INSERT statements for `request` (see InsertFormatter),
@@ -380,37 +464,6 @@ public final class MariaDBConnection: @unchecked Sendable {
         return statementPickle.bytes.withUnsafeBufferPointer { $0 }
     }
 
-    /// Writes rows (up to the batch size) and the tail, ends the tuple and
-    /// the stream; keeps the result open when rows are left.
-    private func appendRowsAndTail(of result: MariaDBResult?, options: MariaDBResult.PickleOptions)
-        throws(PoolError)
-    {
-        if let result {
-            do {
-                _ = try result.appendRows(to: &statementPickle, maxRows: 0, maxBytes: Self.pythonBatchBytes,
-                                          options: options)
-            } catch {
-                pythonOutcome = nil
-                result.free()
-                throw error
-            }
-            if !result.isExhausted {
-                pythonOutcome = result
-                statementPickle.appendNone()
-            } else {
-                pythonOutcome = nil
-                let rows = result.rowCount
-                result.free()
-                appendTail(affectedRows: rows, insertID: nil)
-            }
-        } else {
-            statementPickle.appendNone()
-            appendTail(affectedRows: affectedRows, insertID: insertID)
-        }
-        statementPickle.endTuple()
-        statementPickle.finish()
-    }
-
     private func appendTail(affectedRows: UInt64, insertID: UInt64?) {
         statementPickle.beginTuple()
         statementPickle.appendUInt64(affectedRows)
@@ -420,12 +473,18 @@ public final class MariaDBConnection: @unchecked Sendable {
         statementPickle.endTuple()
     }
 
-    /// Frees an outcome whose remaining batches were never asked for (the
+    /// Ends an outcome whose remaining batches were never asked for (the
     /// reader gave up): its rows are read and dropped.
     private func abandonPythonOutcome() {
-        guard let result = pythonOutcome else { return }
+        settle()
+        readAheadBatch = nil
+        if let result = pythonOutcome { endPythonOutcome(result) }
+    }
+
+    private func endPythonOutcome(_ result: MariaDBResult) {
         pythonOutcome = nil
         result.free()
+        if spareStatementPickle.bytes.capacity > 0 { spareStatementPickle = PickleRowEncoder() }
     }
 
     func forget(_ result: MariaDBResult) {
@@ -528,7 +587,7 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// `resetThen`: COM_RESET_CONNECTION, then these session commands; nil
     /// for no reset (the array is not even passed on the common path).
     func prepareForReuse(autocommit: Bool, resetThen sessionCommands: [String]?) -> ReturnCondition {
-        pythonOutcome = nil
+        abandonPythonOutcome()
         if !liveResults.isEmpty {
             for result in liveResults { result.freeResources() }
             liveResults.removeAll(keepingCapacity: true)
@@ -599,6 +658,7 @@ public final class MariaDBConnection: @unchecked Sendable {
         if isInherited { return abandonInheritedSession() }
         guard !isClosed else { return }
         isClosed = true
+        settle()
         for result in liveResults { result.freeResources() }
         liveResults.removeAll()
         mysql_close(mysql)

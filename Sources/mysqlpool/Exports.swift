@@ -129,7 +129,10 @@ private func withGuaranteed<Object: AnyObject, Value>(_ object: Unmanaged<Object
 @inline(__always)
 private func withConnection<Value>(_ handle: OpaquePointer?,
                                    _ body: (MariaDBConnection) throws(PoolError) -> Value) throws(PoolError) -> Value {
-    try withLeased(handle, .connection, as: Slot.self) { slot throws(PoolError) in try body(slot.connection) }
+    try withLeased(handle, .connection, as: Slot.self) { slot throws(PoolError) in
+        slot.connection.settle()
+        return try body(slot.connection)
+    }
 }
 
 @inline(__always)
@@ -176,8 +179,12 @@ private func poolBox(_ handle: OpaquePointer?) throws(PoolError) -> PoolBox {
     return box
 }
 
+/// Every call on a connection reaches it through here or `withConnection`,
+/// which first wait for a batch being read ahead (MariaDBConnection.settle).
 private func connection(_ handle: OpaquePointer?) throws(PoolError) -> MariaDBConnection {
-    try lookup(handle, .connection, as: Slot.self).connection
+    let connection = try lookup(handle, .connection, as: Slot.self).connection
+    connection.settle()
+    return connection
 }
 
 /// Fills at most `size` bytes of `out` from `value`, recording how many in

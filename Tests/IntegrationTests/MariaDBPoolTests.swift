@@ -1,4 +1,4 @@
-import MySQLPoolCore
+@testable import MySQLPoolCore
 import Testing
 
 #if canImport(Glibc)
@@ -111,5 +111,97 @@ extension MariaDBConnection {
         #expect(try slot.connection.value("SELECT 1") == "1")
         try pool.release(slot)
         #expect(pool.stats().closedValidation == 1)
+    }
+
+    /// Several MiB of pickle: several batches.
+    private static let manyRows = "SELECT seq, REPEAT('x', 100), seq * 0.5 FROM seq_1_to_30000"
+
+    /// Every batch of an outcome, as its bytes.
+    private func batches(_ connection: MariaDBConnection, _ sql: String) throws -> [[UInt8]] {
+        var text = sql
+        let first = try text.withUTF8 { bytes in
+            Array(try connection.runForPython(UnsafeRawBufferPointer(bytes), options: []))
+        }
+        var all = [first]
+        while all.count < 100, try connection.continueForPythonOrNil().map({ all.append($0) }) != nil {}
+        return all
+    }
+
+    @Test func batchesReadAheadAreByteForByteTheBatchesReadInTurn() throws {
+        defer { ReadAhead.mode.store(ReadAhead.Mode.auto.rawValue, ordering: .relaxed) }
+        let pool = try makePool(["pre_create_num": "1"])
+        let slot = try pool.get()
+        ReadAhead.mode.store(ReadAhead.Mode.never.rawValue, ordering: .relaxed)
+        let inTurn = try batches(slot.connection, Self.manyRows)
+        ReadAhead.mode.store(ReadAhead.Mode.always.rawValue, ordering: .relaxed)
+        let helpersBefore = ReadAhead.started.load(ordering: .relaxed)
+        let readAhead = try batches(slot.connection, Self.manyRows)
+        #expect(inTurn.count >= 3)
+        #expect(ReadAhead.started.load(ordering: .relaxed) - helpersBefore == inTurn.count - 1)
+        #expect(readAhead == inTurn)
+        // The connection is idle again: a statement runs.
+        #expect(try slot.connection.value("SELECT 7") == "7")
+        try pool.release(slot)
+        #expect(pool.stats().closedBroken == 0)
+    }
+
+    @Test func anOutcomeLeftHalfReadAheadIsDroppedByTheNextStatementOrTheRelease() throws {
+        defer { ReadAhead.mode.store(ReadAhead.Mode.auto.rawValue, ordering: .relaxed) }
+        ReadAhead.mode.store(ReadAhead.Mode.always.rawValue, ordering: .relaxed)
+        let pool = try makePool(["size": "1", "maxsize": "1"])
+        let slot = try pool.get()
+        var text = Self.manyRows
+        _ = try text.withUTF8 { try slot.connection.runForPython(UnsafeRawBufferPointer($0), options: []) }
+        // Other statements wait for the outcome, as with an open unbuffered result.
+        let busy = #expect(throws: PoolError.self) { try slot.connection.value("SELECT 1") }
+        #expect(busy?.kind == .misuse)
+        let otherFlags = #expect(throws: PoolError.self) { _ = try slot.connection.continueForPython(options: .raw) }
+        #expect(otherFlags?.kind == .badArgument)
+        // The next outcome drops the rest of this one.
+        #expect(try batches(slot.connection, "SELECT 42").count == 1)
+        _ = try text.withUTF8 { try slot.connection.runForPython(UnsafeRawBufferPointer($0), options: []) }
+        try pool.release(slot)  // while the helper may still be reading
+        let again = try pool.get()
+        #expect(again === slot)
+        #expect(try again.connection.value("SELECT 8") == "8")
+        try pool.release(again)
+        #expect(pool.stats().closedBroken == 0)
+    }
+}
+
+extension MariaDBPoolTests {
+    @Test func aLinkCutWhileABatchIsReadAheadFailsTheNextBatchAndTheRelease() throws {
+        defer { ReadAhead.mode.store(ReadAhead.Mode.auto.rawValue, ordering: .relaxed) }
+        ReadAhead.mode.store(ReadAhead.Mode.always.rawValue, ordering: .relaxed)
+        let pool = try makePool(["size": "2", "maxsize": "2"])
+        let victim = try pool.get(), killer = try pool.get()
+        // Far more than the socket buffers hold: the server is still sending.
+        var text = "SELECT seq, REPEAT('x', 200) FROM seq_1_to_1000000"
+        _ = try text.withUTF8 { try victim.connection.runForPython(UnsafeRawBufferPointer($0), options: []) }
+        try killer.connection.run("KILL \(victim.connection.threadID)")
+        var failure: PoolError?
+        for _ in 0..<1000 {
+            do throws(PoolError) {
+                _ = try victim.connection.continueForPython(options: [])
+            } catch {
+                failure = error
+                break
+            }
+        }
+        #expect(failure?.kind == .server)
+        try pool.release(victim)
+        try pool.release(killer)
+        #expect(pool.stats().closedBroken == 1)
+    }
+}
+
+extension MariaDBConnection {
+    /// The next batch, or nil once the outcome's tail was sent.
+    func continueForPythonOrNil() throws -> [UInt8]? {
+        do throws(PoolError) {
+            return Array(try continueForPython(options: []))
+        } catch where error.kind == .misuse {
+            return nil
+        }
     }
 }
