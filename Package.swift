@@ -12,6 +12,9 @@ let exportLinkerFlags: [String] = [
     "-static-stdlib", "-use-ld=lld",
     "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/mysqlpool/exports.map",
     "-Xlinker", "-soname=libmysqlpool.so.0",
+    // RELR: the ~16,000 relative relocations as a few KiB instead of 370,
+    // which every process read in at load (glibc >= 2.36).
+    "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
 ]
 
 // Checkout is a handful of instructions: let the export layer specialize the

@@ -253,6 +253,15 @@ def ensure_venv():
     return state
 
 
+def compile_ours():
+    """Our package runs from the checkout, the peers from the venv, where pip
+    wrote their bytecode. Without ours written too (PYTHONDONTWRITEBYTECODE
+    stops imports from writing it), every worker would compile our sources
+    at import: 1.3 MiB more RSS and ~0.1 s that no installed copy pays."""
+    subprocess.run([str(VENV_PY), "-m", "compileall", "-q", str(ROOT / "bindings" / "python" / "pymysqlpool")],
+                   check=True)
+
+
 def build_c_bench():
     BIN_DIR.mkdir(exist_ok=True)
     source = BENCH / "c_bench.c"
@@ -620,6 +629,7 @@ def main(argv):
     cfg = config()
     started = time.monotonic()
     build_c_bench()
+    compile_ours()
     status = peer_availability()
     wanted = [p.strip() for p in os.environ.get("BENCH_PEERS", "").split(",") if p.strip()]
     peers = [p for p in PY_PEERS if (not wanted or p in wanted) and not status.get(p)]

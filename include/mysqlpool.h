@@ -685,7 +685,7 @@ POOL_API int pool_result_fields_pickle(pool_result_t *result, uint32_t flags, co
  *   as pool_result_fetch_pickle does.
  * tail: (affected_rows, insert_id, warning_count, server_status), with
  *   insert_id None and affected_rows the row count for a result set; or None
- *   when rows remain: rows come in batches of about 1 MiB of pickle, and
+ *   when rows remain: rows come in batches of about 256 KiB of pickle, and
  *   pool_query_pickle_more returns the next ones.
  * Rows are encoded as they arrive, without a stored copy of the result.
  * While the caller reads a batch, a helper thread of the library reads and

@@ -326,7 +326,7 @@ public final class MariaDBConnection: @unchecked Sendable {
     private var spareStatementPickle = PickleRowEncoder()
     /// Rows per batch are cut at about this many pickle bytes, so a large
     /// result never exists as one big pickle next to the objects built from it.
-    public static let pythonBatchBytes = 1 << 20
+    public static let pythonBatchBytes = 1 << 18
 
     /// Runs one statement and encodes its outcome as one pickle of
     /// (fields, rows, tail): fields is None, or a bytes value holding a

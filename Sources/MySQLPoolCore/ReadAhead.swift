@@ -58,7 +58,7 @@ final class ReadAhead: @unchecked Sendable {
 
     /// Read-ahead pays only with a second CPU. One pinned to a single CPU
     /// (taskset, cpusets) still reads ahead: the helper then takes turns with
-    /// the decoding thread, which costs a thread start per ~1 MiB batch.
+    /// the decoding thread, which costs a thread start per ~256 KiB batch.
     static var hasSecondCPU: Bool {
         switch mode.load(ordering: .relaxed) {
         case Mode.always.rawValue: true

@@ -3,7 +3,6 @@ codes into exceptions in one place."""
 
 import ctypes
 import os
-import pathlib
 
 from . import err
 
@@ -31,22 +30,25 @@ STATUS_NO_BACKSLASH_ESCAPES = 0x0200
 
 
 def _candidates():
+    # os.path, not pathlib: importing pathlib (and what it imports) would add
+    # about half a MiB to every process that imports us.
     override = os.environ.get("MYSQLPOOL_LIBRARY")
     if override:
-        yield pathlib.Path(override)
+        yield override
         return
-    package = pathlib.Path(__file__).resolve().parent
-    yield package / "lib" / "libmysqlpool.so"  # pip install puts it here
-    yield package.parents[2] / ".build" / "release" / "libmysqlpool.so"  # source checkout
+    package = os.path.dirname(os.path.realpath(__file__))
+    yield os.path.join(package, "lib", "libmysqlpool.so")  # pip install puts it here
+    checkout = os.path.dirname(os.path.dirname(os.path.dirname(package)))
+    yield os.path.join(checkout, ".build", "release", "libmysqlpool.so")  # source checkout
 
 
 def _load():
     tried = []
     for path in _candidates():
-        tried.append(str(path))
-        if path.is_file():
+        tried.append(path)
+        if os.path.isfile(path):
             try:
-                return ctypes.CDLL(str(path))
+                return ctypes.CDLL(path)
             except OSError as error:
                 raise ImportError(f"pymysqlpool: cannot load {path}: {error}") from error
     raise ImportError(

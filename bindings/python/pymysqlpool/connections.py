@@ -6,7 +6,7 @@ import ctypes
 import pickle
 import threading
 import weakref
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing when running
 
 from . import _lib, _logging, converters, err
 from .constants import FIELD_TYPE
@@ -478,7 +478,7 @@ class Connection:
         return affected_rows
 
     def _run_buffered(self, handle, sql):
-        """One foreign call per statement (plus one per further ~1 MiB of
+        """One foreign call per statement (plus one per further ~256 KiB of
         rows): its outcome as a pickle of (fields, rows, tail)."""
         out = _OUT
         flags = self._pickle_flags

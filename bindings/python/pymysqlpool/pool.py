@@ -7,7 +7,7 @@ import ctypes
 import logging
 import threading
 import weakref
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing when running
 
 from . import _lib, _logging, metrics
 from .connections import _LEASES, _connection_state, borrow_handle, borrowed_connection, pooled_connection_class, check_connect, make_pool_handle, split_connect_kwargs
