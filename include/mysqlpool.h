@@ -689,9 +689,9 @@ POOL_API int pool_result_fields_pickle(pool_result_t *result, uint32_t flags, co
  *   pool_query_pickle_more returns the next ones.
  * Rows are encoded as they arrive, without a stored copy of the result.
  * While the caller reads a batch, a helper thread of the library reads and
- * encodes the next one (on a machine with more than one CPU): the wire and
- * the caller's decoding then overlap. Any other call on the connection
- * waits for that helper first.
+ * encodes the next one (when the process may run on more than one CPU): the
+ * wire and the caller's decoding then overlap. Any other call on the
+ * connection waits for that helper first.
  * flags: POOL_PICKLE_*. For bindings that make one foreign call per statement.
  * Ownership: the bytes belong to the connection and stay valid until its next
  * call or its release. Return: as pool_query and pool_store_result;
