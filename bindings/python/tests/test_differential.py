@@ -282,8 +282,9 @@ def test_result_containers(typed_results, kind):
 
 @pytest.mark.parametrize("cursor", ["Cursor", "DictCursor"])
 def test_large_result_read_in_batches(pair, cursor):
-    """~6 MB of rows: the library hands them over in ~1 MiB batches; the
-    rows, their order, rowcount and description are PyMySQL's."""
+    """~6 MB of rows: the library hands them over in ~256 KiB batches (on
+    more than one CPU each read ahead by a helper thread); the rows, their
+    order, rowcount and description are PyMySQL's."""
     sql = ("SELECT seq, REPEAT(CHAR(65 + seq % 26), 1000 + seq % 7), seq * 1.5, "
            "IF(seq % 3, NULL, CAST(seq AS DECIMAL(10,2))) FROM seq_1_to_6000")
     (ours, ours_rows), (theirs, theirs_rows) = run_both(pair, sql, cursor=cursor)
