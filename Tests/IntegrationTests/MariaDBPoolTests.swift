@@ -118,11 +118,7 @@ extension MariaDBConnection {
 
     /// Every batch of an outcome, as its bytes.
     private func batches(_ connection: MariaDBConnection, _ sql: String) throws -> [[UInt8]] {
-        var text = sql
-        let first = try text.withUTF8 { bytes in
-            Array(try connection.runForPython(UnsafeRawBufferPointer(bytes), options: []))
-        }
-        var all = [first]
+        var all = [try connection.runForPython(sql)]
         while all.count < 100, try connection.continueForPythonOrNil().map({ all.append($0) }) != nil {}
         return all
     }
@@ -150,8 +146,7 @@ extension MariaDBConnection {
         ReadAhead.mode.store(ReadAhead.Mode.always.rawValue, ordering: .relaxed)
         let pool = try makePool(["size": "1", "maxsize": "1"])
         let slot = try pool.get()
-        var text = Self.manyRows
-        _ = try text.withUTF8 { try slot.connection.runForPython(UnsafeRawBufferPointer($0), options: []) }
+        _ = try slot.connection.runForPython(Self.manyRows)
         // Other statements wait for the outcome, as with an open unbuffered result.
         let busy = #expect(throws: PoolError.self) { try slot.connection.value("SELECT 1") }
         #expect(busy?.kind == .misuse)
@@ -159,7 +154,7 @@ extension MariaDBConnection {
         #expect(otherFlags?.kind == .badArgument)
         // The next outcome drops the rest of this one.
         #expect(try batches(slot.connection, "SELECT 42").count == 1)
-        _ = try text.withUTF8 { try slot.connection.runForPython(UnsafeRawBufferPointer($0), options: []) }
+        _ = try slot.connection.runForPython(Self.manyRows)
         try pool.release(slot)  // while the helper may still be reading
         let again = try pool.get()
         #expect(again === slot)
@@ -176,8 +171,7 @@ extension MariaDBPoolTests {
         let pool = try makePool(["size": "2", "maxsize": "2"])
         let victim = try pool.get(), killer = try pool.get()
         // Far more than the socket buffers hold: the server is still sending.
-        var text = "SELECT seq, REPEAT('x', 200) FROM seq_1_to_1000000"
-        _ = try text.withUTF8 { try victim.connection.runForPython(UnsafeRawBufferPointer($0), options: []) }
+        _ = try victim.connection.runForPython("SELECT seq, REPEAT('x', 200) FROM seq_1_to_1000000")
         try killer.connection.run("KILL \(victim.connection.threadID)")
         var failure: PoolError?
         for _ in 0..<1000 {
@@ -196,6 +190,12 @@ extension MariaDBPoolTests {
 }
 
 extension MariaDBConnection {
+    /// The first batch of `sql`'s outcome, as its bytes.
+    func runForPython(_ sql: String) throws -> [UInt8] {
+        var text = sql
+        return try text.withUTF8 { bytes in Array(try runForPython(UnsafeRawBufferPointer(bytes), options: [])) }
+    }
+
     /// The next batch, or nil once the outcome's tail was sent.
     func continueForPythonOrNil() throws -> [UInt8]? {
         do throws(PoolError) {
