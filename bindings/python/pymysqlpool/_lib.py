@@ -63,6 +63,40 @@ lib = _load()
 
 _p = ctypes.c_void_p
 _pp = ctypes.POINTER(ctypes.c_void_p)
+_void_p_param = ctypes.c_void_p.from_param
+
+
+class _Handle:
+    """The argument type of every handle parameter: an int (a handle the
+    library issued; a stale or made-up one gets POOL_E_WRONG_HANDLE from the
+    library), a c_void_p holding one, or None. Anything else is refused
+    here. c_void_p alone would follow a Mock's endless chain of
+    _as_parameter_ attributes in C, with no recursion limit, until the
+    interpreter crashes."""
+
+    @staticmethod
+    def from_param(value):
+        kind = value.__class__
+        if kind is int or value is None:
+            return _void_p_param(value)
+        if kind is ctypes.c_void_p:
+            return value
+        raise TypeError(f"expected a libmysqlpool handle (an int), got {type(value).__name__}")
+
+
+class _Bytes:
+    """The argument type of every char * parameter: bytes or None, for the
+    same reason (c_char_p follows _as_parameter_ without a limit too)."""
+
+    @staticmethod
+    def from_param(value):
+        if value.__class__ is bytes or value is None:
+            return value
+        raise TypeError(f"expected bytes, got {type(value).__name__}")
+
+
+_h = _Handle
+_b = _Bytes
 _str = ctypes.c_char_p
 _int = ctypes.c_int
 _size = ctypes.c_size_t
@@ -117,49 +151,49 @@ pool_last_errno = _bind("pool_last_errno", ctypes.c_uint)
 pool_last_sqlstate = _bind("pool_last_sqlstate", _str)
 pool_last_error = _bind("pool_last_error", ctypes.c_void_p)
 pool_config_new = _bind("pool_config_new", _p)
-pool_config_set = _bind("pool_config_set", _int, _p, _str, _str)
-pool_config_free = _bind("pool_config_free", None, _p)
-pool_create = _bind("pool_create", _int, _p, _pp)
-pool_close = _bind("pool_close", _int, _p)
-pool_destroy = _bind("pool_destroy", None, _p)
-pool_borrow = _bind("pool_borrow", _p, _p, _i64, _i64, _u32)
-pool_release = _bind("pool_release", _int, _p, _p)
-pool_take = _bind("pool_take", _p, _p)
-pool_return = _bind("pool_return", _int, _p)
-pool_discard = _bind("pool_discard", _int, _p, _p)
-pool_stats = _bind("pool_stats", _int, _p, ctypes.POINTER(Stats), _size)
-pool_host_stats = _bind("pool_host_stats", _int, _p, _size, ctypes.POINTER(HostStats), _size)
-pool_query = _bind("pool_query", _int, _p, _str, _size)
-pool_store_result = _bind("pool_store_result", _int, _p, _pp)
-pool_use_result = _bind("pool_use_result", _int, _p, _pp)
-pool_next_result = _bind("pool_next_result", _int, _p)
-pool_conn_info = _bind("pool_conn_info", _int, _p, ctypes.POINTER(ConnInfo), _size)
-pool_commit = _bind("pool_commit", _int, _p)
-pool_rollback = _bind("pool_rollback", _int, _p)
-pool_autocommit = _bind("pool_autocommit", _int, _p, _int)
-pool_ping = _bind("pool_ping", _int, _p)
-pool_select_db = _bind("pool_select_db", _int, _p, _str)
-pool_set_charset = _bind("pool_set_charset", _int, _p, _str)
-pool_conn_server_info = _bind("pool_conn_server_info", _str, _p)
-pool_conn_host_info = _bind("pool_conn_host_info", _str, _p)
+pool_config_set = _bind("pool_config_set", _int, _h, _b, _b)
+pool_config_free = _bind("pool_config_free", None, _h)
+pool_create = _bind("pool_create", _int, _h, _pp)
+pool_close = _bind("pool_close", _int, _h)
+pool_destroy = _bind("pool_destroy", None, _h)
+pool_borrow = _bind("pool_borrow", _p, _h, _i64, _i64, _u32)
+pool_release = _bind("pool_release", _int, _h, _h)
+pool_take = _bind("pool_take", _p, _h)
+pool_return = _bind("pool_return", _int, _h)
+pool_discard = _bind("pool_discard", _int, _h, _h)
+pool_stats = _bind("pool_stats", _int, _h, ctypes.POINTER(Stats), _size)
+pool_host_stats = _bind("pool_host_stats", _int, _h, _size, ctypes.POINTER(HostStats), _size)
+pool_query = _bind("pool_query", _int, _h, _b, _size)
+pool_store_result = _bind("pool_store_result", _int, _h, _pp)
+pool_use_result = _bind("pool_use_result", _int, _h, _pp)
+pool_next_result = _bind("pool_next_result", _int, _h)
+pool_conn_info = _bind("pool_conn_info", _int, _h, ctypes.POINTER(ConnInfo), _size)
+pool_commit = _bind("pool_commit", _int, _h)
+pool_rollback = _bind("pool_rollback", _int, _h)
+pool_autocommit = _bind("pool_autocommit", _int, _h, _int)
+pool_ping = _bind("pool_ping", _int, _h)
+pool_select_db = _bind("pool_select_db", _int, _h, _b)
+pool_set_charset = _bind("pool_set_charset", _int, _h, _b)
+pool_conn_server_info = _bind("pool_conn_server_info", _str, _h)
+pool_conn_host_info = _bind("pool_conn_host_info", _str, _h)
 pool_result_fetch_pickle = _bind(
-    "pool_result_fetch_pickle", _int, _p, _u64, _u32, ctypes.POINTER(ctypes.c_void_p),
+    "pool_result_fetch_pickle", _int, _h, _u64, _u32, ctypes.POINTER(ctypes.c_void_p),
     ctypes.POINTER(_size), ctypes.POINTER(_u64),
 )
 pool_result_fields_pickle = _bind(
-    "pool_result_fields_pickle", _int, _p, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
+    "pool_result_fields_pickle", _int, _h, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
 )
 pool_query_pickle = _bind(
-    "pool_query_pickle", _int, _p, _str, _size, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
+    "pool_query_pickle", _int, _h, _b, _size, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
 )
 pool_query_pickle_more = _bind(
-    "pool_query_pickle_more", _int, _p, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
+    "pool_query_pickle_more", _int, _h, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
 )
 pool_format_insert_pickle = _bind(
-    "pool_format_insert_pickle", _int, _p, ctypes.c_char_p, _size, _size, ctypes.POINTER(ctypes.c_void_p),
+    "pool_format_insert_pickle", _int, _h, _b, _size, _size, ctypes.POINTER(ctypes.c_void_p),
     ctypes.POINTER(_size),
 )
-pool_result_free = _bind("pool_result_free", None, _p)
+pool_result_free = _bind("pool_result_free", None, _h)
 LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, _int, _str, ctypes.c_void_p, _str)
 pool_set_log_callback = _bind("pool_set_log_callback", _int, LOG_CALLBACK, ctypes.c_void_p, _int)
 

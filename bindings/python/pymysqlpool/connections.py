@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import pickle
 import threading
+import warnings
 import weakref
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing when running
 
@@ -86,11 +87,11 @@ _CONFIG_KEYS = {
     "local_infile": "local_infile", "ssl_ca": "ssl_ca", "ssl_cert": "ssl_cert", "ssl_key": "ssl_key",
     "ssl_verify_cert": "ssl_verify_cert", "ssl_verify_identity": "ssl_verify_identity",
 }
-_PYTHON_ONLY = {"cursorclass", "conv", "use_unicode", "binary_prefix", "program_name", "ssl", "passwd", "db"}
+_PYTHON_ONLY = {"cursorclass", "conv", "use_unicode", "binary_prefix", "program_name", "ssl", "passwd", "db",
+                "read_default_file", "read_default_group", "defer_connect"}
 # Accepted for compatibility when left at PyMySQL's defaults.
 _IGNORED_DEFAULTS = {
-    "collation": None, "read_default_file": None, "read_default_group": None, "max_allowed_packet": None,
-    "defer_connect": False, "auth_plugin_map": None, "bind_address": None, "server_public_key": None,
+    "collation": None, "max_allowed_packet": None, "auth_plugin_map": None, "bind_address": None, "server_public_key": None,
     "ssl_disabled": None, "ssl_key_password": None, "compress": None, "named_pipe": None,
 }
 
@@ -111,6 +112,9 @@ def split_connect_kwargs(kwargs):
         kwargs["database"] = kwargs["db"]
     if kwargs.get("passwd") is not None and not kwargs.get("password"):
         kwargs["password"] = kwargs["passwd"]
+    if kwargs.get("read_default_file") or kwargs.get("read_default_group"):
+        from . import optionfile  # configparser only for those who use option files
+        optionfile.fill_in(kwargs)
     unknown = [key for key in kwargs if key not in _CONFIG_KEYS and key not in _PYTHON_ONLY
                and key not in _IGNORED_DEFAULTS]
     if unknown:
@@ -219,6 +223,7 @@ class Result:
     rows = None
     handle = None
     unbuffered = False
+    unbuffered_active = False  # a streaming cursor has not read its last row yet
     converters = None
 
 
@@ -261,8 +266,9 @@ _DESCRIPTION_CACHE_SIZE = 512
 
 
 def _close_private(pool, handle):
-    """Closes a private connection and its one-connection pool."""
-    _lib.pool_discard(pool, handle)
+    """Closes a private connection (if open) and its one-connection pool."""
+    if handle is not None:
+        _lib.pool_discard(pool, handle)
     _lib.pool_destroy(pool)
 
 
@@ -331,6 +337,7 @@ class Connection:
     _returned = False
     _closed = False
     _link_lost = False
+    _autocommit_setting = None  # the last autocommit(value): kept across reconnects, as in PyMySQL
     _result = None
     _affected_rows = 0
     _info = None  # read from the library on first need, not on every checkout
@@ -358,7 +365,9 @@ class Connection:
         init_command, connect_timeout, read_timeout, write_timeout,
         autocommit, client_flag, local_infile, ssl (a dict: ca, cert, key,
         cipher, check_hostname) or ssl_ca, ssl_cert, ssl_key,
-        ssl_verify_cert, ssl_verify_identity, cursorclass, conv, use_unicode.
+        ssl_verify_cert, ssl_verify_identity, cursorclass, conv, use_unicode,
+        read_default_file and read_default_group (a my.cnf file, read as
+        PyMySQL reads it), defer_connect (connect() opens it later).
         An unknown keyword is a TypeError that names it; a failed connect
         raises OperationalError (e.g. 1045 access denied, 2003 cannot
         connect).
@@ -366,19 +375,17 @@ class Connection:
         if args:
             raise TypeError("pymysqlpool.connect() takes keyword arguments only, as PyMySQL 1.2 does")
         pairs, options = split_connect_kwargs(kwargs)
-        pairs.update({"size": "1", "maxsize": "1", "pre_create_num": "1", "con_lifetime": "0"})
+        deferred = bool(kwargs.get("defer_connect"))
+        pairs.update({"size": "1", "maxsize": "1", "pre_create_num": "0" if deferred else "1", "con_lifetime": "0"})
         pairs["autocommit"] = _config_value(bool(options.autocommit))
         pool = make_pool_handle(pairs)
-        try:
-            handle = borrow_handle(pool, pairs)
-        except BaseException:
-            _lib.pool_destroy(pool)
-            raise
         self.__dict__.update(_connection_state(options))
         self._pool_handle = pool
         self._pairs = pairs
-        self._handle = handle
-        self._watch()
+        self._watch()  # from here on, dropping this object destroys the pool
+        if not deferred:
+            self._handle = borrow_handle(pool, pairs)
+            self._rewatch()
 
     def _watch(self):
         """Closes the connection if this object is dropped while it holds it."""
@@ -396,6 +403,24 @@ class Connection:
             _LEASES.pop(self._lease, None)
             self._lease = None
 
+    def _rewatch(self):
+        """The handle changed: the finalizer (or lease) follows it."""
+        self._unwatch()
+        self._watch()
+
+    def _drop_link(self):
+        """Closes the current server connection, if any; a private
+        connection keeps its pool (and the login in it) for connect()."""
+        handle = self._handle
+        if handle is None:
+            return
+        self._unwatch()
+        self._handle = None
+        self._result = None
+        _lib.pool_discard(self._pool_handle, handle)
+        if self._pool is None:
+            self._watch()
+
     # -- state --------------------------------------------------------------
 
     def _check_returned(self):
@@ -411,6 +436,19 @@ class Connection:
         if self._handle is None or self._link_lost:
             raise err.InterfaceError(0, "")
         return self._handle
+
+    def _idle_handle(self):
+        """_live(), once the results still pending from a multi-statement
+        query are read and dropped, as PyMySQL does before each command."""
+        handle = self._live()
+        result = self._result
+        if result is not None and result.has_next:
+            self._drain_results()
+        return handle
+
+    def _drain_results(self):
+        while self._result is not None and self._result.has_next:
+            self.next_result()
 
     def _check(self, code):
         if code == _lib.POOL_OK:
@@ -446,8 +484,8 @@ class Connection:
 
     @property
     def open(self) -> bool:
-        """False once closed or returned to the pool."""
-        return not self._closed and not self._returned and self._handle is not None
+        """False once closed, returned to the pool, or its link was lost."""
+        return not self._closed and not self._returned and self._handle is not None and not self._link_lost
 
     @property
     def autocommit_mode(self) -> bool:
@@ -466,9 +504,14 @@ class Connection:
             handle = self._live()  # raises
         previous = self._result
         if previous is not None:
-            self._result = None  # its rows can go before the new ones arrive, as in PyMySQL
+            if previous.unbuffered_active:
+                warnings.warn("Previous unbuffered result was left incomplete", stacklevel=2)
+                previous.unbuffered_active = False
             if previous.handle is not None:
                 self._free(previous)
+            if previous.has_next:
+                self._drain_results()
+            self._result = None  # its rows can go before the new ones arrive, as in PyMySQL
         if unbuffered:
             self._check(_lib.pool_query(handle, sql, len(sql)))
             self._result = result = self._read_result(True)
@@ -574,6 +617,7 @@ class Connection:
         self._describe(result)
         if unbuffered:
             result.affected_rows = UNBUFFERED_AFFECTED_ROWS
+            result.unbuffered_active = True
         else:
             result.rows = tuple(self._fetch_rows(result, 0))
             result.affected_rows = len(result.rows)
@@ -640,8 +684,11 @@ class Connection:
 
     def _finish_result(self):
         """Frees a streaming result still open (its rows are read and dropped)."""
-        if self._result is not None and self._result.handle is not None:
-            self._free(self._result)
+        result = self._result
+        if result is not None:
+            result.unbuffered_active = False
+            if result.handle is not None:
+                self._free(result)
 
     # -- PyMySQL's Connection API ----------------------------------------
 
@@ -665,12 +712,12 @@ class Connection:
 
     def commit(self) -> None:
         """COMMIT the current transaction."""
-        self._check(_lib.pool_commit(self._live()))
+        self._check(_lib.pool_commit(self._idle_handle()))
         self._refresh_info()
 
     def rollback(self) -> None:
         """ROLLBACK the current transaction."""
-        self._check(_lib.pool_rollback(self._live()))
+        self._check(_lib.pool_rollback(self._idle_handle()))
         self._refresh_info()
 
     def begin(self) -> None:
@@ -680,8 +727,9 @@ class Connection:
     def autocommit(self, value: bool) -> None:
         """Sets the session's autocommit mode (a pooled connection gets the
         pool's mode back when it is returned)."""
-        handle = self._live()
-        if bool(value) != self.get_autocommit():
+        handle = self._idle_handle()
+        self._autocommit_setting = value = bool(value)
+        if value != self.get_autocommit():
             self._check(_lib.pool_autocommit(handle, 1 if value else 0))
             self._refresh_info()
 
@@ -691,41 +739,51 @@ class Connection:
         return bool(self._status() & _lib.STATUS_AUTOCOMMIT)
 
     def ping(self, reconnect: bool = False) -> None:
-        """COM_PING. With reconnect, a dead link is replaced by a fresh
-        connection from the same pool (pymysql-pool's pre_ping behaviour)."""
+        """COM_PING. With reconnect (deprecated, as in PyMySQL), a closed
+        connection or a dead link is replaced by a fresh connection from
+        the same pool, with the session's autocommit setting."""
+        if reconnect:
+            warnings.warn("The 'reconnect' argument is deprecated. Create a new connection if you want to "
+                          "reconnect.", DeprecationWarning, 2)
         self._check_returned()
-        if self._closed:
-            raise err.Error("Already closed")
-        if self._handle is not None and not self._link_lost:
-            code = _lib.pool_ping(self._handle)
-            if code == _lib.POOL_OK:
-                return
+        if self._handle is None or self._link_lost:
             if not reconnect:
-                self._check(code)
-        elif not reconnect:
-            raise err.Error("Already closed")
-        self._reconnect()
+                raise err.Error("Already closed")
+            self.connect()
+            reconnect = False
+        code = _lib.pool_ping(self._idle_handle())
+        if code == _lib.POOL_OK:
+            return
+        if not reconnect:
+            self._check(code)
+        self.connect()
+        self.ping(False)
 
-    def _reconnect(self):
-        self._unwatch()
-        if self._handle is not None:
-            _lib.pool_discard(self._pool_handle, self._handle)
-            self._handle = None
+    def connect(self, sock: None = None) -> None:
+        """(Re)opens the connection: after close(), with defer_connect=True,
+        or after its link was lost. An open link is closed first. A pooled
+        connection gets a fresh one from its pool in place of its own."""
+        if sock is not None:
+            raise err.NotSupportedError("connect(sock=...): pymysqlpool opens its connections itself")
+        self._check_returned()
+        self._drop_link()
         self._handle = borrow_handle(self._pool_handle, self._pairs)
+        self._closed = False
         self._link_lost = False
-        self._result = None
+        self._rewatch()
         self._refresh_info()
-        self._watch()
+        if self._autocommit_setting is not None:
+            self.autocommit(self._autocommit_setting)
 
     def select_db(self, db: str) -> None:
         """Makes ``db`` the default database."""
-        self._check(_lib.pool_select_db(self._live(), db.encode(self.encoding)))
+        self._check(_lib.pool_select_db(self._idle_handle(), db.encode(self.encoding)))
         self.db = db
 
     def set_character_set(self, charset: str, collation: str | None = None) -> None:
         """SET NAMES charset [COLLATE collation]; later statements and
         values are encoded and decoded with it."""
-        handle = self._live()
+        handle = self._idle_handle()
         if collation:
             self.query(f"SET NAMES {charset} COLLATE {collation}")
         else:
@@ -734,7 +792,10 @@ class Connection:
         self.encoding = python_encoding(charset)
         self._pickle_flags = _pickle_flags(self._custom_decoders, self.use_unicode, self.encoding)
 
-    set_charset = set_character_set
+    def set_charset(self, charset: str) -> None:
+        """Deprecated (PyMySQL's old name): set_character_set(charset)."""
+        warnings.warn("'set_charset' is deprecated, use 'set_character_set' instead", DeprecationWarning, 2)
+        self.set_character_set(charset)
 
     def character_set_name(self) -> str:
         """The connection's character set (e.g. "utf8mb4")."""
@@ -749,7 +810,8 @@ class Connection:
             return "X'%s'" % obj.hex()
         if type(obj) in (tuple, list, set, frozenset):
             return "(" + ",".join([self.escape(item, mapping) for item in obj]) + ")"
-        mapping = mapping or self.encoders
+        if mapping is None:
+            mapping = self.encoders
         if (mapping.get(type(obj)) or mapping.get(str)) is converters.escape_str:
             # Another type quoted as its str() (Path, Enum, ...): escaped for
             # this connection's sql_mode and codec, as a str is. PyMySQL
@@ -860,24 +922,18 @@ class Connection:
     # -- closing --------------------------------------------------------------
 
     def close(self) -> None:
-        """Private: close the connection. (A pool's connections have a close()
-        of their own that gives them back: see pool._giver_back.)"""
+        """Private: close the connection (connect() can open it again).
+        (A pool's connections have a close() of their own that gives them
+        back: see pool._giver_back.)"""
         if self._closed:
             raise err.Error("Already closed")
-        self._close_private()
-
-    def _close_private(self):
         self._closed = True
-        if self._handle is None:  # a failed reconnect left only the pool
-            self._unwatch()
-            _lib.pool_destroy(self._pool_handle)
-        else:
-            self._finalizer()
-        self._handle = None
+        self._drop_link()
 
     def _force_close(self):
-        if self._pool is None and not self._closed:
-            self._close_private()
+        """PyMySQL's close without QUIT: the link goes, whatever its state."""
+        if self._pool is None:
+            self._drop_link()
 
     def __enter__(self: _ConnectionT) -> _ConnectionT:
         return self

@@ -6,6 +6,7 @@ import codecs
 import datetime
 import re
 import time
+import warnings
 from decimal import Decimal
 
 from . import err
@@ -92,6 +93,12 @@ def escape_bytes(value, mapping=None):
     return "_binary X'%s'" % value.hex()
 
 
+def escape_bytes_prefixed(value, mapping=None):
+    """Older PyMySQL's bytes literal: _binary'...' (bytes read as latin-1
+    code points, backslash-escaped)."""
+    return "_binary'%s'" % value.decode("ascii", "surrogateescape").translate(_escape_table)
+
+
 def escape_str(value, mapping=None):
     return "'" + escape_string(str(value)) + "'"
 
@@ -100,8 +107,24 @@ def escape_None(value, mapping=None):  # noqa: N802 - PyMySQL's name
     return "NULL"
 
 
-def escape_not_supported(value, mapping=None):
+def escape_not_supported(value, charset=None, mapping=None):
     raise TypeError(f"{type(value).__name__} can not be used as parameter")
+
+
+def escape_dict(value, charset=None, mapping=None):
+    raise TypeError("dict can not be used as parameter")
+
+
+def escape_sequence(value, charset=None, mapping=None):
+    """Deprecated (as in PyMySQL): a sequence as "(a,b,...)"."""
+    warnings.warn("escape_sequence is deprecated", DeprecationWarning, stacklevel=2)
+    return "(" + ",".join([escape_item(item, charset, mapping) for item in value]) + ")"
+
+
+def escape_set(value, charset=None, mapping=None):
+    """Deprecated (as in PyMySQL): a set as "a,b,..."."""
+    warnings.warn("escape_set is deprecated", DeprecationWarning, stacklevel=2)
+    return ",".join([escape_item(item, charset, mapping) for item in value])
 
 
 def escape_timedelta(obj, mapping=None):
@@ -153,6 +176,8 @@ def escape_item(val, charset=None, mapping=None):
     encoder = mapping.get(type(val)) or mapping.get(str)
     if encoder is None:
         raise TypeError("no default type converter defined")
+    if encoder is escape_sequence or encoder is escape_set or encoder is escape_dict:
+        return encoder(val, charset, mapping)
     return encoder(val, mapping)
 
 
@@ -183,6 +208,7 @@ def _second_fraction(text):
 
 DATETIME_RE = re.compile(r"(\d{1,4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,6}))?")
 TIMEDELTA_RE = re.compile(r"(-)?(\d{1,3}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,6}))?")
+TIME_RE = re.compile(r"(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,6}))?")
 
 
 def convert_date(obj):
@@ -219,6 +245,22 @@ def convert_timedelta(obj):
         hours=int(hours), minutes=int(minutes), seconds=int(seconds), microseconds=_second_fraction(fraction)
     )
     return -delta if negative else delta
+
+
+def convert_time(obj):
+    """A TIME value as a time of day (datetime.time, with microseconds), for
+    those who map FIELD_TYPE.TIME to it in conv; a value that is not one
+    (negative, over 23 hours, garbage) stays a str."""
+    if isinstance(obj, (bytes, bytearray)):
+        obj = obj.decode("ascii")
+    match = TIME_RE.fullmatch(obj)
+    if not match:
+        return obj
+    hours, minutes, seconds, fraction = match.groups()
+    try:
+        return datetime.time(int(hours), int(minutes), int(seconds), _second_fraction(fraction))
+    except ValueError:
+        return obj
 
 
 def through(x):

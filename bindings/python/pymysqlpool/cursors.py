@@ -404,6 +404,7 @@ class SSCursor(Cursor):
             self._buffer = self.connection._read_unbuffered(self._result, 1000)
             self._buffer_index = 0
             if not self._buffer:
+                self._result.unbuffered_active = False
                 return None
         row = self._buffer[self._buffer_index]
         self._buffer_index += 1

@@ -5,6 +5,8 @@ pymysql.err.IntegrityError`` and ``except pymysqlpool.err.IntegrityError``
 catch the same errors. PyMySQL is never required.
 """
 
+import re
+
 try:  # interop only: the classes are PyMySQL's own when it is installed
     from pymysql.err import (  # type: ignore[import-not-found]
         DatabaseError,
@@ -81,8 +83,17 @@ for _class, _numbers in (
 del _class, _numbers, _number
 
 
+# libmariadb reports a LOAD DATA LOCAL file it cannot open with the system's
+# errno (2 for a missing file) and this message; PyMySQL raises 1017.
+_LOCAL_FILE_ERROR = re.compile(r"File '(.*)' not found \(Errcode: \d+\)", re.DOTALL)
+
+
 def exception_for(errno, message, sqlstate=None):
     """The exception PyMySQL raises for a server/client error number."""
+    if errno < 1000:
+        unreadable = _LOCAL_FILE_ERROR.fullmatch(message)
+        if unreadable:
+            return OperationalError(1017, f"Can't find file '{unreadable.group(1)}'")
     errorclass = error_map.get(errno)
     if errorclass is None:
         errorclass = InternalError if errno < 1000 else OperationalError

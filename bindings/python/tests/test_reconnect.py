@@ -1,6 +1,7 @@
 """ping(reconnect=True) replaces a dead link with a fresh connection from the
 same pool, as pymysql-pool's overridden ping does; without reconnect the
-caller gets PyMySQL's errors."""
+caller gets PyMySQL's errors. reconnect=True warns that it is deprecated,
+as PyMySQL does."""
 
 import pytest
 
@@ -19,7 +20,8 @@ def test_pooled_ping_reconnects_a_killed_connection(server_kw):
     kill(killer, old_thread)
     with pytest.raises(pymysqlpool.OperationalError):
         victim.ping()
-    victim.ping(reconnect=True)
+    with pytest.warns(DeprecationWarning):
+        victim.ping(reconnect=True)
     assert victim.thread_id() != old_thread
     with victim.cursor() as cursor:
         cursor.execute("SELECT CONNECTION_ID()")
@@ -38,12 +40,18 @@ def test_private_connection_reconnects_after_a_lost_link(server_kw):
             victim.cursor().execute("SELECT 1")
         with pytest.raises(pymysqlpool.InterfaceError):
             victim.cursor().execute("SELECT 1")
-        victim.ping(reconnect=True)
+        with pytest.warns(DeprecationWarning):
+            victim.ping(reconnect=True)
         with victim.cursor() as cursor:
             cursor.execute("SELECT 2")
             assert cursor.fetchone() == (2,)
     finally:
         victim.close()
         killer.close()
-    with pytest.raises(pymysqlpool.Error):
+    with pytest.raises(pymysqlpool.Error, match="Already closed"):
+        victim.ping()
+    # As PyMySQL: reconnect=True reopens even a connection closed on purpose.
+    with pytest.warns(DeprecationWarning):
         victim.ping(reconnect=True)
+    assert victim.open
+    victim.close()
