@@ -1,14 +1,16 @@
-"""SQLAlchemy dialect ``mysql+mysqlpool``: SQLAlchemy's PyMySQL dialect over
-``pymysqlpool`` instead of ``pymysql``.
+"""SQLAlchemy dialects ``mysql+mysqlpool`` and ``mariadb+mysqlpool``:
+SQLAlchemy's PyMySQL dialects over ``pymysqlpool`` instead of ``pymysql``.
 
     from sqlalchemy import create_engine
     engine = create_engine("mysql+mysqlpool://app:secret@127.0.0.1:3306/test")
+    engine = create_engine("mariadb+mysqlpool://app:secret@127.0.0.1:3306/test")  # dialect.name "mariadb"
 
-The name is registered as a ``sqlalchemy.dialects`` entry point by the
-installed package; in a source checkout without installing, register it once::
+The names are registered as ``sqlalchemy.dialects`` entry points by the
+installed package; in a source checkout without installing, register them once::
 
     from sqlalchemy.dialects import registry
     registry.register("mysql.mysqlpool", "pymysqlpool.sqlalchemy", "MySQLDialect_mysqlpool")
+    registry.register("mariadb.mysqlpool", "pymysqlpool.sqlalchemy", "MariaDBDialect_mysqlpool")
 
 Each connection of the engine's pool is a ``pymysqlpool.connect(...)``
 connection; SQLAlchemy's own pool (QueuePool, pre_ping, recycle) manages
@@ -30,6 +32,7 @@ reads from ``pymysqlpool`` instead:
 """
 
 from sqlalchemy import util
+from sqlalchemy.dialects.mysql.mariadb import MariaDBDialect
 from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
 
 
@@ -67,5 +70,22 @@ class MySQLDialect_mysqlpool(MySQLDialect_pymysql):  # noqa: N801 - SQLAlchemy's
         dbapi_connection.ping(reconnect=False)
         return True
 
+    @classmethod
+    def load_provisioning(cls):
+        # SQLAlchemy imports "<the dialect's package>.provision", which for
+        # its own MySQL dialects is sqlalchemy.dialects.mysql.provision (the
+        # test-suite plumbing: driver URLs with the MariaDB rewrite, database
+        # set-up, foreign-key-safe table cleanup, temporary tables). This
+        # dialect's package is pymysqlpool: point it at the same module.
+        __import__("sqlalchemy.dialects.mysql.provision")
+
+
+class MariaDBDialect_mysqlpool(MariaDBDialect, MySQLDialect_mysqlpool):  # noqa: N801 - SQLAlchemy's naming
+    """``mariadb+mysqlpool``: the same driver with SQLAlchemy's MariaDB
+    dialect (``dialect.name == "mariadb"``), as ``mariadb+pymysql`` is built."""
+
+    supports_statement_cache = True
+
 
 dialect = MySQLDialect_mysqlpool
+mariadb_dialect = MariaDBDialect_mysqlpool

@@ -67,6 +67,7 @@ BINDINGS = Path(__file__).resolve().parents[1]
 # The installed package declares this as an entry point (pyproject.toml);
 # from a source checkout it is registered by hand.
 registry.register("mysql.mysqlpool", "pymysqlpool.sqlalchemy", "MySQLDialect_mysqlpool")
+registry.register("mariadb.mysqlpool", "pymysqlpool.sqlalchemy", "MariaDBDialect_mysqlpool")
 
 _names = itertools.count(1)
 
@@ -208,8 +209,8 @@ def test_the_dialect_works_without_pymysql(run_python, server):
 
 def test_the_entry_point_declared_in_pyproject_finds_the_dialect(tmp_path, server):
     """The package metadata that setuptools makes from pyproject.toml (egg_info:
-    no library build) lets create_engine find mysql+mysqlpool with no
-    registry.register() call."""
+    no library build) lets create_engine find mysql+mysqlpool and
+    mariadb+mysqlpool with no registry.register() call."""
     source = tmp_path / "src"
     source.mkdir()
     for name in ("pyproject.toml", "setup.py", "README.md"):
@@ -223,24 +224,71 @@ def test_the_entry_point_declared_in_pyproject_finds_the_dialect(tmp_path, serve
     code = (
         "import sys\n"
         "from importlib.metadata import entry_points\n"
-        "found = [ep.value for ep in entry_points(group='sqlalchemy.dialects') if ep.name == 'mysql.mysqlpool']\n"
-        "print(found)\n"
+        "found = [ep.value for ep in entry_points(group='sqlalchemy.dialects') if ep.name.endswith('.mysqlpool')]\n"
+        "print(sorted(found))\n"
         "from sqlalchemy import create_engine, text\n"
-        "engine = create_engine(sys.argv[1])\n"
-        "with engine.connect() as connection:\n"
-        "    print(type(engine.dialect).__name__, connection.execute(text('SELECT 40 + 2')).scalar_one())\n"
-        "engine.dispose()\n"
+        "for url in sys.argv[1:]:\n"
+        "    engine = create_engine(url)\n"
+        "    with engine.connect() as connection:\n"
+        "        print(type(engine.dialect).__name__, engine.dialect.name,\n"
+        "              connection.execute(text('SELECT 40 + 2')).scalar_one())\n"
+        "    engine.dispose()\n"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(metadata), pymysqlpool_import_root()]))
     completed = subprocess.run(
-        [sys.executable, "-c", code, engine_url(server).render_as_string(hide_password=False)],
+        [sys.executable, "-c", code, engine_url(server).render_as_string(hide_password=False),
+         engine_url(server, "mariadb+mysqlpool").render_as_string(hide_password=False)],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.splitlines() == [
-        "['pymysqlpool.sqlalchemy:MySQLDialect_mysqlpool']",
-        "MySQLDialect_mysqlpool 42",
+        "['pymysqlpool.sqlalchemy:MariaDBDialect_mysqlpool', 'pymysqlpool.sqlalchemy:MySQLDialect_mysqlpool']",
+        "MySQLDialect_mysqlpool mysql 42",
+        "MariaDBDialect_mysqlpool mariadb 42",
     ]
+
+
+def test_mariadb_url_behaves_as_mariadb_pymysql(server):
+    """mariadb+mysqlpool:// is to mysql+mysqlpool:// what mariadb+pymysql://
+    is to mysql+pymysql://: SQLAlchemy's MariaDB dialect over the same driver."""
+    ours = create_engine(engine_url(server, "mariadb+mysqlpool"))
+    peer = create_engine(engine_url(server, "mariadb+pymysql"))
+    try:
+        for engine in (ours, peer):
+            with engine.connect() as connection:
+                assert connection.execute(text("SELECT 1")).scalar_one() == 1
+        assert ours.dialect.name == peer.dialect.name == "mariadb"
+        assert ours.dialect.is_mariadb and ours.dialect.driver == "mysqlpool"
+        assert ours.dialect.supports_native_uuid == peer.dialect.supports_native_uuid
+        assert isinstance(ours.dialect, mysql.mariadb.MariaDBDialect)
+    finally:
+        ours.dispose()
+        peer.dispose()
+
+
+def test_provisioning_loads_sqlalchemys_mysql_module(server):
+    """SQLAlchemy's test plumbing (load_provisioning) finds the MySQL
+    provisioning for our dialects, as for its own: the driver URL of a
+    mysql:// URL whose server is MariaDB (asked over a connection) is
+    rewritten to mariadb+mysqlpool, whose dialect is ours."""
+    code = (
+        "import sys\n"
+        "from sqlalchemy.dialects import registry\n"
+        "registry.register('mysql.mysqlpool', 'pymysqlpool.sqlalchemy', 'MySQLDialect_mysqlpool')\n"
+        "registry.register('mariadb.mysqlpool', 'pymysqlpool.sqlalchemy', 'MariaDBDialect_mysqlpool')\n"
+        "from sqlalchemy.engine import make_url\n"
+        "from pymysqlpool.sqlalchemy import MySQLDialect_mysqlpool, MariaDBDialect_mysqlpool\n"
+        "MySQLDialect_mysqlpool.load_provisioning()\n"
+        "print('sqlalchemy.dialects.mysql.provision' in sys.modules)\n"
+        "from sqlalchemy.testing.provision import generate_driver_url\n"
+        "url = generate_driver_url(make_url(sys.argv[1]), 'mysqlpool', '')\n"
+        "print(url.drivername, url.get_dialect().__name__)\n"
+    )
+    url = engine_url(server).render_as_string(hide_password=False)
+    completed = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, timeout=60,
+                               env=dict(os.environ, PYTHONPATH=pymysqlpool_import_root()))
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == ["True", "mariadb+mysqlpool MariaDBDialect_mysqlpool"]
 
 
 def test_module_pymysqlpool_with_the_pymysql_dialect(make_engine, table_name, admin):
