@@ -163,6 +163,13 @@ run test_dlopen "$lib"
 
 echo "== timings"
 printf '  %s\n' "${timings[@]}"
+# Tests that need the throwaway server, listed with their reasons when the
+# server is one named in MYSQL_HOST.
+not_run=$(cat "$out"/test_*.log 2>/dev/null | grep -E '^--  .* not run against a server you named' || true)
+if [[ -n $not_run ]]; then
+    echo "== not run against a server you named ($(grep -c . <<<"$not_run"))"
+    printf '%s\n' "$not_run"
+fi
 if [[ ${#failures[@]} -gt 0 ]]; then
     echo "test-c: ${#failures[@]} failure(s):" >&2
     printf '  - %s\n' "${failures[@]}" >&2

@@ -13,6 +13,11 @@
  *
  *   RUN(test_fn)       run one test (void test_fn(void)); with command line
  *                      arguments only tests whose name contains one of them run
+ *   RUN_THROWAWAY(test_fn, reason)
+ *                      a test that needs the throwaway server of
+ *                      scripts/with-mariadb.sh (its socket, its process, rights
+ *                      beyond one database): against a server named in
+ *                      MYSQL_HOST it is listed as not run, with the reason
  *   test_summary()     print the final "N passed, N failed" line (tests) and
  *                      return the exit status (0 all passed, 1 otherwise)
  *
@@ -58,11 +63,11 @@ struct tl_state {
     const char *current;  /* name of the running test */
     long checks_failed;   /* failed checks in the running test */
     long total_checks;
-    int tests_passed, tests_failed;
+    int tests_passed, tests_failed, tests_not_run;
 };
 
 static inline struct tl_state *tl_state(void) {
-    static struct tl_state state = {PTHREAD_MUTEX_INITIALIZER, 0, NULL, "(no test)", 0, 0, 0, 0};
+    static struct tl_state state = {PTHREAD_MUTEX_INITIALIZER, 0, NULL, "(no test)", 0, 0, 0, 0, 0};
     return &state;
 }
 
@@ -225,15 +230,29 @@ static inline void tl_sleep_ms(long ms) {
 }
 
 #define RUN(fn) tl_run(#fn, fn)
+#define RUN_THROWAWAY(fn, reason) tl_run_throwaway(#fn, fn, reason)
 
-static inline void tl_run(const char *name, void (*fn)(void)) {
+/* True when the server is the throwaway one scripts/with-mariadb.sh started
+ * (it exports its datadir); false for a server named in MYSQL_HOST. */
+static inline int tl_throwaway_server(void) {
+    const char *datadir = getenv("MYSQLPOOL_TEST_DATADIR");
+    return datadir != NULL && datadir[0] != '\0';
+}
+
+/* With command line arguments, only tests whose name contains one run. */
+static inline int tl_selected(const char *name) {
     struct tl_state *s = tl_state();
-    double start;
     int i, selected = s->argc <= 1;
     for (i = 1; i < s->argc; i++)
         if (strstr(name, s->argv[i]) != NULL)
             selected = 1;
-    if (!selected)
+    return selected;
+}
+
+static inline void tl_run(const char *name, void (*fn)(void)) {
+    struct tl_state *s = tl_state();
+    double start;
+    if (!tl_selected(name))
         return;
     pthread_mutex_lock(&s->lock);
     s->current = name;
@@ -254,11 +273,24 @@ static inline void tl_run(const char *name, void (*fn)(void)) {
     pthread_mutex_unlock(&s->lock);
 }
 
-/* Prints "N passed, N failed" (tests) as the very last line. */
+static inline void tl_run_throwaway(const char *name, void (*fn)(void), const char *reason) {
+    struct tl_state *s = tl_state();
+    if (tl_throwaway_server()) {
+        tl_run(name, fn);
+    } else if (tl_selected(name)) {
+        s->tests_not_run++;
+        printf("--    %-40s not run against a server you named: %s\n", name, reason);
+    }
+}
+
+/* Prints "N passed, N failed" (tests) as the very last line, after the
+ * count of tests not run against a server named in MYSQL_HOST. */
 static inline int test_summary(void) {
     struct tl_state *s = tl_state();
     fflush(stderr);
     printf("(%ld checks)\n", s->total_checks);
+    if (s->tests_not_run > 0)
+        printf("%d not run against a server you named\n", s->tests_not_run);
     printf("%d passed, %d failed\n", s->tests_passed, s->tests_failed);
     fflush(stdout);
     return s->tests_failed == 0 && s->tests_passed > 0 ? 0 : 1;

@@ -91,7 +91,8 @@ _PYTHON_ONLY = {"cursorclass", "conv", "use_unicode", "binary_prefix", "program_
                 "read_default_file", "read_default_group", "defer_connect"}
 # Accepted for compatibility when left at PyMySQL's defaults.
 _IGNORED_DEFAULTS = {
-    "collation": None, "max_allowed_packet": None, "auth_plugin_map": None, "bind_address": None, "server_public_key": None,
+    "collation": None, "max_allowed_packet": None, "auth_plugin_map": None, "bind_address": None,
+    "server_public_key": None,
     "ssl_disabled": None, "ssl_key_password": None, "compress": None, "named_pipe": None,
 }
 
@@ -384,7 +385,11 @@ class Connection:
         self._pairs = pairs
         self._watch()  # from here on, dropping this object destroys the pool
         if not deferred:
-            self._handle = borrow_handle(pool, pairs)
+            try:
+                self._handle = borrow_handle(pool, pairs)
+            except BaseException:
+                self._finalizer()  # now, not when the traceback lets go of this object
+                raise
             self._rewatch()
 
     def _watch(self):
@@ -767,9 +772,9 @@ class Connection:
             raise err.NotSupportedError("connect(sock=...): pymysqlpool opens its connections itself")
         self._check_returned()
         self._drop_link()
-        self._handle = borrow_handle(self._pool_handle, self._pairs)
         self._closed = False
         self._link_lost = False
+        self._handle = borrow_handle(self._pool_handle, self._pairs)
         self._rewatch()
         self._refresh_info()
         if self._autocommit_setting is not None:

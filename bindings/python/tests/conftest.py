@@ -15,6 +15,14 @@ The server comes from the MySQL client variables that
 MYSQL_PWD, MYSQL_DATABASE).  Without MYSQL_HOST the session fails: a suite
 that silently skips its database tests would pass without testing anything.
 
+A server named in MYSQL_HOST (rather than the throwaway one, whose datadir
+with-mariadb.sh exports) may grant only ALL on MYSQL_DATABASE, under any
+default character set.  Tests that need more (other databases, users, global
+settings, the server's process or unix socket) carry
+``@pytest.mark.throwaway_server("reason")``: against a named server they are
+not run, and listed with their reasons at the end.  Against the throwaway
+server every test runs and none may skip.
+
 Set-up and inspection (creating tables, KILL, reading the process list) go
 through PyMySQL, a test-only dependency, so that they never depend on the
 code under test.
@@ -42,6 +50,71 @@ def pytest_configure(config):
         "fixes, or a feature 0.5.0 lacks; fails (or does not apply) on 0.5.0. "
         'Deselect with -m "not fixed_in_mysqlpool" to run the suite on 0.5.0.',
     )
+    config.addinivalue_line(
+        "markers",
+        "throwaway_server(reason): needs the throwaway server of scripts/with-mariadb.sh "
+        "(more rights than ALL on one database, its process or its socket); not run, "
+        "and listed with the reason, against a server named in MYSQL_HOST.",
+    )
+    config.addinivalue_line(
+        "markers",
+        "distinct_password: asserts that the password appears nowhere, which means nothing "
+        "when the password could appear by chance (short, or part of the user, host or "
+        "database name): then not run, and listed with the reason.",
+    )
+
+
+def throwaway_server():
+    """True when the server is the one scripts/with-mariadb.sh started."""
+    return bool(os.environ.get("MYSQLPOOL_TEST_DATADIR"))
+
+
+_NOT_RUN = []  # (test id, reason) of the tests this server cannot run
+
+
+def _weak_password():
+    """Why a search for the password would find it by chance, or None."""
+    kw = server_kwargs()
+    password = kw["password"]
+    if len(password) < 8:
+        return "the password is shorter than 8 characters: a leak check would find it by chance"
+    if any(password in str(kw[key]) for key in ("user", "host", "database")):
+        return "the password is part of the user, host or database name: a leak check would find it there"
+    return None
+
+
+def _held_back(item, weak_password):
+    """Why this test does not run against this server, or None."""
+    marker = item.get_closest_marker("throwaway_server")
+    if marker is not None and not throwaway_server():
+        return "not run against a server you named: " + marker.args[0]
+    if item.get_closest_marker("distinct_password") is not None and weak_password:
+        return "not run against this server: " + weak_password
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    if pymysql is None or not os.environ.get("MYSQL_HOST"):
+        return  # pytest_sessionstart has already ended the session
+    weak_password = _weak_password()
+    kept, held_back = [], []
+    for item in items:
+        reason = _held_back(item, weak_password)
+        if reason is None:
+            kept.append(item)
+        else:
+            held_back.append(item)
+            _NOT_RUN.append((item.nodeid, reason))
+    if held_back:
+        config.hook.pytest_deselected(items=held_back)
+        items[:] = kept
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _NOT_RUN:
+        terminalreporter.section(f"{len(_NOT_RUN)} not run against this server")
+        for nodeid, reason in _NOT_RUN:
+            terminalreporter.write_line(f"{nodeid}: {reason}")
 
 
 def pytest_sessionstart(session):

@@ -296,11 +296,13 @@ IDLE_CHECKS = {
 }
 
 
+@pytest.mark.throwaway_server("kills and restarts the server (its pid file)")
 @pytest.mark.parametrize("check", list(IDLE_CHECKS))
 def test_server_sigkill_with_idle_connections(check, server, make_pool):
     _restart_under_idle_connections(check, server, make_pool, sigkill=True)
 
 
+@pytest.mark.throwaway_server("kills and restarts the server (its pid file)")
 def test_graceful_restart_with_idle_connections(server, make_pool):
     """The same with a clean shutdown (SIGTERM by mariadb-restart.sh)."""
     _restart_under_idle_connections("validate_socket", server, make_pool, sigkill=False)
@@ -340,6 +342,7 @@ def _restart_under_idle_connections(check, server, make_pool, sigkill):
     assert healthy_after < HEALTHY_WITHIN, f"the pool needed {healthy_after:.2f} s after the server answered"
 
 
+@pytest.mark.throwaway_server("kills and restarts the server (its pid file)")
 def test_get_connection_while_server_is_down(server, make_pool):
     """While the server is down, checkouts fail fast with a connect error
     (no dead connection, no hang, nothing leaked in the books); once it is
@@ -370,6 +373,7 @@ def test_get_connection_while_server_is_down(server, make_pool):
 # 1b. SIGKILL + restart while queries run
 
 
+@pytest.mark.throwaway_server("kills and restarts the server (its pid file)")
 def test_server_sigkill_during_queries(server, make_pool):
     busy, spare = 4, 2
     n = busy + spare
@@ -1076,6 +1080,7 @@ def chaos_database(server, admin):
         conn.close()
 
 
+@pytest.mark.throwaway_server("kills and restarts the server, and creates a database of its own")
 def test_chaos(server, chaos_database):
     seconds = float(os.environ.get("FAULT_CHAOS_SECONDS", "60"))
     assert seconds > 0

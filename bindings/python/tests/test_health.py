@@ -30,6 +30,7 @@ def select(conn, sql, args=None):
 
 
 @fixed_in_mysqlpool
+@pytest.mark.distinct_password
 def test_leak_is_logged_with_the_borrowers_stack(server, caplog):
     pool = pymysqlpool.ConnectionPool(size=1, maxsize=1, leak_detection_threshold=0.1, name="leaky", **server)
     with caplog.at_level(logging.WARNING, logger="pymysqlpool"):
@@ -125,6 +126,7 @@ def test_stats_has_the_close_reasons(server):
 
 
 @fixed_in_mysqlpool
+@pytest.mark.distinct_password
 def test_no_python_object_keeps_the_password(server):
     """Only the library holds the password (to open new connections): not the
     pool, its connections, their classes, stats or reprs."""
@@ -147,6 +149,7 @@ def test_no_python_object_keeps_the_password(server):
 
 
 @fixed_in_mysqlpool
+@pytest.mark.distinct_password
 def test_stats_as_prometheus_text_and_collector(server):
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.parser import text_string_to_metric_families

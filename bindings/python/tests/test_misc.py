@@ -258,6 +258,7 @@ def test_readme_debug_messages(server, caplog):
 # The password never shows
 
 
+@pytest.mark.distinct_password
 def test_repr_never_contains_the_password(server):
     password = server["password"]
     assert password, "the test server must have a password for this test to mean anything"

@@ -636,6 +636,7 @@ def test_orm_session_relationships_and_queries(engine, table_name, admin):
 
     class User(Base):
         __tablename__ = users_table
+        __table_args__ = {"mysql_charset": "utf8mb4"}  # whatever the database's default
         id = mapped_column(Integer, primary_key=True)
         name = mapped_column(String(50), unique=True, nullable=False)
         balance = mapped_column(Numeric(12, 2), nullable=False, default=Decimal("0"))
@@ -644,6 +645,7 @@ def test_orm_session_relationships_and_queries(engine, table_name, admin):
 
     class Address(Base):
         __tablename__ = addresses_table
+        __table_args__ = {"mysql_charset": "utf8mb4"}
         id = mapped_column(Integer, primary_key=True)
         email = mapped_column(String(100), nullable=False)
         user_id = mapped_column(ForeignKey(f"{users_table}.id"), nullable=False, index=True)
@@ -809,7 +811,7 @@ ROWS = 5000
 def big_table(engine, table_name):
     metadata = MetaData()
     big = Table(table_name("big"), metadata, Column("id", Integer, primary_key=True),
-                Column("payload", String(64)), Column("amount", Numeric(10, 2)))
+                Column("payload", String(64)), Column("amount", Numeric(10, 2)), mysql_charset="utf8mb4")
     Index(f"ix_{big.name}_amount", big.c.amount)
     metadata.create_all(engine)
     with engine.begin() as connection:

@@ -29,6 +29,11 @@ SIZE = 4
 MAXSIZE = 8
 
 
+# The process list tells how many connections the pool has open only when
+# nothing else uses the database: these tests make one of their own.
+OWN_DATABASE = pytest.mark.throwaway_server("creates a database of its own to count its connections")
+
+
 @pytest.fixture
 def private_database(admin):
     """A database only this test's pool uses: the server's process list
@@ -40,6 +45,7 @@ def private_database(admin):
 
 
 @pytest.mark.fixed_in_mysqlpool
+@OWN_DATABASE
 def test_32_threads_share_a_pool_of_8(server, admin, private_database):
     kw = dict(server, database=private_database)
     pool = pymysqlpool.ConnectionPool(size=SIZE, maxsize=MAXSIZE, **kw)
@@ -114,6 +120,7 @@ def test_32_threads_share_a_pool_of_8(server, admin, private_database):
 
 
 @pytest.mark.fixed_in_mysqlpool
+@OWN_DATABASE
 def test_maxsize_is_a_hard_cap_for_simultaneous_gets(server, admin, private_database):
     # 16 threads ask at the same instant, with no retries, and keep what they
     # get until everyone has asked: exactly maxsize of them get a connection,
@@ -157,6 +164,7 @@ def test_maxsize_is_a_hard_cap_for_simultaneous_gets(server, admin, private_data
 
 
 @pytest.mark.fixed_in_mysqlpool
+@OWN_DATABASE
 def test_size_is_respected_by_simultaneous_gets(server, private_database):
     # 2 * size threads ask at once with the default retries and keep what
     # they get: size of them are served at once, the others only overflow
