@@ -8,7 +8,7 @@ CFLAGS_EXAMPLE := -std=c99 -Wall -Wextra -pedantic -Werror -Iinclude
 
 # The version comes from the header and only from there: POOL_VERSION_STRING
 # names the installed file, POOL_VERSION_MAJOR the SONAME (libmysqlpool.so.MAJOR,
-# set in Package.swift; scripts/abi-check.sh checks that they agree).
+# set in Package.swift; scripts/check/abi-check.sh checks that they agree).
 VERSION := $(shell sed -n 's/^.define POOL_VERSION_STRING "\([0-9.]*\)"$$/\1/p' include/mysqlpool.h)
 MAJOR := $(shell sed -n 's/^.define POOL_VERSION_MAJOR \([0-9]*\)$$/\1/p' include/mysqlpool.h)
 ifeq ($(VERSION),)
@@ -52,30 +52,30 @@ build/quickstart: examples/quickstart.c include/mysqlpool.h build
 		-Wl,-rpath,$(CURDIR)/.build/release -o $@
 
 demo: build/quickstart
-	scripts/with-mariadb.sh build/quickstart
+	scripts/server/with-mariadb.sh build/quickstart
 
 # Everything, against one throwaway server: Swift unit + integration tests
 # (plain, TSan, ASan), the ABI check, and the C suites (plain and ASan/LSan).
 test: build
-	scripts/with-mariadb.sh scripts/test-all.sh
+	scripts/server/with-mariadb.sh scripts/test/test-all.sh
 
 test-swift: deps
-	scripts/with-mariadb.sh $(SWIFT) test
+	scripts/server/with-mariadb.sh $(SWIFT) test
 
 test-sanitizers: deps
-	scripts/with-mariadb.sh scripts/test-all.sh --only sanitizers
+	scripts/server/with-mariadb.sh scripts/test/test-all.sh --only sanitizers
 
 test-c: build
-	scripts/with-mariadb.sh scripts/test-c.sh
+	scripts/server/with-mariadb.sh scripts/test/test-c.sh
 
 abi-check: build
-	scripts/abi-check.sh
+	scripts/check/abi-check.sh
 
 # Benchmarks against the peers (issue 4, bench/README.md); BENCH_QUICK=1 for
 # a short smoke run. Peers go into bench/.venv, never the system Python.
 bench: build
 	python3 bench/run.py --setup
-	scripts/with-mariadb.sh python3 bench/run.py
+	scripts/server/with-mariadb.sh python3 bench/run.py
 
 clean:
 	rm -rf .build .build-tsan .build-asan build

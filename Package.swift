@@ -6,7 +6,7 @@ import PackageDescription
 // runtime inside (-static-stdlib), so ctypes.CDLL(path) works without
 // LD_LIBRARY_PATH. Its SONAME is libmysqlpool.so.<POOL_VERSION_MAJOR of
 // include/mysqlpool.h>: `make install` installs libmysqlpool.so.X.Y.Z with the
-// libmysqlpool.so.0 and libmysqlpool.so links, and scripts/abi-check.sh checks
+// libmysqlpool.so.0 and libmysqlpool.so links, and scripts/check/abi-check.sh checks
 // that the SONAME and the version node match the header's major version.
 let exportLinkerFlags: [String] = [
     "-static-stdlib", "-use-ld=lld",

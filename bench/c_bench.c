@@ -13,7 +13,7 @@
  *             of every row (ours: pool_result_fetch; raw: mysql_fetch_row)
  *             -> rows/s and peak RSS
  *
- * Usage (under scripts/with-mariadb.sh):
+ * Usage (under scripts/server/with-mariadb.sh):
  *   c_bench [--point N] [--checkout N] [--bulk-table NAME] [--bulk-limit ROWS]
  * Prints one JSON object per line, e.g.
  *   {"peer":"ours-c","scenario":"point","value":41234.5,"unit":"q/s","n":5000}

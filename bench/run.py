@@ -3,7 +3,7 @@
 
     python3 bench/run.py --setup    install what the peers need (Debian
                                     packages, bench/.venv from PyPI); no server
-    scripts/with-mariadb.sh python3 bench/run.py
+    scripts/server/with-mariadb.sh python3 bench/run.py
                                     set up if needed, then benchmark
 
 Environment:
@@ -382,7 +382,7 @@ def set_server_affinity(pid, cpus):
 def server_pid():
     pidfile = os.environ.get("MYSQLPOOL_TEST_PIDFILE")
     if not pidfile:
-        return None, "no MYSQLPOOL_TEST_PIDFILE (server not started by scripts/with-mariadb.sh)"
+        return None, "no MYSQLPOOL_TEST_PIDFILE (server not started by scripts/server/with-mariadb.sh)"
     try:
         pid = int(Path(pidfile).read_text().split()[0])
         os.kill(pid, 0)
@@ -621,7 +621,7 @@ def main(argv):
         log(f"venv ready: {VENV}")
         return 0
     if not os.environ.get("MYSQL_HOST"):
-        log("MYSQL_HOST is not set: run under scripts/with-mariadb.sh (make bench does)")
+        log("MYSQL_HOST is not set: run under scripts/server/with-mariadb.sh (make bench does)")
         return 2
     if not LIB.exists():
         log(f"{LIB} missing: run make build")

@@ -9,7 +9,7 @@ bindings/python, since pymysql-pool's module is also named ``pymysqlpool``).
                                         prints one JSON object on the last line
 
 The server comes from MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_USER, MYSQL_PWD and
-MYSQL_DATABASE (exported by scripts/with-mariadb.sh).
+MYSQL_DATABASE (exported by scripts/server/with-mariadb.sh).
 """
 
 import gc

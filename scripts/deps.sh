@@ -3,8 +3,8 @@
 # Fast no-op when everything is already installed (no apt-get update).
 set -euo pipefail
 
-# openssl: the command-line tool; scripts/make-test-certs.sh makes the TLS tests' certificates.
-# g++: libstdc++'s development files, which scripts/fuzz.sh's libFuzzer link
+# openssl: the command-line tool; scripts/server/make-test-certs.sh makes the TLS tests' certificates.
+# g++: libstdc++'s development files, which scripts/test/fuzz.sh's libFuzzer link
 # needs (-fsanitize=fuzzer links -lstdc++), and test-c.sh's C++ header check.
 # luajit: bindings/luajit (its FFI) and its test suite.
 required=(mariadb-server mariadb-client libmariadb-dev pkg-config openssl g++ luajit)

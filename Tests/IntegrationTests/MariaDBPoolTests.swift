@@ -5,7 +5,7 @@ import Testing
 import Glibc
 #endif
 
-/// The server named by the MySQL client variables; scripts/with-mariadb.sh
+/// The server named by the MySQL client variables; scripts/server/with-mariadb.sh
 /// starts one when none is named. A missing server fails the tests.
 private func serverConfiguration(_ extra: [String: String] = [:]) throws -> PoolConfiguration {
     var configuration = PoolConfiguration()
@@ -14,7 +14,7 @@ private func serverConfiguration(_ extra: [String: String] = [:]) throws -> Pool
         ("MYSQL_PWD", "password"), ("MYSQL_DATABASE", "database"),
     ]
     guard getenv("MYSQL_HOST") != nil else {
-        throw PoolError(.badArgument, "MYSQL_HOST is not set: run the tests through scripts/with-mariadb.sh")
+        throw PoolError(.badArgument, "MYSQL_HOST is not set: run the tests through scripts/server/with-mariadb.sh")
     }
     for (variable, key) in environment {
         if let value = getenv(variable) { try configuration.set(key, String(cString: value)) }

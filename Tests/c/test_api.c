@@ -2,7 +2,7 @@
  * test_api.c: the C API of libmysqlpool, checked against include/mysqlpool.h
  * (the specification) on a real MariaDB server.
  *
- * Run under scripts/with-mariadb.sh (it exports MYSQL_HOST & co.). With
+ * Run under scripts/server/with-mariadb.sh (it exports MYSQL_HOST & co.). With
  * arguments, only the tests whose name contains one of them run:
  *   build/c/test_api escape killed
  */
@@ -1005,7 +1005,7 @@ static void test_unix_socket(void) {
     const char *socket_path = getenv("MYSQLPOOL_TEST_SOCKET");
     pool_t *pool = NULL;
     pool_conn_t *conn;
-    if (!CHECK(socket_path != NULL)) /* exported by scripts/with-mariadb.sh with its datadir */
+    if (!CHECK(socket_path != NULL)) /* exported by scripts/server/with-mariadb.sh with its datadir */
         return;
     if (CHECK_RC(connect_with(tl_config("host", "localhost", "unix_socket", socket_path, NULL),
                               &pool, &conn),

@@ -5,7 +5,7 @@
  *
  *   test_dlopen path/to/libmysqlpool.so     run the test (under with-mariadb.sh)
  *   test_dlopen --list                      print the names this test expects
- *                                           (scripts/test-c.sh diffs them
+ *                                           (scripts/test/test-c.sh diffs them
  *                                           with the header)
  *
  * Not linked against the library: the header is used for types only.

@@ -3,7 +3,7 @@
  * 4 connections for TEST_THREADS_SECONDS (default 10) while a monitor thread
  * samples pool_stats every millisecond and checks the gauges' invariants.
  *
- * Run under scripts/with-mariadb.sh.
+ * Run under scripts/server/with-mariadb.sh.
  */
 #define _POSIX_C_SOURCE 200809L
 

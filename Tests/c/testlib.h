@@ -15,7 +15,7 @@
  *                      arguments only tests whose name contains one of them run
  *   RUN_THROWAWAY(test_fn, reason)
  *                      a test that needs the throwaway server of
- *                      scripts/with-mariadb.sh (its socket, its process, rights
+ *                      scripts/server/with-mariadb.sh (its socket, its process, rights
  *                      beyond one database): against a server named in
  *                      MYSQL_HOST it is listed as not run, with the reason
  *   test_summary()     print the final "N passed, N failed" line (tests) and
@@ -24,7 +24,7 @@
  * Checks may fail in any thread; the counters are protected by a mutex.
  *
  * Server helpers: tl_config_env() builds a pool_config_t from the MYSQL_*
- * client variables exported by scripts/with-mariadb.sh, tl_config(k, v, ...,
+ * client variables exported by scripts/server/with-mariadb.sh, tl_config(k, v, ...,
  * NULL) adds key/value pairs, tl_pool(&pool, k, v, ..., NULL) creates the pool
  * too, tl_create(&pool, config) creates one from a config. Without MYSQL_HOST the tests FAIL (they
  * never skip): a green run must mean the library was really exercised.
@@ -232,7 +232,7 @@ static inline void tl_sleep_ms(long ms) {
 #define RUN(fn) tl_run(#fn, fn)
 #define RUN_THROWAWAY(fn, reason) tl_run_throwaway(#fn, fn, reason)
 
-/* True when the server is the throwaway one scripts/with-mariadb.sh started
+/* True when the server is the throwaway one scripts/server/with-mariadb.sh started
  * (it exports its datadir); false for a server named in MYSQL_HOST. */
 static inline int tl_throwaway_server(void) {
     const char *datadir = getenv("MYSQLPOOL_TEST_DATADIR");
@@ -306,7 +306,7 @@ static inline void tl_require_server(void) {
     const char *host = getenv("MYSQL_HOST");
     if (host == NULL || host[0] == '\0') {
         fprintf(stderr, "FATAL: MYSQL_HOST is not set. Run the tests under "
-                        "scripts/with-mariadb.sh (it starts a throwaway MariaDB).\n");
+                        "scripts/server/with-mariadb.sh (it starts a throwaway MariaDB).\n");
         printf("0 passed, 1 failed\n");
         exit(1);
     }

@@ -4,7 +4,7 @@
  * pool_get_conn_ex (which must fail: there is no server), pool_close and
  * pool_destroy on the pool that came out.
  *
- * Build and run: scripts/fuzz.sh (corpus: Tests/fuzz/corpus/config/).
+ * Build and run: scripts/test/fuzz.sh (corpus: Tests/fuzz/corpus/config/).
  *
  * INPUT FORMAT: text, one item per line ('\n'); bytes are taken as they are,
  * so a line may hold NUL bytes (a C caller's string then ends there).
@@ -57,7 +57,7 @@
  * The values the input gives these three keys are still parsed and checked.
  *
  * Checks of known bugs are relaxed when MYSQLPOOL_FUZZ_IGNORE names them
- * (scripts/fuzz.sh does so for bugs whose reproducers still fail, while it
+ * (scripts/test/fuzz.sh does so for bugs whose reproducers still fail, while it
  * fuzzes for new ones; see fz_ignoring in fuzz_common.h):
  *   MYSQLPOOL_FUZZ_IGNORE=stats-huge-size,non-utf8
  *     stats-huge-size  pool_stats with out_size > SSIZE_MAX
@@ -93,7 +93,7 @@ struct key_spec {
     int hi_is_limit;  /* K_INT: values above hi must be rejected */
 };
 
-/* Every key of PoolConfiguration.set must be listed here (scripts/fuzz.sh
+/* Every key of PoolConfiguration.set must be listed here (scripts/test/fuzz.sh
  * refuses to run when one is missing): a key unknown here is expected to be
  * POOL_E_UNKNOWN_OPTION. */
 static const struct key_spec keys[] = {

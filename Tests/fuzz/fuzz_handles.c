@@ -33,7 +33,7 @@
  * user_data: POOL_OK for 0..50, POOL_E_BAD_ARGUMENT otherwise.
  *
  * Checks of known bugs are relaxed when MYSQLPOOL_FUZZ_IGNORE names them
- * (scripts/fuzz.sh does so for bugs whose reproducers still fail, while it
+ * (scripts/test/fuzz.sh does so for bugs whose reproducers still fail, while it
  * fuzzes for new ones; see fz_ignoring in fuzz_common.h):
  *   MYSQLPOOL_FUZZ_IGNORE=stats-huge-size  pool_stats with out_size > SSIZE_MAX
  */

@@ -1,6 +1,6 @@
 -- test.lua: bindings/luajit/mysqlpool.lua against the server in MYSQL_*.
 --
---   scripts/with-mariadb.sh luajit bindings/luajit/test.lua [NAME-SUBSTRING]
+--   scripts/server/with-mariadb.sh luajit bindings/luajit/test.lua [NAME-SUBSTRING]
 --
 -- Also checks that the module's ffi.cdef declarations are still those of
 -- include/mysqlpool.h (token for token), that example.lua runs and prints
@@ -87,7 +87,7 @@ local function finish()
 end
 
 if not os.getenv("MYSQL_HOST") then
-    print("test.lua: MYSQL_HOST is not set; run: scripts/with-mariadb.sh luajit " .. arg[0])
+    print("test.lua: MYSQL_HOST is not set; run: scripts/server/with-mariadb.sh luajit " .. arg[0])
     failed = 1
     finish()
 end

@@ -22,11 +22,11 @@ fi
 # Always a throwaway server: the suite creates users, installs plugins and
 # turns on local_infile, none of which belongs on a server someone named.
 if [[ -z ${PYMYSQL_SUITE_INNER:-} ]]; then
-    exec env -u MYSQL_HOST PYMYSQL_SUITE_INNER=1 "$top/scripts/with-mariadb.sh" "$0" "$@"
+    exec env -u MYSQL_HOST PYMYSQL_SUITE_INNER=1 "$top/scripts/server/with-mariadb.sh" "$0" "$@"
 fi
 
-# shellcheck source=scripts/lib-mariadb.sh
-source "$top/scripts/lib-mariadb.sh"
+# shellcheck source=scripts/server/lib-mariadb.sh
+source "$top/scripts/server/lib-mariadb.sh"
 socket=$MYSQLPOOL_TEST_SOCKET
 mariadb_as_root mariadb --no-defaults -S "$socket" -uroot <<'SQL'
 CREATE DATABASE test1 DEFAULT CHARACTER SET utf8mb4;

@@ -1,5 +1,5 @@
 """Fixtures for tests against the primary + two replicas that
-scripts/with-replication.sh starts (MYSQLPOOL_CLUSTER_HOSTS, primary first).
+scripts/cluster/with-replication.sh starts (MYSQLPOOL_CLUSTER_HOSTS, primary first).
 These tests fail, never skip, without that cluster."""
 
 import os
@@ -32,7 +32,7 @@ def cluster():
 
 
 def cluster_ctl(*args):
-    subprocess.run([str(ROOT / "scripts" / "cluster-ctl.sh"), *args], check=True, timeout=120,
+    subprocess.run([str(ROOT / "scripts" / "cluster" / "cluster-ctl.sh"), *args], check=True, timeout=120,
                    stdout=subprocess.DEVNULL)
 
 

@@ -1,4 +1,4 @@
-"""One pool over a three-node Galera cluster (scripts/with-galera.sh):
+"""One pool over a three-node Galera cluster (scripts/cluster/with-galera.sh):
 ha_mode="loadbalance" spreads connections over the nodes, a write on any
 node is read on the others, and the pool keeps serving when a node dies."""
 
@@ -38,7 +38,7 @@ def test_loadbalance_over_galera_survives_a_node_kill(galera):
         assert eventually(lambda c=conn: one(c, f"SELECT COUNT(*) FROM {table}") == (3,))
         conn.close()
 
-    subprocess.run([str(ROOT / "scripts" / "galera-ctl.sh"), "kill", "node3"], check=True, timeout=60)
+    subprocess.run([str(ROOT / "scripts" / "cluster" / "galera-ctl.sh"), "kill", "node3"], check=True, timeout=60)
     try:
         def everyone_served():
             conns = [pool.get_connection(retry_num=1) for _ in range(3)]
@@ -56,4 +56,4 @@ def test_loadbalance_over_galera_survives_a_node_kill(galera):
         assert {h["port"]: h for h in pool.host_stats()}[ports[2]]["failures"] >= 1
     finally:
         pool.close()
-        subprocess.run([str(ROOT / "scripts" / "galera-ctl.sh"), "start", "node3"], check=False, timeout=120)
+        subprocess.run([str(ROOT / "scripts" / "cluster" / "galera-ctl.sh"), "start", "node3"], check=False, timeout=120)

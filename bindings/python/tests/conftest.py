@@ -11,7 +11,7 @@ Nothing here depends on which one was imported.  Tests marked
 0.5.0 lacks; every other test passes on both.
 
 The server comes from the MySQL client variables that
-``scripts/with-mariadb.sh`` exports (MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_USER,
+``scripts/server/with-mariadb.sh`` exports (MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_USER,
 MYSQL_PWD, MYSQL_DATABASE).  Without MYSQL_HOST the session fails: a suite
 that silently skips its database tests would pass without testing anything.
 
@@ -52,7 +52,7 @@ def pytest_configure(config):
     )
     config.addinivalue_line(
         "markers",
-        "throwaway_server(reason): needs the throwaway server of scripts/with-mariadb.sh "
+        "throwaway_server(reason): needs the throwaway server of scripts/server/with-mariadb.sh "
         "(more rights than ALL on one database, its process or its socket); not run, "
         "and listed with the reason, against a server named in MYSQL_HOST.",
     )
@@ -65,7 +65,7 @@ def pytest_configure(config):
 
 
 def throwaway_server():
-    """True when the server is the one scripts/with-mariadb.sh started."""
+    """True when the server is the one scripts/server/with-mariadb.sh started."""
     return bool(os.environ.get("MYSQLPOOL_TEST_DATADIR"))
 
 
@@ -120,7 +120,7 @@ def pytest_terminal_summary(terminalreporter):
 def pytest_sessionstart(session):
     if not os.environ.get("MYSQL_HOST"):
         pytest.exit(
-            "MYSQL_HOST is not set: run the tests under scripts/with-mariadb.sh "
+            "MYSQL_HOST is not set: run the tests under scripts/server/with-mariadb.sh "
             "(or export MYSQL_HOST, MYSQL_TCP_PORT, MYSQL_USER, MYSQL_PWD, "
             "MYSQL_DATABASE for an existing server)",
             returncode=1,

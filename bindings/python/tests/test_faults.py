@@ -2,7 +2,7 @@
 server (never a mock).
 
 * The server is killed with SIGKILL (its pid from $MYSQLPOOL_TEST_PIDFILE,
-  never by name) and restarted by scripts/mariadb-restart.sh on the same
+  never by name) and restarted by scripts/server/mariadb-restart.sh on the same
   port: while connections sit idle in the pool, and while queries run.
 * The server closes idle sessions itself (wait_timeout=2).
 * A TCP proxy (tcp_proxy.py) between the pool and the server black-holes new
@@ -47,7 +47,7 @@ from helpers import admin_query
 from tcp_proxy import TCPProxy
 
 REPO = Path(__file__).resolve().parents[3]
-RESTART_SCRIPT = REPO / "scripts" / "mariadb-restart.sh"
+RESTART_SCRIPT = REPO / "scripts" / "server" / "mariadb-restart.sh"
 
 #: Errors a caller gets when the link dies under it.
 LINK_LOST = (2006, 2013)
@@ -69,7 +69,7 @@ HEALTHY_WITHIN = 2.5
 def _pidfile():
     path = os.environ.get("MYSQLPOOL_TEST_PIDFILE")
     assert path and os.environ.get("MYSQLPOOL_TEST_DATADIR"), (
-        "fault tests kill and restart the throwaway server: run them under scripts/with-mariadb.sh "
+        "fault tests kill and restart the throwaway server: run them under scripts/server/with-mariadb.sh "
         "(MYSQLPOOL_TEST_PIDFILE / MYSQLPOOL_TEST_DATADIR are not set)"
     )
     return Path(path)
@@ -125,7 +125,7 @@ def kill_server(server):
 
 
 def restart_server():
-    """scripts/mariadb-restart.sh; returns once the server answers."""
+    """scripts/server/mariadb-restart.sh; returns once the server answers."""
     done = subprocess.run([str(RESTART_SCRIPT)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"mariadb-restart.sh failed ({done.returncode}):\n{done.stderr}"
 

@@ -1,9 +1,9 @@
 """TLS end to end, against a MariaDB server of this module's own.
 
-The module generates a CA and certificates with ``scripts/make-test-certs.sh``
+The module generates a CA and certificates with ``scripts/server/make-test-certs.sh``
 (the ``openssl`` tool) and starts its own ``mariadbd`` (in a temporary
 datadir, on 127.0.0.1, with --ssl-ca/--ssl-cert/--ssl-key), because the
-suite's main server (scripts/with-mariadb.sh) has no TLS.  The server
+suite's main server (scripts/server/with-mariadb.sh) has no TLS.  The server
 presents its certificate through two files, ``active-cert.pem`` and
 ``active-key.pem``: the wrong-host-name tests copy another certificate over
 them and reload it with ``FLUSH SSL`` instead of restarting the server.
@@ -47,7 +47,7 @@ from helpers import unpooled_connect
 fixed_in_mysqlpool = pytest.mark.fixed_in_mysqlpool
 
 REPO = Path(__file__).resolve().parents[3]
-MAKE_CERTS = REPO / "scripts" / "make-test-certs.sh"
+MAKE_CERTS = REPO / "scripts" / "server" / "make-test-certs.sh"
 
 HOST = "127.0.0.1"
 PLAIN_USER, PLAIN_PW = "tls_plain", "tls-Plain-pw-4b1f!"
@@ -89,7 +89,7 @@ def _free_port():
 
 
 class TLSServer:
-    """A throwaway mariadbd with TLS, started like scripts/lib-mariadb.sh starts
+    """A throwaway mariadbd with TLS, started like scripts/server/lib-mariadb.sh starts
     the suite's server (same flags), plus --ssl-ca/--ssl-cert/--ssl-key."""
 
     def __init__(self):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test-replication.sh: smoke test of the replication cluster and of
-# cluster-ctl.sh. Run it as scripts/with-replication.sh scripts/test-replication.sh
+# cluster-ctl.sh. Run it as scripts/cluster/with-replication.sh scripts/cluster/test-replication.sh
 # Checks: a write on the primary reaches both replicas; the replicas refuse the
 # test user's writes (read_only); kill -9 + start of a replica catches up;
 # kill -9 of the primary + promote replica1: writes go to replica1 and reach
@@ -9,7 +9,7 @@
 set -uo pipefail
 
 if [[ -z ${MYSQLPOOL_CLUSTER_HOSTS:-} || -z ${MYSQLPOOL_PRIMARY_DATADIR:-} ]]; then
-    echo "test-replication: run it as scripts/with-replication.sh $0" >&2
+    echo "test-replication: run it as scripts/cluster/with-replication.sh $0" >&2
     exit 2
 fi
 

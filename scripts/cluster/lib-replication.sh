@@ -12,8 +12,8 @@
 #   role       primary or replica: its role now (promote changes it); decides
 #              --read-only=1 on a (re)start and whom a restarted replica follows
 
-# shellcheck source=scripts/lib-mariadb.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib-mariadb.sh"
+# shellcheck source=scripts/server/lib-mariadb.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../server/lib-mariadb.sh"
 
 # The replication account (created on the first primary, replicated to all).
 REPL_USER=repl

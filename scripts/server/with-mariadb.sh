@@ -18,7 +18,7 @@ if [[ -n ${MYSQL_HOST:-} ]]; then
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=scripts/lib-mariadb.sh
+# shellcheck source=scripts/server/lib-mariadb.sh
 source "$here/lib-mariadb.sh"
 
 DIR=

@@ -44,7 +44,7 @@ the host's unless the block sets "port" itself.  Other values are left alone
 (a block may also read os.environ itself).  -v prints each substitution.
 
 Exit status: 0 when every block passed, 1 otherwise (or when MYSQL_HOST is
-not set: run it as scripts/with-mariadb.sh python3 scripts/test-readme-blocks.py).
+not set: run it as scripts/server/with-mariadb.sh python3 scripts/test/test-readme-blocks.py).
 """
 
 import argparse
@@ -56,7 +56,7 @@ import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 LIBRARY_DIR = ROOT / ".build" / "release"
 CC = os.environ.get("CC", "cc")
 C_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
@@ -301,7 +301,7 @@ def main():
     files = args.files or [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     if not os.environ.get("MYSQL_HOST"):
         print("test-readme-blocks: MYSQL_HOST is not set; run it as "
-              "scripts/with-mariadb.sh python3 scripts/test-readme-blocks.py", file=sys.stderr)
+              "scripts/server/with-mariadb.sh python3 scripts/test/test-readme-blocks.py", file=sys.stderr)
         return 1
     values = server()
     started = time.monotonic()

@@ -28,7 +28,7 @@
 # found next to `swift` in PATH too) has it. Override with FUZZ_CC=/path/clang.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 
 grow=

@@ -24,7 +24,7 @@ if [[ -z ${MYSQLPOOL_GALERA_DATADIRS:-} ]]; then
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=scripts/lib-galera.sh
+# shellcheck source=scripts/cluster/lib-galera.sh
 source "$here/lib-galera.sh"
 
 declare -A DIRS

@@ -7,7 +7,7 @@
 #      and run: test_api, test_threads, test_dlopen.
 #
 # Needs the MYSQL_* variables of a test server, i.e. run it as
-#   scripts/with-mariadb.sh scripts/test-c.sh [--asan]
+#   scripts/server/with-mariadb.sh scripts/test/test-c.sh [--asan]
 # and a built library (.build/release/libmysqlpool.so: swift build -c release).
 #
 # --asan builds the tests with AddressSanitizer + UndefinedBehaviorSanitizer
@@ -17,7 +17,7 @@
 # Environment: CC (default cc), CXX (default g++), TEST_THREADS_SECONDS.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 
 asan=
@@ -52,7 +52,7 @@ fail() {
 
 # A run without a server must be red, never a silent skip.
 if [[ -z ${MYSQL_HOST:-} ]]; then
-    echo "test-c: MYSQL_HOST is not set; run: scripts/with-mariadb.sh $0 $*" >&2
+    echo "test-c: MYSQL_HOST is not set; run: scripts/server/with-mariadb.sh $0 $*" >&2
     exit 1
 fi
 if [[ ! -f $lib ]]; then

@@ -16,17 +16,17 @@
 #      uninstall with the same DESTDIR removes it again.
 #
 # Needs a built library (make build) and a server: run it as
-#   scripts/with-mariadb.sh scripts/test-install.sh
+#   scripts/server/with-mariadb.sh scripts/test/test-install.sh
 # Environment: CC (default cc), MAKE (default make).
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 CC=${CC:-cc}
 MAKE=${MAKE:-make}
 
 if [[ -z ${MYSQL_HOST:-} ]]; then
-    echo "test-install: MYSQL_HOST is not set; run: scripts/with-mariadb.sh $0" >&2
+    echo "test-install: MYSQL_HOST is not set; run: scripts/server/with-mariadb.sh $0" >&2
     exit 1
 fi
 if [[ ! -f .build/release/libmysqlpool.so ]]; then

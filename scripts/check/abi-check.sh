@@ -16,7 +16,7 @@
 # Prints what differs and exits 1 on any mismatch. No server needed.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 header=include/mysqlpool.h
 lib=${1:-$root/.build/release/libmysqlpool.so}

@@ -36,7 +36,7 @@ if [[ -n ${MYSQLPOOL_CLUSTER_HOSTS:-} ]]; then
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=scripts/lib-replication.sh
+# shellcheck source=scripts/cluster/lib-replication.sh
 source "$here/lib-replication.sh"
 
 t0=$(date +%s.%N)

@@ -29,7 +29,7 @@ if [[ -n ${MYSQLPOOL_GALERA_HOSTS:-} ]]; then
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=scripts/lib-galera.sh
+# shellcheck source=scripts/cluster/lib-galera.sh
 source "$here/lib-galera.sh"
 
 t0=$(date +%s.%N)

@@ -11,7 +11,7 @@
 # denied"). So the datadirs and tmpdirs belong to mysql (Debian's
 # mariadb-server creates that user).
 
-# shellcheck source=scripts/lib-replication.sh
+# shellcheck source=scripts/cluster/lib-replication.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib-replication.sh"
 
 # shellcheck disable=SC2034 # used by with-galera.sh

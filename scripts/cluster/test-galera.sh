@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test-galera.sh: smoke test of the Galera cluster and of galera-ctl.sh.
-# Run it as scripts/with-galera.sh scripts/test-galera.sh
+# Run it as scripts/cluster/with-galera.sh scripts/cluster/test-galera.sh
 # Checks: a write on any node is read on the others (wsrep_sync_wait); a
 # conflicting write loses with a deadlock error; kill -9 of a node leaves a
 # working two-node cluster; the node started again rejoins with the writes it
@@ -8,7 +8,7 @@
 set -uo pipefail
 
 if [[ -z ${MYSQLPOOL_GALERA_HOSTS:-} || -z ${MYSQLPOOL_GALERA_DATADIRS:-} ]]; then
-    echo "test-galera: run it as scripts/with-galera.sh $0" >&2
+    echo "test-galera: run it as scripts/cluster/with-galera.sh $0" >&2
     exit 2
 fi
 

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # check-docs.sh: the documentation still matches the code. No server needed.
 #
-#   1. docs/c-api.md is exactly what scripts/gen-c-api-doc.py makes from the
-#      current include/mysqlpool.h (regenerate: python3 scripts/gen-c-api-doc.py);
+#   1. docs/c-api.md is exactly what scripts/check/gen-c-api-doc.py makes from the
+#      current include/mysqlpool.h (regenerate: python3 scripts/check/gen-c-api-doc.py);
 #   2. docs/errors.md names every value of enum pool_status;
 #   3. the relative links of README.md and docs/*.md point at files that
 #      exist, and their #anchors at headings or <a id> of the target page.
 #
 # Prints what is wrong and exits 1 on any mismatch.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 status=0
-python3 scripts/gen-c-api-doc.py --check || status=1
+python3 scripts/check/gen-c-api-doc.py --check || status=1
 
 python3 - <<'PY' || status=1
 import pathlib, re, sys

@@ -32,7 +32,7 @@ if [[ -z ${MYSQLPOOL_PRIMARY_DATADIR:-} || -z ${MYSQLPOOL_REPLICA_DATADIRS:-} ]]
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=scripts/lib-replication.sh
+# shellcheck source=scripts/cluster/lib-replication.sh
 source "$here/lib-replication.sh"
 
 # name -> datadir

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # test-all.sh [--only sanitizers]: every test suite, one after another, against
-# the server in MYSQL_* (run it under scripts/with-mariadb.sh, as `make test`
+# the server in MYSQL_* (run it under scripts/server/with-mariadb.sh, as `make test`
 # does). Each suite runs even if an earlier one failed; the last line counts
 # the suites.
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 if [[ -z ${MYSQL_HOST:-} ]]; then
-    echo "test-all: MYSQL_HOST is not set; run it as scripts/with-mariadb.sh $0" >&2
+    echo "test-all: MYSQL_HOST is not set; run it as scripts/server/with-mariadb.sh $0" >&2
     exit 1
 fi
 
@@ -49,20 +49,20 @@ if [[ ${1:-} == "--only" && ${2:-} == "sanitizers" ]]; then
 else
     suite "swift tests" swift test
     sanitizers
-    suite "abi check" scripts/abi-check.sh
-    suite "docs check (c-api.md generated, links)" scripts/check-docs.sh
-    suite "README and docs code blocks" python3 scripts/test-readme-blocks.py
-    suite "C tests" scripts/test-c.sh
-    suite "C tests (ASan/LSan/UBSan)" scripts/test-c.sh --asan
-    suite "install (make install PREFIX=tmp, pkg-config build, uninstall)" scripts/test-install.sh
-    suite "fuzz (libFuzzer, 15 s per harness)" scripts/fuzz.sh 15
+    suite "abi check" scripts/check/abi-check.sh
+    suite "docs check (c-api.md generated, links)" scripts/check/check-docs.sh
+    suite "README and docs code blocks" python3 scripts/test/test-readme-blocks.py
+    suite "C tests" scripts/test/test-c.sh
+    suite "C tests (ASan/LSan/UBSan)" scripts/test/test-c.sh --asan
+    suite "install (make install PREFIX=tmp, pkg-config build, uninstall)" scripts/test/test-install.sh
+    suite "fuzz (libFuzzer, 15 s per harness)" scripts/test/fuzz.sh 15
     suite "python tests" env PYTHONPATH=bindings/python python3 -m pytest -q -p no:cacheprovider bindings/python/tests
     suite "LuaJIT binding" luajit bindings/luajit/test.lua
     # Clusters of their own on 127.0.0.1 (each script starts and stops its servers).
-    suite "replication cluster scripts" scripts/with-replication.sh scripts/test-replication.sh
-    suite "pool over primary + 2 replicas" scripts/with-replication.sh \
+    suite "replication cluster scripts" scripts/cluster/with-replication.sh scripts/cluster/test-replication.sh
+    suite "pool over primary + 2 replicas" scripts/cluster/with-replication.sh \
         env PYTHONPATH=bindings/python python3 -m pytest -q -p no:cacheprovider bindings/python/cluster_tests/test_replication.py
-    suite "pool over a 3-node Galera cluster" scripts/with-galera.sh \
+    suite "pool over a 3-node Galera cluster" scripts/cluster/with-galera.sh \
         env PYTHONPATH=bindings/python python3 -m pytest -q -p no:cacheprovider bindings/python/cluster_tests/test_galera.py
 fi
 

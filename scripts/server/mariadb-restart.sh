@@ -12,7 +12,7 @@ if [[ -z $DIR || ! -d $DIR ]]; then
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=scripts/lib-mariadb.sh
+# shellcheck source=scripts/server/lib-mariadb.sh
 source "$here/lib-mariadb.sh"
 
 port=$(cat "$DIR/port")
