@@ -26,7 +26,11 @@
  *   pool_t, pool_conn_t, pool_result_t and pool_config_t are opaque. They are
  *   tokens checked by the library on every call, not pointers to memory: a
  *   NULL, released, destroyed or made-up handle is reported as
- *   POOL_E_WRONG_HANDLE instead of crashing. A connection handle is valid from
+ *   POOL_E_WRONG_HANDLE instead of crashing. One exception, so that no
+ *   connection is stranded: pool_release and pool_discard still take back,
+ *   with a destroyed pool's handle, the connections borrowed from it before
+ *   pool_destroy (they are closed); once the last is back, that handle too
+ *   is POOL_E_WRONG_HANDLE. A connection handle is valid from
  *   pool_get_conn() until pool_release()/pool_discard(); a result handle until
  *   pool_result_free() or the release of its connection, whichever is first.
  *
@@ -65,10 +69,15 @@
  *     needed, so a clean connection costs no round trip. A connection whose
  *     link is gone (errors 2006, 2013, 2055, ...) or whose reset fails is
  *     closed instead of kept.
- *   - A dead connection is never handed out when it can be known dead: an
- *     idle connection is checked before checkout (validate_socket,
- *     validation_interval, pre_ping); one found dead is closed and the next
- *     one tried, within the caller's deadline. After one connection is found
+ *   - A dead connection is never handed out when it can be known dead: a
+ *     connection is checked before checkout (validate_socket,
+ *     validation_interval, pre_ping), whether taken idle or handed straight
+ *     to a waiting caller by a release (the waiter checks it on its own
+ *     thread, after it wakes); one found dead is closed and the next one
+ *     tried, within the caller's deadline. "Heard from" is the server's last
+ *     answer through the connection (to its borrower, a reset, a ping), not
+ *     the release: a connection killed while borrowed is checked by the next
+ *     borrower once socket_check_after has passed since that answer. After one connection is found
  *     dead (or returned with a lost link), every connection not heard from
  *     since is pinged before its next use: the server may have restarted.
  *   - With lifetime, idle_timeout, min_idle, keepalive_interval or
@@ -333,9 +342,11 @@ POOL_API int pool_create(const pool_config_t *config, pool_t **out_pool);
 POOL_API int pool_close(pool_t *pool);
 
 /* pool_destroy: pool_close() and then invalidate the handle. Connections
- * still borrowed stay usable until released, then close. NULL or an already
+ * still borrowed stay usable until released (pool_release or pool_discard
+ * with this handle, or pool_return), then close. NULL or an already
  * destroyed handle is a harmless no-op.
- * Thread-safety: any thread, but no other call may use this handle after. */
+ * Thread-safety: any thread, but no other call may use this handle after,
+ * except the release of the connections still borrowed from it. */
 POOL_API void pool_destroy(pool_t *pool);
 
 /* pool_get_conn: borrow a connection, waiting at most timeout_ms
@@ -385,7 +396,8 @@ POOL_API pool_conn_t *pool_take(pool_t *pool);
  * transaction is rolled back and autocommit restored (no round trip when
  * the session is already clean). A broken, expired or surplus connection is
  * closed instead of kept. The handle is invalid afterwards.
- * Return: POOL_OK (also when the connection had to be closed);
+ * Return: POOL_OK (also when the connection had to be closed, and when
+ * the pool was destroyed after the connection was borrowed: it is closed);
  * POOL_E_WRONG_HANDLE for NULL, already released or unknown connections and
  * for a connection that belongs to another pool (nothing is changed then).
  * Thread-safety: any thread for the pool; the connection must not be in use. */

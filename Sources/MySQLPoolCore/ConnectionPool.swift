@@ -15,6 +15,11 @@ public protocol ConnectionFactory: Sendable {
     /// A check without a round trip that the link is still there (a peek at
     /// the socket); false means dead for sure.
     func isSocketAlive(_ connection: Connection) -> Bool
+    /// When the server last answered through the connection (coarse clock),
+    /// read at release: a connection killed while borrowed is checked by the
+    /// next borrower once that is `socketCheckAfter` ago. nil: not tracked
+    /// (the release counts as an answer).
+    func lastHeardFrom(_ connection: Connection) -> UInt64?
     func close(_ connection: Connection)
     /// Lets go of a connection inherited across fork() without a word to the
     /// server: the session belongs to the parent process.
@@ -23,6 +28,7 @@ public protocol ConnectionFactory: Sendable {
 
 extension ConnectionFactory {
     public func isSocketAlive(_ connection: Connection) -> Bool { true }
+    public func lastHeardFrom(_ connection: Connection) -> UInt64? { nil }
     public func abandon(_ connection: Connection) {}
 }
 
@@ -241,7 +247,8 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
             return
         }
         try checkLeased(slot)
-        finishRelease(slot, discard ? .discarded : factory.prepareForReuse(slot.connection))
+        let condition = discard ? ReturnCondition.discarded : factory.prepareForReuse(slot.connection)
+        finishRelease(slot, condition, heardAt: factory.lastHeardFrom(slot.connection))
     }
 
     /// Wakes waiters with `.closed`, closes idle connections, stops the
@@ -284,24 +291,22 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         }
     }
 
-    private func finishRelease(_ slot: Slot, _ condition: ReturnCondition) {
-        let outcome = mutex.withLock { state.release(slot, condition, now: MonotonicClock.coarse()) }
+    private func finishRelease(_ slot: Slot, _ condition: ReturnCondition, heardAt: UInt64? = nil) {
+        let now = MonotonicClock.coarse()
+        let outcome = mutex.withLock { state.release(slot, condition, now: now, heardAt: heardAt) }
         outcome.wake?.condition.signal()
         if let closing = outcome.close { retire(closing) }
     }
 
-    /// A connection and the check it needs before use: nil for one opened
-    /// just now, .none for one handed over by a release.
+    /// A connection and the check it needs before use (taken idle or handed
+    /// over to this caller while it waited): nil for one opened just now.
     private func acquire(_ deadlines: inout CallDeadlines) throws(PoolError) -> (Slot, LeaseCheck?) {
         var expired: [Slot] = []
-        var planned = LeaseCheck.none
         let now = MonotonicClock.coarse()
         let mayOverflow = deadlines.mayOverflow()
         let decision: WaitOutcome<Factory.Connection> = mutex.withLock {
             switch state.acquire(now: now, mayOverflow: mayOverflow, mayWait: deadlines.timeout > 0, expired: &expired) {
-            case .lease(let slot, let check):
-                planned = check
-                return .lease(slot)
+            case .lease(let slot, let check): return .lease(slot, check)
             case .create: return .create
             case .fail(let error): return .fail(error)
             case .wait:
@@ -311,7 +316,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         }
         expired.forEach { retire($0) }
         switch decision {
-        case .lease(let slot): return (slot, planned)
+        case .lease(let slot, let check): return (slot, check)
         case .create: return (try openForCaller(), nil)
         case .fail(let error): throw error
         }

@@ -99,6 +99,10 @@ public final class MariaDBFactory: ConnectionFactory {
         connection.isSocketAlive
     }
 
+    public func lastHeardFrom(_ connection: MariaDBConnection) -> UInt64? {
+        connection.lastHeardAt
+    }
+
     public func abandon(_ connection: MariaDBConnection) {
         connection.abandonInheritedSession()
         // The child's books start over: the inherited connection no longer counts for its host.
@@ -144,6 +148,9 @@ public final class MariaDBConnection: @unchecked Sendable {
 
     /// Which host of the pool's HostSet it is connected to (multi-host pools).
     public internal(set) var hostIndex: Int?
+    /// When the server last answered a command (coarse clock): set by every
+    /// call that succeeds, read by the pool at release.
+    public private(set) var lastHeardAt = MonotonicClock.coarse()
 
     init(_ configuration: PoolConfiguration, address: HostAddress? = nil) throws(PoolError) {
         guard libraryInitialized else { throw PoolError(.internal, "mysql_library_init failed") }
@@ -241,6 +248,7 @@ public final class MariaDBConnection: @unchecked Sendable {
     @inline(__always)
     private func check(_ succeeded: Bool) throws(PoolError) {
         if !succeeded { throw currentError() }
+        lastHeardAt = MonotonicClock.coarse()
     }
 
     /// Opened by the parent process before a fork(): its socket carries the

@@ -75,7 +75,8 @@ public final class PooledSlot<Connection>: @unchecked Sendable {
     var expiresAt = UInt64.max
     /// When it was last given back (or opened): idle since then.
     var idleSince: UInt64
-    /// When it last answered (opened, given back after use, pinged).
+    /// When the server was last heard from through it (opened, its last
+    /// answer to a borrower, a reset's round trip, a ping).
     var provenAliveAt: UInt64
     var leasedAt: UInt64 = 0
     var leakReported = false
@@ -122,8 +123,11 @@ public enum CloseReason: Sendable {
 
 /// What a waiting caller ends up with.
 enum WaitOutcome<Connection> {
-    /// Handed over by a release: just used, so it needs no check.
-    case lease(PooledSlot<Connection>)
+    /// Handed over by a release (or opened for the idle list), with the
+    /// check any idle take would need: the waiter runs it on its own thread
+    /// after it wakes. A connection killed while its last borrower held it
+    /// looks just used, and is not.
+    case lease(PooledSlot<Connection>, LeaseCheck)
     /// Capacity was reserved for the waiter: it opens a connection itself.
     case create
     case fail(PoolError)
@@ -384,8 +388,11 @@ struct PoolStateMachine<Connection> {
 
     /// A borrowed connection comes back: hand it to the first waiter, keep it
     /// idle, or close it (broken, discarded, failed validation, expired,
-    /// above size, pool closed).
-    mutating func release(_ slot: Slot, _ condition: ReturnCondition, now: UInt64) -> Release {
+    /// above size, pool closed). `heardAt`: when the server last answered
+    /// through it, if the factory knows (nil: at the release).
+    mutating func release(_ slot: Slot, _ condition: ReturnCondition, now: UInt64, heardAt: UInt64? = nil)
+        -> Release
+    {
         slot.isLeased = false
         leased -= 1
         if limits.leakThresholdNanos > 0 { leasedSlots[ObjectIdentifier(slot)] = nil }
@@ -393,6 +400,7 @@ struct PoolStateMachine<Connection> {
         case .reusable(let neededRoundTrip):
             counters.releases += 1
             if neededRoundTrip { counters.resets += 1 }
+            slot.provenAliveAt = neededRoundTrip ? now : Swift.min(heardAt ?? now, now)
         case .broken:
             counters.releases += 1
             // The server may have gone away and come back: the connections
@@ -411,7 +419,6 @@ struct PoolStateMachine<Connection> {
             return Release(close: slot, reason: reason, wake: passCapacityToWaiter(now: now))
         }
         slot.idleSince = now
-        slot.provenAliveAt = now
         if total > limits.size && limits.closeOverflow && waiters.isEmpty {
             open -= 1
             counters.count(.overflow)
@@ -428,7 +435,7 @@ struct PoolStateMachine<Connection> {
         }
         finishWait(waiter, now: now)
         lease(slot, now: now)
-        waiter.outcome = .lease(slot)
+        waiter.outcome = .lease(slot, check(slot, now: now))
         return waiter
     }
 

@@ -48,6 +48,63 @@ import Testing
         #expect(Self.take(&state, now: 3 * millisecond + 500_000)?.1 == LeaseCheck.none)
     }
 
+    /// Releases `slot` while a caller waits; returns what that caller is handed.
+    static func handOff(_ state: inout Machine, _ slot: Slot, now: UInt64, heardAt: UInt64?) -> LeaseCheck? {
+        let waiter = Waiter<FakeConnection>(enqueuedAt: now, deadline: now + 10 * second, overflowAt: .max)
+        state.enqueue(waiter)
+        let release = state.release(slot, .reusable(neededRoundTrip: false), now: now, heardAt: heardAt)
+        guard release.wake === waiter, case .lease(let handed, let check) = waiter.outcome, handed === slot else {
+            return nil
+        }
+        return check
+    }
+
+    @Test func aConnectionHandedToAWaiterGetsTheChecksOfAnIdleTake() {
+        let millisecond: UInt64 = 1_000_000
+        // socket_check_after = 0: every checkout peeks, the hand-off too.
+        var everyTime = Self.machine { $0.validateSocket = true; $0.socketCheckAfterNanos = 0; $0.maxsize = 1 }
+        _ = Self.idleSlot(&everyTime)
+        let (slot, _) = Self.take(&everyTime, now: 1)!
+        #expect(Self.handOff(&everyTime, slot, now: 2, heardAt: 2) == .peek)
+
+        // The default 1 ms: a connection whose server last answered 5 s ago
+        // (killed while its borrower sat on it) is peeked, although just released.
+        var state = Self.machine { $0.validateSocket = true; $0.socketCheckAfterNanos = millisecond; $0.maxsize = 1 }
+        _ = Self.idleSlot(&state)
+        let (quiet, _) = Self.take(&state, now: 1)!
+        #expect(Self.handOff(&state, quiet, now: 5 * Self.second, heardAt: 1) == .peek)
+        // One that answered just now is not.
+        _ = state.release(quiet, .reusable(neededRoundTrip: false), now: 6 * Self.second, heardAt: 6 * Self.second)
+        let (busy, _) = Self.take(&state, now: 6 * Self.second)!
+        #expect(Self.handOff(&state, busy, now: 6 * Self.second + 1, heardAt: 6 * Self.second) == LeaseCheck.none)
+        // A reset's round trip is an answer, whatever the borrower did before.
+        let waiter = Waiter<FakeConnection>(enqueuedAt: 0, deadline: .max, overflowAt: .max)
+        state.enqueue(waiter)
+        _ = state.release(busy, .reusable(neededRoundTrip: true), now: 9 * Self.second, heardAt: 1)
+        guard case .lease(_, let afterReset) = waiter.outcome else {
+            Issue.record("the waiter was not served")
+            return
+        }
+        #expect(afterReset == LeaseCheck.none)
+    }
+
+    @Test func aHandOffIsPingedWhenAnIdleTakeWouldBe() {
+        var prePing = Self.machine { $0.prePing = true; $0.maxsize = 1 }
+        _ = Self.idleSlot(&prePing)
+        let (slot, _) = Self.take(&prePing, now: 1)!
+        #expect(Self.handOff(&prePing, slot, now: 2, heardAt: 2) == .ping)
+        #expect(prePing.stats().pings == 2)  // the take and the hand-off
+
+        // Not heard from since another connection was found dead: pinged.
+        var state = Self.machine { $0.validateSocket = true; $0.maxsize = 2 }
+        _ = Self.idleSlot(&state)
+        _ = Self.idleSlot(&state)
+        let (held, _) = Self.take(&state, now: 1)!
+        let (dead, _) = Self.take(&state, now: 1)!
+        _ = state.release(dead, .failedValidation, now: 3)
+        #expect(Self.handOff(&state, held, now: 4, heardAt: 2) == .ping)
+    }
+
     @Test func prePingAndStaleConnectionsArePinged() {
         var always = Self.machine { $0.prePing = true }
         _ = Self.idleSlot(&always)

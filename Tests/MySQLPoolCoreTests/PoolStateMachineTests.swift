@@ -82,7 +82,7 @@ private func checkInvariants(_ state: Machine) {
         let release = state.release(held, .reusable(neededRoundTrip: false), now: 5)
         #expect(release.wake === first)
         #expect(release.close == nil)
-        guard case .lease(let handed) = first.outcome else {
+        guard case .lease(let handed, _) = first.outcome else {
             Issue.record("first waiter was not served")
             return
         }
@@ -314,7 +314,7 @@ private func checkInvariants(_ state: Machine) {
                 let index = Int(random.next() % UInt64(held.count))
                 let conditions: [ReturnCondition] = [.reusable(neededRoundTrip: false), .broken, .discarded, .failedValidation]
                 let release = state.release(held.remove(at: index), conditions[Int(random.next() % 4)], now: now)
-                if let woken = release.wake, case .lease(let handed) = woken.outcome { held.append(handed) }
+                if let woken = release.wake, case .lease(let handed, _) = woken.outcome { held.append(handed) }
                 if let woken = release.wake, case .create = woken.outcome {
                     let created = slot(createdAt: now)
                     if state.connectSucceeded(created, now: now) { held.append(created) }

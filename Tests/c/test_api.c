@@ -2491,27 +2491,46 @@ static void test_destroy(void) {
     expect_bad_conn(pool, conn, "conn of a destroyed pool", NULL);
 }
 
-/* "Connections still borrowed stay usable until released, then close." The
- * header also says no call may use the pool handle after pool_destroy, so
- * there is no documented way to release them: only usability is asserted
- * here (see the report), and that the attempt does not crash. */
+/* The header: connections still borrowed when the pool is destroyed stay
+ * usable until released, then close; pool_release and pool_discard take
+ * them back with the destroyed pool's handle, which every other call
+ * refuses, and which is refused by all once the last one is back. */
 static void test_destroy_with_borrowed(void) {
-    pool_t *pool = NULL;
-    pool_conn_t *conn, *conn2 = NULL;
-    int rc;
-    if (!CHECK_RC(tl_pool(&pool, "size", "1", "maxsize", "1", NULL), POOL_OK))
+    pool_t *pool = NULL, *admin_pool = NULL;
+    pool_conn_t *conn, *conn2, *admin, *none = NULL;
+    pool_stats_t stats;
+    unsigned long long id;
+    char sql[128];
+    int tries;
+    if (!CHECK_RC(tl_pool(&pool, "size", "2", "maxsize", "2", NULL), POOL_OK) ||
+        !CHECK_RC(tl_pool(&admin_pool, "maxsize", "1", NULL), POOL_OK))
         return;
+    admin = borrow(admin_pool);
     conn = borrow(pool);
+    conn2 = borrow(pool);
+    id = tl_info(conn).thread_id;
     pool_destroy(pool);
-    /* The borrowed connection still works and can still be given back... */
+    /* The borrowed connections still work... */
     CHECK_EQ_INT(tl_query_int(conn, "SELECT 1"), 1);
+    /* ...while the pool handle is refused for anything but taking them back. */
     CHECK(pool_name(pool) == NULL);
-    CHECK_RC(pool_get_conn(pool, 0, &conn2), POOL_E_WRONG_HANDLE);
-    rc = pool_release(pool, conn);
-    CHECK_RC(rc, POOL_OK);
-    /* ...after which the pool handle is gone for good. */
-    CHECK_RC(pool_release(pool, conn), POOL_E_WRONG_HANDLE);
+    CHECK_RC(pool_get_conn(pool, 0, &none), POOL_E_WRONG_HANDLE);
+    CHECK_RC(pool_stats(pool, &stats, sizeof stats), POOL_E_WRONG_HANDLE);
+    CHECK_RC(pool_close(pool), POOL_E_WRONG_HANDLE);
+    CHECK_RC(pool_release(pool, conn), POOL_OK);
+    /* Closed on the server, not kept (the server drops it asynchronously). */
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %llu", id);
+    for (tries = 0; tries < 300 && tl_query_int(admin, sql) != 0; tries++)
+        tl_sleep_ms(10);
+    CHECK_EQ_INT(tl_query_int(admin, sql), 0);
+    CHECK_RC(pool_release(pool, conn), POOL_E_WRONG_HANDLE); /* released already */
+    CHECK_RC(pool_discard(pool, conn2), POOL_OK);            /* the last one */
+    /* After which the pool handle is gone for good. */
+    CHECK_RC(pool_release(pool, conn2), POOL_E_WRONG_HANDLE);
+    CHECK_CONTAINS(pool_last_error(), "pool handle is stale");
     pool_destroy(pool);
+    pool_release(admin_pool, admin);
+    pool_destroy(admin_pool);
 }
 
 /* ------------------------------------------------------------------------

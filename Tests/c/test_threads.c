@@ -1,7 +1,10 @@
 /*
  * test_threads.c: 8 threads borrow, query and release on a pool of at most
  * 4 connections for TEST_THREADS_SECONDS (default 10) while a monitor thread
- * samples pool_stats every millisecond and checks the gauges' invariants.
+ * samples pool_stats every millisecond and checks the gauges' invariants;
+ * pool_destroy racing the last releases; a killed connection handed to a
+ * waiting caller; and TEST_CHAOS_SECONDS (default 5) of kills under 12
+ * threads, in which no borrower may be handed a dead connection.
  *
  * Run under scripts/server/with-mariadb.sh.
  */
@@ -278,10 +281,225 @@ static void test_destroy_races_last_release(void) {
     printf("  %d rounds, the handle retired in %d\n", RACE_ROUNDS, retired);
 }
 
+/* ------------------------------------------------------------------------
+ * A connection killed while borrowed, handed straight to a waiting caller:
+ * the waiter checks it (on its own thread) and gets a live one instead.
+ */
+
+struct waiting_borrower {
+    pthread_t thread;
+    pool_t *pool;
+    long long first_answer; /* SELECT 1 on what it was handed; -1 failed */
+    unsigned long long thread_id;
+};
+
+static void *borrow_and_query(void *arg) {
+    struct waiting_borrower *b = arg;
+    pool_conn_t *conn = NULL;
+    b->first_answer = -1;
+    if (!CHECK_RC(pool_get_conn(b->pool, 10000, &conn), POOL_OK))
+        return NULL;
+    b->thread_id = tl_info(conn).thread_id;
+    b->first_answer = tl_query_int(conn, "SELECT 1");
+    pool_release(b->pool, conn);
+    return NULL;
+}
+
+/* KILL a server connection and wait until the server has dropped it (gone
+ * from the process list), plus 50 ms for its FIN to arrive. */
+static int kill_and_wait_gone(pool_conn_t *admin, unsigned long long id) {
+    char sql[128];
+    int tries;
+    snprintf(sql, sizeof sql, "KILL %llu", id);
+    if (!CHECK_RC(tl_exec(admin, sql), POOL_OK))
+        return 0;
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %llu", id);
+    for (tries = 0; tries < 500 && tl_query_int(admin, sql) != 0; tries++)
+        tl_sleep_ms(10);
+    tl_sleep_ms(50);
+    return CHECK(tries < 500);
+}
+
+/* The minimal case, for one socket_check_after ("" for the default). */
+static void handoff_of_a_killed_connection(const char *socket_check_after) {
+    pool_t *handoff_pool = NULL, *admin_pool = NULL;
+    pool_conn_t *held = NULL, *admin = NULL;
+    struct waiting_borrower waiter = {0};
+    unsigned long long killed;
+    pool_stats_t s;
+    int tries;
+    if (!CHECK_RC(tl_pool(&handoff_pool, "size", "1", "maxsize", "1", "pre_create_num", "1",
+                          socket_check_after[0] ? "socket_check_after" : NULL, socket_check_after, NULL),
+                  POOL_OK) ||
+        !CHECK_RC(tl_pool(&admin_pool, "maxsize", "1", NULL), POOL_OK) ||
+        !CHECK_RC(pool_get_conn(admin_pool, 1000, &admin), POOL_OK) ||
+        !CHECK_RC(pool_get_conn(handoff_pool, 1000, &held), POOL_OK))
+        return;
+    CHECK_EQ_INT(tl_query_int(held, "SELECT 1"), 1);
+    killed = tl_info(held).thread_id;
+
+    waiter.pool = handoff_pool;
+    pthread_create(&waiter.thread, NULL, borrow_and_query, &waiter);
+    for (tries = 0; tries < 500 && tl_stats(handoff_pool).waiting == 0; tries++)
+        tl_sleep_ms(2);
+    CHECK(tries < 500); /* the second caller is waiting */
+    kill_and_wait_gone(admin, killed);
+    CHECK_RC(pool_release(handoff_pool, held), POOL_OK);
+    pthread_join(waiter.thread, NULL);
+
+    CHECK_EQ_INT(waiter.first_answer, 1); /* never handed the dead one */
+    CHECK(waiter.thread_id != killed);
+    s = tl_stats(handoff_pool);
+    CHECK_EQ_U64(s.closed_validation, 1);
+    CHECK_EQ_U64(s.closed_broken, 0);
+    pool_release(admin_pool, admin);
+    pool_destroy(admin_pool);
+    pool_destroy(handoff_pool);
+}
+
+static void test_handoff_checks_a_killed_connection(void) {
+    handoff_of_a_killed_connection("0");
+    handoff_of_a_killed_connection(""); /* the default, 1 ms */
+}
+
+/* ------------------------------------------------------------------------
+ * Chaos: workers borrow, query, hold a little and release while another
+ * connection KILLs the pool's connections. With socket_check_after = 0 no
+ * borrower may be handed a connection the server had dropped before
+ * pool_get_conn returned it: its first statement then fails with a lost
+ * link. (A kill landing during the statement is a real error, not
+ * counted; 2 ms is the margin for the server's FIN to arrive: KILL shuts
+ * the victim's socket down before it returns, and loopback is fast.)
+ */
+
+enum { CHAOS_WORKERS = 12, CHAOS_MAXSIZE = 4, KILL_LOG = 8192, DEAD_MARGIN_MS = 2 };
+
+static struct {
+    pthread_mutex_t lock;
+    unsigned long long ids[KILL_LOG];
+    double at_ms[KILL_LOG];
+    int count;
+} kills = {PTHREAD_MUTEX_INITIALIZER, {0}, {0}, 0};
+
+/* When `id` was killed, or -1 if it never was. */
+static double killed_at(unsigned long long id) {
+    double at = -1;
+    int i;
+    pthread_mutex_lock(&kills.lock);
+    for (i = kills.count - 1; i >= 0 && at < 0; i--)
+        if (kills.ids[i] == id)
+            at = kills.at_ms[i];
+    pthread_mutex_unlock(&kills.lock);
+    return at;
+}
+
+struct chaos_worker {
+    pthread_t thread;
+    pool_t *pool;
+    unsigned seed;
+    unsigned long long holding; /* server id of the connection held, 0 for none */
+    long statements, lost_links, dead_handed_out;
+};
+
+static int is_lost_link(unsigned err) { return err == 2006 || err == 2013 || err == 2055 || err == 1927; }
+
+static void *chaos_worker_main(void *arg) {
+    struct chaos_worker *w = arg;
+    while (!stopping()) {
+        pool_conn_t *conn = NULL;
+        unsigned long long id;
+        double handed_ms, killed;
+        struct timespec hold = {0, 0};
+        if (pool_get_conn(w->pool, 5000, &conn) != POOL_OK)
+            continue;
+        handed_ms = tl_now_ms();
+        id = tl_info(conn).thread_id;
+        if (tl_exec(conn, "SELECT 1") == POOL_OK) {
+            w->statements++;
+            __atomic_store_n(&w->holding, id, __ATOMIC_RELEASE);
+            hold.tv_nsec = (long)(rand_r(&w->seed) % 2000u) * 1000L;
+            nanosleep(&hold, NULL);
+            __atomic_store_n(&w->holding, 0ULL, __ATOMIC_RELEASE);
+        } else if (is_lost_link(pool_last_errno())) {
+            w->lost_links++;
+            killed = killed_at(id);
+            if (killed >= 0 && killed + DEAD_MARGIN_MS < handed_ms) {
+                w->dead_handed_out++;
+                tl_check(0, __FILE__, __LINE__, "no dead connection handed out",
+                         "connection %llu was killed %.1f ms before it was handed out", id, handed_ms - killed);
+            }
+        }
+        pool_release(w->pool, conn);
+    }
+    return NULL;
+}
+
+static void test_chaos_hands_out_no_dead_connection(void) {
+    pool_t *chaos_pool = NULL, *admin_pool = NULL;
+    pool_conn_t *admin = NULL;
+    struct chaos_worker chaos[CHAOS_WORKERS];
+    const char *text = getenv("TEST_CHAOS_SECONDS");
+    double end_ms = tl_now_ms() + 1000.0 * (text && atoi(text) > 0 ? atoi(text) : 5);
+    long statements = 0, lost = 0, dead = 0, killed_count = 0;
+    unsigned seed = 4242;
+    char maxsize[16], sql[64];
+    int i;
+    snprintf(maxsize, sizeof maxsize, "%d", CHAOS_MAXSIZE);
+    if (!CHECK_RC(tl_pool(&chaos_pool, "size", maxsize, "maxsize", maxsize, "socket_check_after", "0",
+                          "name", "chaos", NULL),
+                  POOL_OK) ||
+        !CHECK_RC(tl_pool(&admin_pool, "maxsize", "1", NULL), POOL_OK) ||
+        !CHECK_RC(pool_get_conn(admin_pool, 1000, &admin), POOL_OK))
+        return;
+    memset(chaos, 0, sizeof chaos);
+    __atomic_store_n(&stop, 0, __ATOMIC_RELEASE);
+    for (i = 0; i < CHAOS_WORKERS; i++) {
+        chaos[i].pool = chaos_pool;
+        chaos[i].seed = 777u + (unsigned)i;
+        pthread_create(&chaos[i].thread, NULL, chaos_worker_main, &chaos[i]);
+    }
+    while (tl_now_ms() < end_ms) {
+        unsigned long long victim = __atomic_load_n(&chaos[rand_r(&seed) % CHAOS_WORKERS].holding, __ATOMIC_ACQUIRE);
+        tl_sleep_ms(20);
+        if (victim == 0)
+            continue;
+        snprintf(sql, sizeof sql, "KILL %llu", victim);
+        if (pool_query(admin, sql, strlen(sql)) == POOL_OK) {
+            pthread_mutex_lock(&kills.lock);
+            if (kills.count < KILL_LOG) {
+                kills.ids[kills.count] = victim;
+                kills.at_ms[kills.count++] = tl_now_ms();
+            }
+            pthread_mutex_unlock(&kills.lock);
+            killed_count++;
+        }
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    for (i = 0; i < CHAOS_WORKERS; i++) {
+        pthread_join(chaos[i].thread, NULL);
+        statements += chaos[i].statements;
+        lost += chaos[i].lost_links;
+        dead += chaos[i].dead_handed_out;
+    }
+    printf("  %d workers on maxsize %d: %ld statements, %ld kills, %ld lost links during use, "
+           "%ld dead connections handed out, %llu found dead before checkout\n",
+           CHAOS_WORKERS, CHAOS_MAXSIZE, statements, killed_count, lost, dead,
+           (unsigned long long)tl_stats(chaos_pool).closed_validation);
+    CHECK(killed_count > 10);
+    CHECK(statements > 0);
+    CHECK_EQ_INT(dead, 0);
+    CHECK(tl_stats(chaos_pool).closed_validation > 0); /* the checks did find dead ones */
+    pool_release(admin_pool, admin);
+    pool_destroy(admin_pool);
+    pool_destroy(chaos_pool);
+}
+
 int main(int argc, char **argv) {
     tl_init(argc, argv);
     tl_require_server();
     RUN(test_threads_stress);
     RUN(test_destroy_races_last_release);
+    RUN(test_handoff_checks_a_killed_connection);
+    RUN(test_chaos_hands_out_no_dead_connection);
     return test_summary();
 }
