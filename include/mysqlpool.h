@@ -292,6 +292,25 @@ POOL_API const char *pool_last_error(void);
  *                                           this long by the whole pool (when every
  *                                           host is denied they are tried anyway, except
  *                                           for read-only borrows, which go to the primary)
+ *   role_check_interval seconds        1    replication and loadbalance over several
+ *                                           hosts: each host is asked its role this often
+ *                                           (@@read_only; Galera: wsrep_local_state) over a
+ *                                           monitor connection of the pool's own, one per
+ *                                           host, outside the pool's books. A host whose
+ *                                           role changed (a planned switchover, a
+ *                                           promoted replica, a desynced Galera node) has
+ *                                           its connections retired: idle ones closed at
+ *                                           once, borrowed ones at release. A write refused
+ *                                           with 1290/1792 makes the pool ask at once, at
+ *                                           that connection's release. A write can reach
+ *                                           a demoted primary for at most this interval
+ *                                           plus one question's round trip after the
+ *                                           demotion (the server then refuses it with
+ *                                           1290: read_only). 0: roles are learned only at
+ *                                           connect and after a refused write. A host the
+ *                                           check cannot reach is denied like a failed
+ *                                           connect. pool_close may wait for a question in
+ *                                           flight (at most connect_timeout).
  *
  * Keys are case-sensitive. Setting a key twice keeps the last value.
  * Cross-key rules (size <= maxsize, ...) are checked by pool_create.
@@ -458,8 +477,14 @@ typedef struct pool_host_stats_s {
     uint64_t connects;    /* opened since pool_create */
     uint64_t failures;    /* failed attempts to connect */
     uint64_t denied_ms;   /* deny list time left; 0: allowed */
-    int64_t read_only;    /* @@read_only at the last connect: 1, 0, or -1 not known */
+    int64_t read_only;    /* @@read_only (or innodb_read_only) when last asked: at a
+                           * connect, by the role check (role_check_interval) or
+                           * after a write was refused; 1, 0, or -1 not known */
     char host[256];       /* NUL-terminated */
+    uint64_t role_age_ms; /* since read_only/synced were learned; UINT64_MAX: never */
+    int64_t synced;       /* Galera: 1 Synced (wsrep_local_state 4), 0 not (donor,
+                           * desynced, joining: no new connections while another
+                           * node is), -1 not known or not a Galera node */
 } pool_host_stats_t;
 
 /* pool_host_stats: what the pool knows about the index-th host of its list

@@ -20,6 +20,9 @@ public protocol ConnectionFactory: Sendable {
     /// next borrower once that is `socketCheckAfter` ago. nil: not tracked
     /// (the release counts as an answer).
     func lastHeardFrom(_ connection: Connection) -> UInt64?
+    /// The connection must not be used again although it works (its host's
+    /// role changed): closed instead of handed out or kept.
+    func isRetired(_ connection: Connection) -> Bool
     func close(_ connection: Connection)
     /// Lets go of a connection inherited across fork() without a word to the
     /// server: the session belongs to the parent process.
@@ -29,6 +32,7 @@ public protocol ConnectionFactory: Sendable {
 extension ConnectionFactory {
     public func isSocketAlive(_ connection: Connection) -> Bool { true }
     public func lastHeardFrom(_ connection: Connection) -> UInt64? { nil }
+    public func isRetired(_ connection: Connection) -> Bool { false }
     public func abandon(_ connection: Connection) {}
 }
 
@@ -202,6 +206,10 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
             let (slot, planned) = try acquire(&deadlines)
             // A connection opened just now (planned == nil) needs no proof of life.
             guard let planned else { return slot }
+            if factory.isRetired(slot.connection) {
+                finishRelease(slot, .retired(atCheckout: true))
+                continue
+            }
             if passes(slot, ping ? .ping : planned, countPing: planned != .ping, deadlines: &deadlines) { return slot }
             finishRelease(slot, .failedValidation)
             PoolLog.emit(.info, pool: name, "a pooled connection was found dead before checkout and replaced")
@@ -247,8 +255,16 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
             return
         }
         try checkLeased(slot)
-        let condition = discard ? ReturnCondition.discarded : factory.prepareForReuse(slot.connection)
+        var condition = discard ? ReturnCondition.discarded : factory.prepareForReuse(slot.connection)
+        if case .reusable = condition, factory.isRetired(slot.connection) { condition = .retired(atCheckout: false) }
         finishRelease(slot, condition, heardAt: factory.lastHeardFrom(slot.connection))
+    }
+
+    /// Closes the idle connections the factory has retired (their host's
+    /// role changed); borrowed ones go at their release.
+    public func closeRetiredIdle() {
+        let retired = mutex.withLock { state.removeIdle { factory.isRetired($0.connection) } }
+        retired.forEach { retire($0) }
     }
 
     /// Wakes waiters with `.closed`, closes idle connections, stops the
@@ -434,4 +450,5 @@ struct CallDeadlines {
     }
 }
 
-private let nextPoolID = AtomicCounter()
+/// Pool ids, also the Watchdog owner ids of other background work.
+let nextPoolID = AtomicCounter()

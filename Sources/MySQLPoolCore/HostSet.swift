@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One server of a multi-host configuration.
 public struct HostAddress: Sendable, Equatable {
     public var host: String
@@ -34,8 +36,15 @@ public final class HostSet: @unchecked Sendable {
         public var failures: UInt64 = 0
         /// Nanoseconds of deny list left (0: allowed).
         public var deniedFor: UInt64 = 0
-        /// What `@@read_only` said at the last connect: nil = not known.
+        /// What `@@read_only` said when last asked (at a connect, by the
+        /// role check, or after a write was refused): nil = not known.
         public var readOnly: Bool?
+        /// Galera: whether the node was Synced (wsrep_local_state 4) when
+        /// last asked; nil = not asked, or not a Galera node.
+        public var synced: Bool?
+        /// When the role (`readOnly`, `synced`) was last learned, monotonic
+        /// nanoseconds; 0 = never.
+        public var roleCheckedAt: UInt64 = 0
     }
 
     public let mode: HostMode
@@ -43,12 +52,20 @@ public final class HostSet: @unchecked Sendable {
     private let mutex = PThreadMutex()
     private var entries: [Snapshot]
     private var deniedUntil: [UInt64]
+    /// Bumped whenever a host's role changes: connections opened under an
+    /// older epoch are retired (closed idle, at checkout or at release).
+    private var roleEpochs: [UInt64]
+    /// How many role changes the whole set has seen: read without the lock
+    /// on every checkout, so that a pool whose hosts keep their roles pays
+    /// one load for the question.
+    private let changes = Atomic<UInt64>(0)
 
     public init(_ addresses: [HostAddress], mode: HostMode, denyNanos: UInt64) {
         self.mode = mode
         self.denyNanos = denyNanos
         entries = addresses.map { Snapshot(address: $0) }
         deniedUntil = Array(repeating: 0, count: addresses.count)
+        roleEpochs = Array(repeating: 0, count: addresses.count)
         ForkWatch.watch(mutex)
     }
 
@@ -76,6 +93,14 @@ public final class HostSet: @unchecked Sendable {
                 // Never wait on a denied host or try the known primary for a
                 // read-only connection: the primary serves reads meanwhile.
                 return order(allowed.filter { entries[$0].readOnly != false }, for: role)
+            }
+            // A Galera node that is not Synced (donor, desynced, joining) is
+            // tried only after every other, like a denied one.
+            let synced = allowed.filter { entries[$0].synced != false }
+            if synced.count < allowed.count {
+                let unsynced = allowed.filter { entries[$0].synced == false }
+                let denied = entries.indices.filter { deniedUntil[$0] > now }.sorted { deniedUntil[$0] < deniedUntil[$1] }
+                return order(synced, for: role) + order(unsynced, for: role) + order(denied, for: role)
             }
             let denied = entries.indices.filter { deniedUntil[$0] > now }.sorted { deniedUntil[$0] < deniedUntil[$1] }
             return order(allowed, for: role) + order(denied, for: role)
@@ -108,23 +133,66 @@ public final class HostSet: @unchecked Sendable {
         }
     }
 
-    /// A connection to host `index` was opened (and kept).
-    func opened(_ index: Int, readOnly: Bool?) {
-        mutex.withLock {
+    /// A connection to host `index` was opened (and kept); returns the role
+    /// epoch it belongs to.
+    func opened(_ index: Int, readOnly: Bool?) -> (set: UInt64, host: UInt64) {
+        let now = MonotonicClock.now()
+        return mutex.withLock {
             entries[index].connections += 1
             entries[index].connects += 1
-            if let readOnly { entries[index].readOnly = readOnly }
+            if let readOnly { record(index, readOnly: readOnly, now: now) }
             deniedUntil[index] = 0
+            return (changes.load(ordering: .relaxed), roleEpochs[index])
         }
     }
 
-    /// Host `index` answered, but not as the role needed.
-    func learned(_ index: Int, readOnly: Bool) {
-        mutex.withLock { entries[index].readOnly = readOnly }
+    /// What host `index` said of its role (`@@read_only`, and for Galera
+    /// whether it is Synced; nil: not a Galera node). True when the role
+    /// changed: the connections opened before are then retired.
+    @discardableResult
+    public func learned(_ index: Int, readOnly: Bool, synced: Bool? = nil) -> Bool {
+        let now = MonotonicClock.now()
+        return mutex.withLock {
+            let before = roleEpochs[index]
+            record(index, readOnly: readOnly, now: now)
+            if entries[index].synced != synced {
+                if entries[index].synced != nil || synced == false { bump(index) }
+                entries[index].synced = synced
+            }
+            return roleEpochs[index] != before
+        }
+    }
+
+    private func record(_ index: Int, readOnly: Bool, now: UInt64) {
+        if let known = entries[index].readOnly, known != readOnly { bump(index) }
+        entries[index].readOnly = readOnly
+        entries[index].roleCheckedAt = now
+    }
+
+    private func bump(_ index: Int) {
+        roleEpochs[index] &+= 1
+        changes.wrappingAdd(1, ordering: .releasing)
+    }
+
+    /// The set's count of role changes, then host `index`'s role epoch.
+    func roleEpoch(_ index: Int) -> (set: UInt64, host: UInt64) {
+        let set = changes.load(ordering: .acquiring)
+        return (set, mutex.withLock { roleEpochs[index] })
+    }
+
+    /// Whether host `index` changed its role since `epoch` was read.
+    func roleChanged(_ index: Int, since epoch: (set: UInt64, host: UInt64)) -> Bool {
+        if changes.load(ordering: .acquiring) == epoch.set { return false }
+        return mutex.withLock { roleEpochs[index] } != epoch.host
+    }
+
+    /// Host `index` answered the role check: it is no longer denied.
+    public func answered(_ index: Int) {
+        mutex.withLock { deniedUntil[index] = 0 }
     }
 
     /// Connecting to host `index` failed: deny it for a while.
-    func failed(_ index: Int) {
+    public func failed(_ index: Int) {
         let until = MonotonicClock.now() &+ denyNanos
         mutex.withLock {
             entries[index].failures += 1

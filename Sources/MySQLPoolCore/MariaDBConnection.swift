@@ -71,7 +71,7 @@ public final class MariaDBFactory: ConnectionFactory {
                     continue
                 }
             }
-            hosts.opened(index, readOnly: readOnly)
+            connection.roleEpoch = hosts.opened(index, readOnly: readOnly)
             connection.hostIndex = index
             return connection
         }
@@ -85,8 +85,22 @@ public final class MariaDBFactory: ConnectionFactory {
     }
 
     public func prepareForReuse(_ connection: MariaDBConnection) -> ReturnCondition {
-        connection.prepareForReuse(autocommit: configuration.autocommit,
-                                   resetThen: configuration.resetConnection ? sessionCommands : nil)
+        if connection.refusedAWrite, role == .primary, let hosts, let index = connection.hostIndex {
+            // 1290/1792 on a connection meant for writes: ask the host what
+            // it is now. A demoted primary changes its role, which retires
+            // every connection to it; the primary is found again at connect.
+            connection.refusedAWrite = false
+            if let readOnly = try? connection.isReadOnly() { hosts.learned(index, readOnly: readOnly) }
+        }
+        return connection.prepareForReuse(autocommit: configuration.autocommit,
+                                          resetThen: configuration.resetConnection ? sessionCommands : nil)
+    }
+
+    /// Its host's role changed since it was opened (a demoted primary, a
+    /// promoted replica, a Galera node no longer Synced).
+    public func isRetired(_ connection: MariaDBConnection) -> Bool {
+        guard let hosts, let index = connection.hostIndex else { return false }
+        return hosts.roleChanged(index, since: connection.roleEpoch)
     }
 
     public func ping(_ connection: MariaDBConnection, deadline: UInt64, owner: UInt64) -> Bool {
@@ -148,6 +162,11 @@ public final class MariaDBConnection: @unchecked Sendable {
 
     /// Which host of the pool's HostSet it is connected to (multi-host pools).
     public internal(set) var hostIndex: Int?
+    /// The host set's role epoch when it was opened (see HostSet.roleEpoch).
+    var roleEpoch: (set: UInt64, host: UInt64) = (0, 0)
+    /// A statement was refused because the server is read-only (1290
+    /// --read-only, 1792 read-only transaction): checked at release.
+    var refusedAWrite = false
     /// When the server last answered a command (coarse clock): set by every
     /// call that succeeds, read by the pool at release.
     public private(set) var lastHeardAt = MonotonicClock.coarse()
@@ -241,6 +260,9 @@ public final class MariaDBConnection: @unchecked Sendable {
     func currentError() -> PoolError {
         let number = mysql_errno(mysql)
         if linkLostErrnos.contains(number) { isBroken = true }
+        if number == 1792 || (number == 1290 && strstr(mysql_error(mysql), "read-only") != nil) {
+            refusedAWrite = true
+        }
         return PoolError(.server, String(cString: mysql_error(mysql)), serverErrno: number,
                          sqlstate: String(cString: mysql_sqlstate(mysql)))
     }
@@ -567,14 +589,25 @@ public final class MariaDBConnection: @unchecked Sendable {
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
     }
 
-    /// `@@global.read_only`, asked with a round trip.
+    /// `@@global.read_only` (or innodb_read_only), asked with a round trip.
     func isReadOnly() throws(PoolError) -> Bool {
-        let sql: StaticString = "SELECT @@global.read_only"
+        try firstCell("SELECT @@global.read_only OR @@global.innodb_read_only").map { $0 != "0" } ?? false
+    }
+
+    /// Galera: whether the node is Synced (wsrep_local_state 4: not a donor,
+    /// desynced or joining); nil for a server that is not a Galera node.
+    func isGaleraSynced() throws(PoolError) -> Bool? {
+        try firstCell("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE'")
+            .map { $0 == "4" }
+    }
+
+    /// The first column of the first row as text; nil for no row or NULL.
+    private func firstCell(_ sql: StaticString) throws(PoolError) -> String? {
         try query(UnsafeRawBufferPointer(start: sql.utf8Start, count: sql.utf8CodeUnitCount))
-        guard let result = try storeResult() else { return false }
+        guard let result = try storeResult() else { return nil }
         defer { result.free() }
-        guard let row = try result.fetch(), let cell = row.values[0] else { return false }
-        return cell.pointee != UInt8(ascii: "0")
+        guard let row = try result.fetch(), let cell = row.values[0] else { return nil }
+        return String(cString: cell)
     }
 
     var socket: Int32 { Int32(mysql_get_socket(mysql)) }

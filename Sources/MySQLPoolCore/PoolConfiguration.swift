@@ -50,6 +50,9 @@ public struct PoolConfiguration: Sendable {
     // Several hosts
     public var hostMode = HostMode.sequential
     public var hostDenyNanos: UInt64 = 30_000_000_000
+    /// How often the hosts of a replication or loadbalance pool are asked
+    /// their role (0: only at connect and after a refused write).
+    public var roleCheckNanos: UInt64 = 1_000_000_000
 
     public init() {}
 
@@ -66,6 +69,7 @@ public struct PoolConfiguration: Sendable {
             }
             hostMode = mode
         case "host_deny_time": hostDenyNanos = try field.seconds()
+        case "role_check_interval": roleCheckNanos = try field.seconds()
         case "port": port = UInt32(try field.integer(1...65535))
         case "unix_socket": unixSocket = try field.optionalText(maxBytes: 4096)
         case "user": user = try field.text(maxBytes: 512)

@@ -115,6 +115,9 @@ public enum ReturnCondition: Sendable {
     case discarded
     /// A check before checkout or a keepalive ping found it dead.
     case failedValidation
+    /// It works, but must not be used again: its host's role changed. Found
+    /// at checkout (its borrower never saw it) or at release.
+    case retired(atCheckout: Bool)
 }
 
 public enum CloseReason: Sendable {
@@ -409,6 +412,8 @@ struct PoolStateMachine<Connection> {
         case .failedValidation:
             counters.gets -= 1  // counted when it was taken; its borrower never saw it
             validateOlderThan = now
+        case .retired(let atCheckout):
+            if atCheckout { counters.gets -= 1 } else { counters.releases += 1 }
         case .discarded:
             counters.releases += 1
         }
@@ -437,6 +442,20 @@ struct PoolStateMachine<Connection> {
         lease(slot, now: now)
         waiter.outcome = .lease(slot, check(slot, now: now))
         return waiter
+    }
+
+    /// Takes the idle connections `matching` says out of the books, to be
+    /// closed outside the lock (counted as closed by validation).
+    mutating func removeIdle(_ matching: (Slot) -> Bool) -> [Slot] {
+        var removed: [Slot] = []
+        var kept: [Slot] = []
+        while let slot = idle.popFirst() {
+            if matching(slot) { removed.append(slot) } else { kept.append(slot) }
+        }
+        kept.forEach { idle.append($0) }
+        open -= removed.count
+        counters.closedValidation += UInt64(removed.count)
+        return removed
     }
 
     /// What one maintenance pass does outside the lock.
@@ -557,7 +576,7 @@ struct PoolStateMachine<Connection> {
         switch condition {
         case .broken: return .broken
         case .discarded: return .discarded
-        case .failedValidation: return .validation
+        case .failedValidation, .retired: return .validation
         case .reusable: return now >= slot.expiresAt ? .lifetime : nil
         }
     }

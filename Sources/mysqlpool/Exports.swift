@@ -15,16 +15,27 @@ final class PoolBox: @unchecked Sendable {
     let pool: ConnectionPool<MariaDBFactory>
     let readPool: ConnectionPool<MariaDBFactory>?
     let hosts: HostSet
+    /// Replication and loadbalance pools over several hosts: their roles.
+    let roleWatch: RoleWatch?
     let cName: UnsafeMutablePointer<CChar>
     /// pool_destroy ran while connections were borrowed: the handle lives on
     /// only so they can be released. Set under the handle table's lock; read
     /// without it by a release, after its connection is back in the books.
     let isDestroyed = Atomic<Bool>(false)
 
-    init(_ pool: ConnectionPool<MariaDBFactory>, readPool: ConnectionPool<MariaDBFactory>?, hosts: HostSet) {
+    init(_ pool: ConnectionPool<MariaDBFactory>, readPool: ConnectionPool<MariaDBFactory>?, hosts: HostSet,
+         configuration: PoolConfiguration) {
         self.pool = pool
         self.readPool = readPool
         self.hosts = hosts
+        if hosts.count > 1 && configuration.hostMode != .sequential && configuration.roleCheckNanos > 0 {
+            roleWatch = RoleWatch(hosts: hosts, configuration: configuration, period: configuration.roleCheckNanos) {
+                pool.closeRetiredIdle()
+                readPool?.closeRetiredIdle()
+            }
+        } else {
+            roleWatch = nil
+        }
         let bytes = Array(pool.name.utf8CString)
         cName = .allocate(capacity: bytes.count)
         cName.initialize(from: bytes, count: bytes.count)
@@ -33,6 +44,7 @@ final class PoolBox: @unchecked Sendable {
     deinit { cName.deallocate() }
 
     func close() {
+        roleWatch?.stop()
         pool.close()
         readPool?.close()
     }
@@ -286,7 +298,7 @@ private func makePools(_ configuration: PoolConfiguration) throws(PoolError) -> 
     guard configuration.hostMode == .replication else {
         let pool = try ConnectionPool(settings: settings,
                                       factory: MariaDBFactory(configuration: configuration, hosts: hosts))
-        return PoolBox(pool, readPool: nil, hosts: hosts)
+        return PoolBox(pool, readPool: nil, hosts: hosts, configuration: configuration)
     }
     let primary = try ConnectionPool(settings: settings,
                                      factory: MariaDBFactory(configuration: configuration, hosts: hosts, role: .primary))
@@ -296,7 +308,7 @@ private func makePools(_ configuration: PoolConfiguration) throws(PoolError) -> 
     readSettings.limits.minIdle = 0
     let replicas = try ConnectionPool(settings: readSettings,
                                       factory: MariaDBFactory(configuration: configuration, hosts: hosts, role: .replica))
-    return PoolBox(primary, readPool: replicas, hosts: hosts)
+    return PoolBox(primary, readPool: replicas, hosts: hosts, configuration: configuration)
 }
 
 @_cdecl("pool_close")
@@ -553,6 +565,9 @@ public func exportHostStats(_ pool: OpaquePointer?, _ index: UInt, _ out: Unsafe
         snapshot.failures = entry.failures
         snapshot.denied_ms = entry.deniedFor / 1_000_000
         snapshot.read_only = entry.readOnly.map { $0 ? 1 : 0 } ?? -1
+        snapshot.synced = entry.synced.map { $0 ? 1 : 0 } ?? -1
+        let now = MonotonicClock.now()
+        snapshot.role_age_ms = entry.roleCheckedAt == 0 ? .max : (now &- entry.roleCheckedAt) / 1_000_000
         withUnsafeMutableBytes(of: &snapshot.host) { buffer in
             let bytes = Array(entry.address.host.utf8.prefix(buffer.count - 1))
             buffer.copyBytes(from: bytes)

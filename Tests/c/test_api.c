@@ -1950,6 +1950,8 @@ static void test_host_lists(void) {
     CHECK_STR(stats[1].host, host);
     CHECK_EQ_U64(stats[1].connections, 1);
     CHECK_EQ_U64(stats[1].read_only, (uint64_t)-1); /* not asked outside replication mode */
+    CHECK_EQ_U64(stats[1].synced, (uint64_t)-1);    /* nor Galera's state (sequential mode) */
+    CHECK_EQ_U64(stats[1].role_age_ms, UINT64_MAX);
     /* The dead host is denied: the next connection does not try it again. */
     b = borrow(pool);
     CHECK_RC(pool_host_stats(pool, 0, &stats[2], sizeof stats[2]), POOL_OK);

@@ -100,6 +100,7 @@ static const struct key_spec keys[] = {
     {"host", K_HOSTS, 0, 0, 0},
     {"ha_mode", K_CHOICE, 0, 0, 0},
     {"host_deny_time", K_SECONDS, 0, 0, 0},
+    {"role_check_interval", K_SECONDS, 0, 0, 0},
     {"port", K_INT, 1, 65535, 1},
     {"unix_socket", K_TEXT, 0, 0, 0},
     {"user", K_TEXT, 0, 0, 0},

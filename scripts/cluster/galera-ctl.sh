@@ -9,12 +9,15 @@
 #                is Synced (it rejoins through SST/IST). If no other node is up,
 #                it bootstraps a new cluster from its own data instead.
 #                Already running: nothing to do.
+#   desync NAME  SET GLOBAL wsrep_desync=ON on the node (as for a backup): it
+#                stays up and answers, but is no longer Synced.
+#   resync NAME  wsrep_desync=OFF, and wait until it is Synced again.
 #   status       one line per node: name, address, alive, wsrep state,
 #                cluster size, cluster status, ready.
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 kill|start NAME | status   (NAME: node1, node2, node3)" >&2
+    echo "usage: $0 kill|start|desync|resync NAME | status   (NAME: node1, node2, node3)" >&2
     exit 2
 }
 
@@ -89,6 +92,19 @@ do_start() {
     echo "galera-ctl: started $name on 127.0.0.1:$(cat "$dir/port") (pid $pid, cluster size $size${extra:+, bootstrapped})"
 }
 
+do_desync() {
+    repl_sql "$(dir_of "$1")" 'SET GLOBAL wsrep_desync = ON'
+    echo "galera-ctl: $1 desynced"
+}
+
+do_resync() {
+    local dir
+    dir=$(dir_of "$1")
+    repl_sql "$dir" 'SET GLOBAL wsrep_desync = OFF'
+    galera_wait_synced "$dir" "$(galera_state "$dir" | cut -d' ' -f2)" 60 || die "$1 did not get back in sync"
+    echo "galera-ctl: $1 synced again"
+}
+
 do_status() {
     local name dir port state
     for name in "${NAMES[@]}"; do
@@ -110,7 +126,7 @@ do_status() {
 }
 
 case ${1:-} in
-    kill | start)
+    kill | start | desync | resync)
         [[ $# -eq 2 ]] || usage
         "do_$1" "$2"
         ;;

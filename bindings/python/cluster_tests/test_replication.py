@@ -3,6 +3,7 @@ reads on replicas, writes on the primary, replicas dying and coming back,
 the primary dying and a replica promoted."""
 
 import threading
+import time
 import uuid
 
 import pymysqlpool
@@ -175,3 +176,82 @@ def test_threads_on_a_replication_pool(cluster):
     stats = pool.stats()
     assert stats["in_use"] == 0 and stats["gets"] == 400
     pool.close()
+
+
+def test_planned_switchover_under_a_writer_loop(cluster, restore_cluster):
+    """The old primary stays up and is made read-only, a replica is promoted
+    (cluster-ctl promote: a planned switchover). A write every 50 ms goes on
+    throughout: no acknowledged write is lost, and 1290 (read-only) reaches a
+    caller only within role_check_interval + 1 s of the promotion."""
+    primary, replica1, _ = cluster["ports"]
+    pool = make_pool(cluster, pre_create_num=4, role_check_interval=0.5)
+    table = "t_" + uuid.uuid4().hex[:12]
+    with pool.get_connection() as conn:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY)")
+    acknowledged, refused_at, other_errors = [], [], []
+    stop = threading.Event()
+
+    def writer():
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                with pool.get_connection(retry_num=1) as conn:
+                    with conn.cursor() as cur:
+                        cur.execute(f"INSERT INTO {table} VALUES (%s)", (n,))
+                acknowledged.append(n)
+            except pymysqlpool.OperationalError as error:
+                (refused_at if error.args[0] in (1290, 1792) else other_errors).append((time.monotonic(), error))
+            except pymysqlpool.GetConnectionFromPoolError as error:
+                other_errors.append((time.monotonic(), error))
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    time.sleep(1)
+    restore_cluster("promote", "replica1")
+    promoted_at = time.monotonic()
+    time.sleep(4)
+    stop.set()
+    thread.join(30)
+    late = [error for at, error in refused_at if at > promoted_at + 0.5 + 1]
+    assert not late, f"1290 after the role check should have moved writes: {late[:3]}"
+    assert len(acknowledged) > 40
+    with pool.get_connection() as conn:
+        assert port_of(conn) == replica1
+        rows = {row[0] for row in all_rows(conn, f"SELECT id FROM {table}")}
+    assert set(acknowledged) <= rows, f"acknowledged writes lost: {sorted(set(acknowledged) - rows)[:10]}"
+    stats = {h["port"]: h for h in pool.host_stats()}
+    assert stats[primary]["read_only"] is True and stats[replica1]["read_only"] is False
+    assert stats[primary]["role_age"] is not None and stats[primary]["role_age"] < 5
+    with pool.get_connection() as conn:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP TABLE {table}")
+    pool.close()
+
+
+def test_after_a_failover_reads_leave_the_new_primary(cluster, restore_cluster):
+    """A read-only connection to a replica that is then promoted is retired:
+    no read-only borrow goes to the new primary while another replica is up."""
+    _, replica1, replica2 = cluster["ports"]
+    pool = make_pool(cluster, role_check_interval=0.3)
+    readers = [pool.get_connection(readonly=True) for _ in range(2)]
+    ports = {port_of(conn) for conn in readers}
+    assert ports <= {replica1, replica2}
+    for conn in readers:
+        conn.close()
+    restore_cluster("promote", "replica1")
+    time.sleep(1.5)  # a few role checks
+    for _ in range(20):
+        with pool.get_connection(readonly=True) as conn:
+            assert port_of(conn) == replica2
+    stats = {h["port"]: h for h in pool.host_stats()}
+    assert stats[replica1]["read_only"] is False
+    pool.close()
+
+
+def all_rows(conn, sql):
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchall()

@@ -35,6 +35,7 @@ _debug_enabled = logger.isEnabledFor
 # isEnabledFor.
 _cached_answer = getattr(logger, "_cache", {}).get
 _DEBUG = logging.DEBUG
+_NEVER = 2**64 - 1  # pool_host_stats_t.role_age_ms: never learned
 _DEFAULT_WAIT_MS = 300  # pymysql-pool's default 3 retries x 0.1 s
 _NO_FLAGS = ctypes.c_uint32(0)
 _PING = ctypes.c_uint32(_lib.POOL_GET_PING)
@@ -112,7 +113,8 @@ class ConnectionPool:
                  keepalive_interval: float = 0, validation_interval: float = 30, validate_socket: bool = True,
                  socket_check_after: float = 0.001, pre_ping: bool = False, reset_connection: bool = False,
                  lifetime_jitter: float = 0.025, leak_detection_threshold: float = 0,
-                 ha_mode: str = "sequential", host_deny_time: float = 30, **kwargs: Any) -> None:
+                 ha_mode: str = "sequential", host_deny_time: float = 30, role_check_interval: float = 1,
+                 **kwargs: Any) -> None:
         """Makes the pool and opens ``pre_create_num`` connections now.
 
         size: connections kept (at most maxsize); maxsize: hard cap on open
@@ -138,7 +140,9 @@ class ConnectionPool:
         "sequential" (failover in order), "loadbalance" (fewest connections
         first) or "replication" (the writable host is the primary;
         get_connection(readonly=True) prefers replicas); host_deny_time:
-        seconds a host that failed is skipped.
+        seconds a host that failed is skipped; role_check_interval: seconds
+        between the background questions of each host's role (replication
+        and loadbalance; 0: only at connect and after a refused write).
 
         Every other keyword is a PyMySQL connect() keyword (host, port, user,
         password, database, charset, cursorclass, ssl, ...; see
@@ -174,6 +178,7 @@ class ConnectionPool:
             "reset_connection": _flag(reset_connection), "lifetime_jitter": _number("lifetime_jitter", lifetime_jitter),
             "leak_detection_threshold": _number("leak_detection_threshold", leak_detection_threshold),
             "ha_mode": str(ha_mode), "host_deny_time": _number("host_deny_time", host_deny_time),
+            "role_check_interval": _number("role_check_interval", role_check_interval),
             # What get_connection() waits with its default retries, for pool_take.
             "get_timeout": str(_DEFAULT_WAIT_MS), "overflow_after": str(_DEFAULT_WAIT_MS),
         })
@@ -261,7 +266,9 @@ class ConnectionPool:
     def host_stats(self) -> list[dict[str, Any]]:
         """Per host of the pool's host list: host, port, connections (open
         now), connects, failures, denied_for (seconds left on the deny
-        list), read_only (True/False, None before a replication check)."""
+        list), read_only (True/False, None before a replication check),
+        synced (Galera: True/False, None if not known or not Galera) and
+        role_age (seconds since read_only/synced were learned, None never)."""
         hosts = []
         entry = _lib.HostStats()
         while True:
@@ -272,7 +279,9 @@ class ConnectionPool:
             hosts.append({"host": entry.host.decode("utf-8", "replace"), "port": entry.port,
                           "connections": entry.connections, "connects": entry.connects,
                           "failures": entry.failures, "denied_for": entry.denied_ms / 1000,
-                          "read_only": None if entry.read_only < 0 else bool(entry.read_only)})
+                          "read_only": None if entry.read_only < 0 else bool(entry.read_only),
+                          "synced": None if entry.synced < 0 else bool(entry.synced),
+                          "role_age": None if entry.role_age_ms == _NEVER else entry.role_age_ms / 1000})
 
     def stats(self) -> dict[str, int]:
         """The pool's counters as a dict: gauges (total, idle, in_use,
