@@ -485,6 +485,9 @@ typedef struct pool_host_stats_s {
     int64_t synced;       /* Galera: 1 Synced (wsrep_local_state 4), 0 not (donor,
                            * desynced, joining: no new connections while another
                            * node is), -1 not known or not a Galera node */
+    uint64_t borrows;     /* connections to it handed to borrowers (several hosts
+                           * only; read-only borrows are spread over the replicas
+                           * per borrow: fewest borrowed first, round robin) */
 } pool_host_stats_t;
 
 /* pool_host_stats: what the pool knows about the index-th host of its list

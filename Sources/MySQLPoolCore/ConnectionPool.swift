@@ -23,6 +23,15 @@ public protocol ConnectionFactory: Sendable {
     /// The connection must not be used again although it works (its host's
     /// role changed): closed instead of handed out or kept.
     func isRetired(_ connection: Connection) -> Bool
+    /// For a pool that spreads each borrow over several hosts: the hosts to
+    /// spread over now (nil: the pool does not spread, the common case).
+    func spreadHosts() -> [Int]?
+    /// The host a connection is to (a key of `spreadHosts`), -1 for none.
+    func hostKey(_ connection: Connection) -> Int
+    /// Opens a connection, to `host` (a key of `spreadHosts`) if it can.
+    func connect(preferring host: Int?) throws(PoolError) -> Connection
+    /// A borrower got the connection (per-host borrow counts).
+    func lent(_ connection: Connection)
     func close(_ connection: Connection)
     /// Lets go of a connection inherited across fork() without a word to the
     /// server: the session belongs to the parent process.
@@ -33,6 +42,10 @@ extension ConnectionFactory {
     public func isSocketAlive(_ connection: Connection) -> Bool { true }
     public func lastHeardFrom(_ connection: Connection) -> UInt64? { nil }
     public func isRetired(_ connection: Connection) -> Bool { false }
+    public func spreadHosts() -> [Int]? { nil }
+    public func hostKey(_ connection: Connection) -> Int { -1 }
+    public func connect(preferring host: Int?) throws(PoolError) -> Connection { try connect() }
+    public func lent(_ connection: Connection) {}
     public func abandon(_ connection: Connection) {}
 }
 
@@ -122,7 +135,9 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         var opened: [Slot] = []
         do {
             for _ in 0..<settings.preCreate {
-                opened.append(Slot(connection: try factory.connect(), createdAt: MonotonicClock.coarse(), poolID: id))
+                let connection = try factory.connect()
+                opened.append(Slot(connection: connection, createdAt: MonotonicClock.coarse(), poolID: id,
+                                   hostKey: factory.hostKey(connection)))
             }
         } catch {
             opened.forEach { factory.close($0.connection) }
@@ -205,15 +220,23 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
             // Each failed check uses up an idle connection, so this loop ends.
             let (slot, planned) = try acquire(&deadlines)
             // A connection opened just now (planned == nil) needs no proof of life.
-            guard let planned else { return slot }
+            guard let planned else { return lend(slot) }
             if factory.isRetired(slot.connection) {
                 finishRelease(slot, .retired(atCheckout: true))
                 continue
             }
-            if passes(slot, ping ? .ping : planned, countPing: planned != .ping, deadlines: &deadlines) { return slot }
+            if passes(slot, ping ? .ping : planned, countPing: planned != .ping, deadlines: &deadlines) {
+                return lend(slot)
+            }
             finishRelease(slot, .failedValidation)
             PoolLog.emit(.info, pool: name, "a pooled connection was found dead before checkout and replaced")
         }
+    }
+
+    @inline(__always)
+    private func lend(_ slot: Slot) -> Slot {
+        factory.lent(slot.connection)
+        return slot
     }
 
     /// A pool's ping waits at least this long, and at most `maxPingNanos`.
@@ -320,8 +343,18 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         var expired: [Slot] = []
         let now = MonotonicClock.coarse()
         let mayOverflow = deadlines.mayOverflow()
+        let spread = factory.spreadHosts()
+        var host: Int?
         let decision: WaitOutcome<Factory.Connection> = mutex.withLock {
-            switch state.acquire(now: now, mayOverflow: mayOverflow, mayWait: deadlines.timeout > 0, expired: &expired) {
+            let next: PoolStateMachine<Factory.Connection>.Acquire
+            if let spread {
+                (next, host) = state.acquire(now: now, mayOverflow: mayOverflow, mayWait: deadlines.timeout > 0,
+                                             expired: &expired, spreadingOver: spread)
+            } else {
+                next = state.acquire(now: now, mayOverflow: mayOverflow, mayWait: deadlines.timeout > 0,
+                                     expired: &expired)
+            }
+            switch next {
             case .lease(let slot, let check): return .lease(slot, check)
             case .create: return .create
             case .fail(let error): return .fail(error)
@@ -333,7 +366,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         expired.forEach { retire($0) }
         switch decision {
         case .lease(let slot, let check): return (slot, check)
-        case .create: return (try openForCaller(), nil)
+        case .create: return (try openForCaller(preferring: host), nil)
         case .fail(let error): throw error
         }
     }
@@ -352,9 +385,9 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
 
     /// Opens a connection in capacity the state machine reserved; on failure
     /// the capacity goes to the first waiter.
-    private func connectInReservedCapacity() throws(PoolError) -> Factory.Connection {
+    private func connectInReservedCapacity(preferring host: Int? = nil) throws(PoolError) -> Factory.Connection {
         do {
-            return try factory.connect()
+            return try host == nil ? factory.connect() : factory.connect(preferring: host)
         } catch {
             let waiter = mutex.withLock { state.connectFailed(now: MonotonicClock.now()) }
             waiter?.condition.signal()
@@ -363,10 +396,10 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     }
 
     /// Opens a connection in capacity the state machine reserved for us.
-    private func openForCaller() throws(PoolError) -> Slot {
-        let connection = try connectInReservedCapacity()
+    private func openForCaller(preferring host: Int?) throws(PoolError) -> Slot {
+        let connection = try connectInReservedCapacity(preferring: host)
         let now = MonotonicClock.coarse()
-        let slot = Slot(connection: connection, createdAt: now, poolID: id)
+        let slot = Slot(connection: connection, createdAt: now, poolID: id, hostKey: factory.hostKey(connection))
         guard mutex.withLock({ state.connectSucceeded(slot, now: now) }) else {
             factory.close(connection)
             throw PoolError.closed(name)
@@ -413,7 +446,7 @@ extension ConnectionPool {
             return
         }
         let now = MonotonicClock.coarse()
-        let slot = Slot(connection: connection, createdAt: now, poolID: id)
+        let slot = Slot(connection: connection, createdAt: now, poolID: id, hostKey: factory.hostKey(connection))
         let (wake, close) = mutex.withLock { state.connectSucceededIdle(slot, now: now) }
         wake?.condition.signal()
         if let close { retire(close) }

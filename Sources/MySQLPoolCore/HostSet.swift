@@ -45,6 +45,8 @@ public final class HostSet: @unchecked Sendable {
         /// When the role (`readOnly`, `synced`) was last learned, monotonic
         /// nanoseconds; 0 = never.
         public var roleCheckedAt: UInt64 = 0
+        /// Connections handed to borrowers since the pool was made.
+        public var borrows: UInt64 = 0
     }
 
     public let mode: HostMode
@@ -131,6 +133,20 @@ public final class HostSet: @unchecked Sendable {
             let rank = { (index: Int) -> Int in self.entries[index].readOnly == true ? 0 : 1 }
             return indices.sorted { (self.entries[$0].connections, rank($0), $0) < (self.entries[$1].connections, rank($1), $1) }
         }
+    }
+
+    /// The hosts read-only borrows are spread over: not denied, not known
+    /// to be the primary, not a Galera node out of sync.
+    func spreadCandidates() -> [Int] {
+        let now = MonotonicClock.now()
+        return mutex.withLock {
+            entries.indices.filter { deniedUntil[$0] <= now && entries[$0].readOnly != false && entries[$0].synced != false }
+        }
+    }
+
+    /// A connection to host `index` went to a borrower.
+    func lent(_ index: Int) {
+        mutex.withLock { entries[index].borrows += 1 }
     }
 
     /// A connection to host `index` was opened (and kept); returns the role

@@ -36,18 +36,45 @@ public final class MariaDBFactory: ConnectionFactory {
     public let role: HostRole
     /// Sent again after COM_RESET_CONNECTION; built once, not per release.
     private let sessionCommands: [String]
+    /// Borrows are counted per host only when there are several.
+    private let isMultiHost: Bool
 
     public init(configuration: PoolConfiguration, hosts: HostSet? = nil, role: HostRole = .any) {
         self.configuration = configuration
         self.hosts = hosts
         self.role = role
         sessionCommands = configuration.sessionCommands
+        isMultiHost = (hosts?.count ?? 0) > 1
     }
 
     public func connect() throws(PoolError) -> MariaDBConnection {
+        try connect(preferring: nil)
+    }
+
+    /// Read-only borrows are spread over the replicas (and hosts whose role
+    /// is not known yet): every other pool takes its connections as they come.
+    public func spreadHosts() -> [Int]? {
+        guard role == .replica, isMultiHost, let hosts else { return nil }
+        let spread = hosts.spreadCandidates()
+        return spread.isEmpty ? nil : spread
+    }
+
+    public func hostKey(_ connection: MariaDBConnection) -> Int {
+        role == .replica ? connection.hostIndex ?? -1 : -1
+    }
+
+    public func lent(_ connection: MariaDBConnection) {
+        if isMultiHost, let hosts, let index = connection.hostIndex { hosts.lent(index) }
+    }
+
+    public func connect(preferring preferred: Int?) throws(PoolError) -> MariaDBConnection {
         guard let hosts else { return try MariaDBConnection(configuration) }
         var lastError: PoolError?
-        for index in hosts.candidates(for: role) {
+        var candidates = hosts.candidates(for: role)
+        if let preferred, let at = candidates.firstIndex(of: preferred) {
+            candidates.insert(candidates.remove(at: at), at: 0)
+        }
+        for index in candidates {
             let connection: MariaDBConnection
             do {
                 connection = try MariaDBConnection(configuration, address: hosts.address(index))

@@ -86,11 +86,15 @@ public final class PooledSlot<Connection>: @unchecked Sendable {
     /// current lease), read by leak reports and handed to `onRetire`; 0 for
     /// none. Written by whoever holds the connection; no lock needed.
     public let leaseTag = Atomic<UInt>(0)
+    /// The host it is connected to, for pools that spread borrows over
+    /// hosts (see `acquire(spreadingOver:)`); -1 for the others.
+    let hostKey: Int
 
-    init(connection: Connection, createdAt: UInt64, poolID: UInt64) {
+    init(connection: Connection, createdAt: UInt64, poolID: UInt64, hostKey: Int = -1) {
         self.connection = connection
         self.createdAt = createdAt
         self.poolID = poolID
+        self.hostKey = hostKey
         idleSince = createdAt
         provenAliveAt = createdAt
     }
@@ -234,6 +238,10 @@ struct PoolStateMachine<Connection> {
     private(set) var validateOlderThan: UInt64 = 0
     /// Borrowed connections, tracked only for leak detection.
     private var leasedSlots: [ObjectIdentifier: Slot] = [:]
+    /// Borrowed connections per host, for slots with a host key.
+    private(set) var leasedPerHost: [Int: Int] = [:]
+    /// Turns of the round robin between equally loaded hosts.
+    private var spreadTurn = 0
     private var counters = PoolStats()
     private var random = SystemRandomNumberGenerator()
 
@@ -284,6 +292,49 @@ struct PoolStateMachine<Connection> {
             return .fail(.exhausted(name, waitedMilliseconds: 0))
         }
         return .wait
+    }
+
+    /// `acquire` for a pool that spreads borrows over `hosts` (read-only
+    /// borrows over the healthy replicas): the host with the fewest borrowed
+    /// connections, round robin between equals, gives its most recently
+    /// used idle connection; without one, a connection to it is opened when
+    /// there is room, else any idle one is taken as `acquire` would. Returns
+    /// the host to open the connection to for `.create`.
+    mutating func acquire(now: UInt64, mayOverflow: Bool, mayWait: Bool, expired: inout [Slot],
+                          spreadingOver hosts: [Int]) -> (Acquire, host: Int?) {
+        guard !isClosed, let host = leastBorrowed(of: hosts) else {
+            return (acquire(now: now, mayOverflow: mayOverflow, mayWait: mayWait, expired: &expired), nil)
+        }
+        var chosen: Slot?
+        var others: [Slot] = []  // most recently used first
+        while let slot = idle.popLast() {
+            if now >= slot.expiresAt {
+                open -= 1
+                counters.count(.lifetime)
+                expired.append(slot)
+            } else if chosen == nil && slot.hostKey == host {
+                chosen = slot
+            } else {
+                others.append(slot)
+            }
+        }
+        others.reversed().forEach { idle.append($0) }
+        if let chosen {
+            lease(chosen, now: now)
+            return (.lease(chosen, check(chosen, now: now)), host)
+        }
+        if total < limits.size || (mayOverflow && total < limits.maxsize) {
+            opening += 1
+            return (.create, host)
+        }
+        return (acquire(now: now, mayOverflow: mayOverflow, mayWait: mayWait, expired: &expired), nil)
+    }
+
+    private mutating func leastBorrowed(of hosts: [Int]) -> Int? {
+        guard let fewest = hosts.map({ leasedPerHost[$0] ?? 0 }).min() else { return nil }
+        let tied = hosts.filter { (leasedPerHost[$0] ?? 0) == fewest }
+        spreadTurn &+= 1
+        return tied[spreadTurn % tied.count]
     }
 
     /// What an idle connection needs before a borrower may have it.
@@ -398,6 +449,7 @@ struct PoolStateMachine<Connection> {
     {
         slot.isLeased = false
         leased -= 1
+        if slot.hostKey >= 0 { leasedPerHost[slot.hostKey, default: 1] -= 1 }
         if limits.leakThresholdNanos > 0 { leasedSlots[ObjectIdentifier(slot)] = nil }
         switch condition {
         case .reusable(let neededRoundTrip):
@@ -584,6 +636,7 @@ struct PoolStateMachine<Connection> {
     private mutating func lease(_ slot: Slot, now: UInt64) {
         slot.isLeased = true
         leased += 1
+        if slot.hostKey >= 0 { leasedPerHost[slot.hostKey, default: 0] += 1 }
         counters.gets += 1
         if limits.leakThresholdNanos > 0 {
             slot.leasedAt = now

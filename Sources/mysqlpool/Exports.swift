@@ -566,6 +566,7 @@ public func exportHostStats(_ pool: OpaquePointer?, _ index: UInt, _ out: Unsafe
         snapshot.denied_ms = entry.deniedFor / 1_000_000
         snapshot.read_only = entry.readOnly.map { $0 ? 1 : 0 } ?? -1
         snapshot.synced = entry.synced.map { $0 ? 1 : 0 } ?? -1
+        snapshot.borrows = entry.borrows
         let now = MonotonicClock.now()
         snapshot.role_age_ms = entry.roleCheckedAt == 0 ? .max : (now &- entry.roleCheckedAt) / 1_000_000
         withUnsafeMutableBytes(of: &snapshot.host) { buffer in

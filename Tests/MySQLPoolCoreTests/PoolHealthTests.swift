@@ -105,6 +105,41 @@ import Testing
         #expect(Self.handOff(&state, held, now: 4, heardAt: 2) == .ping)
     }
 
+    @Test func borrowsAreSpreadOverHostsPerBorrow() {
+        var state = Self.machine { $0.size = 2; $0.maxsize = 2 }
+        var expired: [Slot] = []
+        var served: [Int: Int] = [:]
+        for turn in 0..<200 {
+            let (decision, host) = state.acquire(now: UInt64(turn), mayOverflow: true, mayWait: true, expired: &expired,
+                                                 spreadingOver: [3, 7])
+            let slot: Slot
+            switch decision {
+            case .lease(let leased, _): slot = leased
+            case .create:
+                // The caller opens it to the host it was told.
+                slot = Slot(connection: FakeConnection(turn), createdAt: UInt64(turn), poolID: 1, hostKey: host!)
+                let kept = state.connectSucceeded(slot, now: UInt64(turn))
+                #expect(kept)
+            default:
+                Issue.record("turn \(turn): \(decision)")
+                return
+            }
+            served[slot.hostKey, default: 0] += 1
+            _ = state.release(slot, .reusable(neededRoundTrip: false), now: UInt64(turn))
+        }
+        #expect(served == [3: 100, 7: 100])  // one connection per host, taken in turns
+        #expect(state.stats().total == 2)
+        // A borrowed connection makes its host the busier one.
+        let (first, _) = state.acquire(now: 300, mayOverflow: true, mayWait: true, expired: &expired,
+                                       spreadingOver: [3, 7])
+        guard case .lease(let held, _) = first else { return }
+        let (second, _) = state.acquire(now: 301, mayOverflow: true, mayWait: true, expired: &expired,
+                                        spreadingOver: [3, 7])
+        guard case .lease(let other, _) = second else { return }
+        #expect(held.hostKey != other.hostKey)
+        #expect(state.leasedPerHost[3] == 1 && state.leasedPerHost[7] == 1)
+    }
+
     @Test func prePingAndStaleConnectionsArePinged() {
         var always = Self.machine { $0.prePing = true }
         _ = Self.idleSlot(&always)

@@ -243,9 +243,9 @@ def test_after_a_failover_reads_leave_the_new_primary(cluster, restore_cluster):
         conn.close()
     restore_cluster("promote", "replica1")
     time.sleep(1.5)  # a few role checks
-    for _ in range(20):
+    for _ in range(20):  # replica2, or the old primary, now a replica too
         with pool.get_connection(readonly=True) as conn:
-            assert port_of(conn) == replica2
+            assert port_of(conn) != replica1
     stats = {h["port"]: h for h in pool.host_stats()}
     assert stats[replica1]["read_only"] is False
     pool.close()
@@ -255,3 +255,49 @@ def all_rows(conn, sql):
     with conn.cursor() as cur:
         cur.execute(sql)
         return cur.fetchall()
+
+
+def test_reads_are_spread_over_the_replicas_per_borrow(cluster):
+    """200 read-only borrows in sequence over two healthy replicas: each
+    gets at least 40% (fewest borrowed first, round robin between equals),
+    and host_stats() counts the borrows per host."""
+    _, replica1, replica2 = cluster["ports"]
+    pool = make_pool(cluster)
+    assert eventually(lambda: [h["read_only"] for h in pool.host_stats()] == [False, True, True])
+    served = {replica1: 0, replica2: 0}
+    for _ in range(200):
+        with pool.get_connection(readonly=True) as conn:
+            served[port_of(conn)] += 1
+    assert min(served.values()) >= 80, served
+    stats = {h["port"]: h for h in pool.host_stats()}
+    assert stats[replica1]["borrows"] >= served[replica1] and stats[replica2]["borrows"] >= served[replica2]
+    pool.close()
+
+
+def test_a_black_holed_replica_costs_one_connect_timeout_per_deny_window(cluster):
+    """A replica that drops packets instead of refusing (a proxy that
+    accepts and never answers): a caller pays connect_timeout at most once
+    per host_deny_time, not on every borrow."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from tcp_proxy import TCPProxy
+
+    primary, replica1, replica2 = cluster["ports"]
+    with TCPProxy("127.0.0.1", replica1) as proxy:
+        proxy.blackhole()
+        hosts = f"127.0.0.1:{primary},127.0.0.1:{proxy.port},127.0.0.1:{replica2}"
+        pool = make_pool(cluster, host=hosts, connect_timeout=1, host_deny_time=3, pre_create_num=1)
+        slow, start = 0, time.monotonic()
+        while time.monotonic() - start < 7:
+            began = time.monotonic()
+            with pool.get_connection(readonly=True) as conn:
+                assert port_of(conn) in (replica2, primary)
+            slow += time.monotonic() - began > 0.5
+            time.sleep(0.05)
+        windows = (time.monotonic() - start) / 3
+        assert slow <= windows + 1, f"{slow} borrows paid the connect timeout in {windows:.1f} deny windows"
+        stats = {h["port"]: h for h in pool.host_stats()}
+        assert stats[proxy.port]["failures"] >= 1 and stats[proxy.port]["connections"] == 0
+        pool.close()

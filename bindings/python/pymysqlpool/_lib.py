@@ -134,7 +134,7 @@ class HostStats(ctypes.Structure):
     _fields_ = [
         ("struct_size", _u64), ("port", _u64), ("connections", _u64), ("connects", _u64), ("failures", _u64),
         ("denied_ms", _u64), ("read_only", _i64), ("host", ctypes.c_char * 256), ("role_age_ms", _u64),
-        ("synced", _i64),
+        ("synced", _i64), ("borrows", _u64),
     ]
 
 

@@ -267,8 +267,9 @@ class ConnectionPool:
         """Per host of the pool's host list: host, port, connections (open
         now), connects, failures, denied_for (seconds left on the deny
         list), read_only (True/False, None before a replication check),
-        synced (Galera: True/False, None if not known or not Galera) and
-        role_age (seconds since read_only/synced were learned, None never)."""
+        synced (Galera: True/False, None if not known or not Galera),
+        role_age (seconds since read_only/synced were learned, None never)
+        and borrows (connections to it handed out, several hosts only)."""
         hosts = []
         entry = _lib.HostStats()
         while True:
@@ -281,7 +282,8 @@ class ConnectionPool:
                           "failures": entry.failures, "denied_for": entry.denied_ms / 1000,
                           "read_only": None if entry.read_only < 0 else bool(entry.read_only),
                           "synced": None if entry.synced < 0 else bool(entry.synced),
-                          "role_age": None if entry.role_age_ms == _NEVER else entry.role_age_ms / 1000})
+                          "role_age": None if entry.role_age_ms == _NEVER else entry.role_age_ms / 1000,
+                          "borrows": entry.borrows})
 
     def stats(self) -> dict[str, int]:
         """The pool's counters as a dict: gauges (total, idle, in_use,
