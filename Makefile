@@ -32,7 +32,7 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 LDCONFIG ?= ldconfig
 INSTALL ?= install
 
-.PHONY: all deps build demo test test-swift test-sanitizers test-c abi-check clean bench install uninstall
+.PHONY: all deps build demo test test-swift test-sanitizers test-c test-peers abi-check clean bench install uninstall
 
 all: build
 
@@ -67,6 +67,12 @@ test-sanitizers: deps
 
 test-c: build
 	scripts/server/with-mariadb.sh scripts/test/test-c.sh
+
+# PyMySQL's own test suite, with PyMySQL and with our Connection swapped in,
+# on a throwaway server: PYMYSQL_SRC=/path/to/PyMySQL-checkout make test-peers
+# (the suite is not on PyPI, so `make test` cannot run it).
+test-peers: build
+	scripts/peers/pymysql-suite.sh
 
 abi-check: build
 	scripts/check/abi-check.sh

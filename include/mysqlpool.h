@@ -549,6 +549,63 @@ typedef struct pool_result_s pool_result_t;
  * (no server accepts a larger statement). */
 POOL_API int pool_query(pool_conn_t *conn, const char *sql, size_t length);
 
+/* Parameters for pool_query_params. A pool_param_t is a type and a value;
+ * the library reads it during the call only and keeps no pointer into it. */
+enum pool_param_type {
+    POOL_PARAM_NULL = 0,     /* SQL NULL; the value is not read */
+    POOL_PARAM_INT64 = 1,    /* value.i64 */
+    POOL_PARAM_UINT64 = 2,   /* value.u64 */
+    POOL_PARAM_DOUBLE = 3,   /* value.f64; NaN and infinities are refused */
+    POOL_PARAM_TEXT = 4,     /* value.bytes: text in the connection's charset,
+                              * quoted and escaped (binary-safe: NUL bytes too) */
+    POOL_PARAM_BINARY = 5,   /* value.bytes: any bytes, sent as X'hex' */
+    POOL_PARAM_DATE = 6,     /* value.time: year, month, day */
+    POOL_PARAM_TIME = 7,     /* value.time: negative, hour (0..838), minute,
+                              * second, microsecond (a duration, as TIME is) */
+    POOL_PARAM_DATETIME = 8, /* value.time: the date and the time of day */
+    POOL_PARAM_DECIMAL = 9   /* value.bytes: a decimal number as text, e.g.
+                              * "-12.50" or "1e-3" (sign, digits, one point,
+                              * exponent); anything else is refused */
+};
+
+typedef struct pool_time_s {
+    int negative;             /* TIME only: 1 for a negative duration */
+    unsigned int year, month, day;
+    unsigned int hour, minute, second;
+    unsigned int microsecond; /* 0..999999; written only when not 0 */
+} pool_time_t;
+
+typedef struct pool_param_s {
+    int type; /* an enum pool_param_type */
+    union {
+        int64_t i64;
+        uint64_t u64;
+        double f64;
+        struct {
+            const char *data; /* may be NULL when length is 0 */
+            size_t length;
+        } bytes;
+        pool_time_t time;
+    } value;
+} pool_param_t;
+
+/* pool_query_params: pool_query for a statement with `?` placeholders,
+ * each replaced by its parameter as an SQL literal, in order; the result is
+ * read with pool_store_result/pool_use_result as after pool_query.
+ * Placeholders are found lexically: a `?` inside a quoted string ('...',
+ * "..."), a backquoted name or a comment (-- , #, slash-star) is not one.
+ * Values are escaped by the connection itself: for its charset (no
+ * multibyte sequence is split, so gbk, big5, sjis and cp932 are safe) and
+ * for NO_BACKSLASH_ESCAPES (quotes are doubled then), so no value can alter
+ * the statement. The bound statement, like any, is at most 1 GiB.
+ * Return: as pool_query; POOL_E_BAD_ARGUMENT (nothing sent) when n_params
+ * differs from the placeholders (the message names both counts), for a
+ * NULL params with n_params > 0, an unknown type, a NaN or infinite double,
+ * a malformed decimal, an out-of-range date or time, or NULL data with a
+ * length. Thread-safety: as pool_query. */
+POOL_API int pool_query_params(pool_conn_t *conn, const char *sql, size_t sql_len, size_t n_params,
+                               const pool_param_t *params);
+
 /* pool_store_result: read the whole current result set into memory.
  * *out_result is NULL (and POOL_OK returned) when the statement produced no
  * result set (INSERT, UPDATE, ...).

@@ -331,6 +331,41 @@ public final class MariaDBConnection: @unchecked Sendable {
         resultPending = mysql_field_count(mysql) > 0
     }
 
+    /// Sends a statement with `?` placeholders, each replaced by its
+    /// parameter's literal (see ParameterBinder); read its result as query's.
+    public func query(_ sql: UnsafeRawBufferPointer, parameters: [SQLParameter]) throws(PoolError) {
+        try ensureIdleWire()
+        let dialect = ParameterBinder.Dialect(backslashEscapes: serverStatus & statusNoBackslashEscapes == 0,
+                                              charset: String(cString: charsetName))
+        let bound = try ParameterBinder.bind(sql, parameters, dialect) { text, out throws(PoolError) in
+            try appendEscaped(text, to: &out)
+        }
+        guard bound.count <= 1 << 30 else {
+            throw PoolError(.badArgument, "the bound statement is \(bound.count) bytes, larger than any statement "
+                                + "a server accepts (1 GiB)")
+        }
+        let failure: PoolError? = bound.withUnsafeBytes { buffer in
+            do throws(PoolError) { try query(buffer) } catch { return error }
+            return nil
+        }
+        if let failure { throw failure }
+    }
+
+    /// Appends `text` escaped for this connection (charset, NO_BACKSLASH_ESCAPES).
+    private func appendEscaped(_ text: UnsafeRawBufferPointer, to out: inout [UInt8]) throws(PoolError) {
+        guard let from = text.baseAddress, text.count > 0 else { return }
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: text.count * 2 + 1))
+        let written = out.withUnsafeMutableBytes { buffer in
+            mysql_real_escape_string(mysql, buffer.baseAddress!.advanced(by: start).assumingMemoryBound(to: CChar.self),
+                                     from.assumingMemoryBound(to: CChar.self), UInt(text.count))
+        }
+        guard written != UInt.max else {
+            throw PoolError(.badArgument, "cannot escape in charset '\(String(cString: mysql_character_set_name(mysql)))'")
+        }
+        out.removeLast(out.count - start - Int(written))
+    }
+
     public func storeResult() throws(PoolError) -> MariaDBResult? {
         try takeResult(streaming: false)
     }

@@ -612,6 +612,57 @@ public func exportQuery(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ 
     }
 }
 
+@_cdecl("pool_query_params")
+public func exportQueryParams(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: UInt, _ count: UInt,
+                              _ params: UnsafePointer<pool_param_t>?) -> Int32 {
+    status { () throws(PoolError) in
+        // The handle first: nothing the caller passed is read for a bad one.
+        try withConnection(conn) { connection throws(PoolError) in
+            try connection.query(try statement(sql, length), parameters: try sqlParameters(params, count))
+        }
+    }
+}
+
+/// The C parameters as the core's, checked: nothing is read past `count`,
+/// and no pointer is kept after the call.
+private func sqlParameters(_ params: UnsafePointer<pool_param_t>?, _ count: UInt) throws(PoolError) -> [SQLParameter] {
+    guard count > 0 else { return [] }
+    guard let params else { throw PoolError(.badArgument, "params is NULL but n_params is \(count)") }
+    guard count <= 1 << 24 else { throw PoolError(.badArgument, "n_params \(count) is more than any statement can hold") }
+    var parameters: [SQLParameter] = []
+    parameters.reserveCapacity(Int(count))
+    for index in 0..<Int(count) {
+        let param = params[index]
+        func bytes() throws(PoolError) -> UnsafeRawBufferPointer {
+            let (data, length) = (param.value.bytes.data, Int(param.value.bytes.length))
+            guard data != nil || length == 0 else {
+                throw PoolError(.badArgument, "parameter \(index + 1): data is NULL but length is \(length)")
+            }
+            return UnsafeRawBufferPointer(start: data, count: length)
+        }
+        func time() -> SQLTime {
+            let t = param.value.time
+            return SQLTime(negative: t.negative != 0, year: t.year, month: t.month, day: t.day, hour: t.hour,
+                           minute: t.minute, second: t.second, microsecond: t.microsecond)
+        }
+        switch param.type {
+        case Int32(POOL_PARAM_NULL.rawValue): parameters.append(.null)
+        case Int32(POOL_PARAM_INT64.rawValue): parameters.append(.int(param.value.i64))
+        case Int32(POOL_PARAM_UINT64.rawValue): parameters.append(.uint(param.value.u64))
+        case Int32(POOL_PARAM_DOUBLE.rawValue): parameters.append(.double(param.value.f64))
+        case Int32(POOL_PARAM_TEXT.rawValue): parameters.append(.text(try bytes()))
+        case Int32(POOL_PARAM_BINARY.rawValue): parameters.append(.binary(try bytes()))
+        case Int32(POOL_PARAM_DECIMAL.rawValue): parameters.append(.decimal(try bytes()))
+        case Int32(POOL_PARAM_DATE.rawValue): parameters.append(.date(time()))
+        case Int32(POOL_PARAM_TIME.rawValue): parameters.append(.time(time()))
+        case Int32(POOL_PARAM_DATETIME.rawValue): parameters.append(.datetime(time()))
+        default:
+            throw PoolError(.badArgument, "parameter \(index + 1): unknown type \(param.type)")
+        }
+    }
+    return parameters
+}
+
 /// The largest statement a server accepts (max_allowed_packet's ceiling).
 private let maxStatementBytes: UInt = 1 << 30
 

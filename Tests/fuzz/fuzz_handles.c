@@ -160,7 +160,7 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
      * reported first as a bad argument. */
     int alt = null_out ? POOL_E_BAD_ARGUMENT : POOL_E_WRONG_HANDLE;
 
-    switch (which % 25) {
+    switch (which % 26) {
     case 0: /* the length is not read before the handle is checked */
         rc = pool_query(conn, null_out ? NULL : sql, (size_t)value);
         fz_expect("pool_query(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, alt);
@@ -247,6 +247,11 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
                                        extra & 4 ? NULL : &length);
         fz_expect("pool_format_insert_pickle(bad conn)", rc, 2, POOL_E_WRONG_HANDLE,
                   POOL_E_BAD_ARGUMENT);
+        break;
+    case 21: /* neither the statement nor the parameters are read before the handle is checked */
+        rc = pool_query_params(conn, null_out ? NULL : sql, (size_t)value, (size_t)(value >> 8),
+                               extra & 2 ? NULL : (const pool_param_t *)(const void *)&value);
+        fz_expect("pool_query_params(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, alt);
         break;
     default: { /* release/discard with a live or bad pool: the connection is never live */
         void *pool = pick((uint8_t)(extra >> 1), value >> 17);
