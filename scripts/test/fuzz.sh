@@ -48,7 +48,7 @@ if [[ $seconds -lt 1 ]]; then
     exit 2
 fi
 
-harnesses=(fuzz_config fuzz_handles)
+harnesses=(fuzz_config fuzz_handles fuzz_params)
 lib_dir=$root/.build/release
 lib=$lib_dir/libmysqlpool.so
 out=$root/build/fuzz
