@@ -17,7 +17,7 @@ conn:release()
 print(rows[1][1])                                  -- 1
 
 pool:with_connection(function(conn)                -- released even if it raises
-    local rows = conn:query("SELECT 20 + 22 AS answer, NULL AS nothing")
+    local rows = conn:query("SELECT ? + ? AS answer, NULL AS nothing", 20, 22)  -- bound, not pasted
     print(rows.columns[1], rows[1][1], rows[1][2])  -- answer  42  nil
 end)
 

@@ -4,6 +4,7 @@
 --   local pool = mysqlpool.new{ host = "127.0.0.1", user = "app", maxsize = 10 }
 --   pool:with_connection(function(conn)
 --       local rows = conn:query("SELECT 1, NULL")   -- rows[1] = { "1", nil }
+--       conn:query("SELECT * FROM t WHERE name = ? AND id > ?", name, 10)  -- bound, never pasted
 --   end)
 --   print(pool:stats().gets)
 --   pool:destroy()
@@ -108,6 +109,27 @@ int pool_stats(pool_t *pool, pool_stats_t *out, size_t out_size);
 
 typedef struct pool_result_s pool_result_t;
 int pool_query(pool_conn_t *conn, const char *sql, size_t length);
+typedef struct pool_time_s {
+    int negative;
+    unsigned int year, month, day;
+    unsigned int hour, minute, second;
+    unsigned int microsecond;
+} pool_time_t;
+typedef struct pool_param_s {
+    int type;
+    union {
+        int64_t i64;
+        uint64_t u64;
+        double f64;
+        struct {
+            const char *data;
+            size_t length;
+        } bytes;
+        pool_time_t time;
+    } value;
+} pool_param_t;
+int pool_query_params(pool_conn_t *conn, const char *sql, size_t sql_len, size_t n_params,
+                               const pool_param_t *params);
 int pool_store_result(pool_conn_t *conn, pool_result_t **out_result);
 int pool_next_result(pool_conn_t *conn);
 
@@ -291,14 +313,64 @@ local Connection = {}
 Connection.__index = Connection
 M.Connection = Connection
 
--- Runs one statement. For a statement with a result set: the rows (an array of
--- arrays of strings/nil, with rows.columns the column names) and the info
--- table; otherwise nil and the info table (affected_rows, insert_id,
--- warning_count, server_status). Extra result sets (multi_statements) are
--- read and dropped.
-function Connection:query(sql)
+-- Parameter types of pool_query_params (enum pool_param_type).
+local PARAM_NULL, PARAM_INT64, PARAM_UINT64, PARAM_DOUBLE, PARAM_TEXT, PARAM_BINARY = 0, 1, 2, 3, 4, 5
+local int64_t, uint64_t = ffi.typeof("int64_t"), ffi.typeof("uint64_t")
+
+-- mysqlpool.binary(s): a parameter sent as bytes (X'...'), not as text.
+local Binary = {}
+function M.binary(bytes)
+    return setmetatable({ bytes = bytes }, Binary)
+end
+
+-- The C parameters for query's extra arguments: nil is NULL, a boolean 1/0,
+-- an integral number (or an int64_t/uint64_t cdata) an integer, another
+-- number a double, a string text, mysqlpool.binary(s) bytes.
+local function bind(n, ...)
+    local params = ffi.new("pool_param_t[?]", n)
+    for i = 1, n do
+        local value, p = select(i, ...), params[i - 1]
+        local kind = type(value)
+        if value == nil then
+            p.type = PARAM_NULL
+        elseif kind == "boolean" then
+            p.type, p.value.i64 = PARAM_INT64, value and 1 or 0
+        elseif kind == "number" then
+            if value == math.floor(value) and math.abs(value) < 2 ^ 53 then
+                p.type, p.value.i64 = PARAM_INT64, value
+            else
+                p.type, p.value.f64 = PARAM_DOUBLE, value
+            end
+        elseif kind == "string" then
+            p.type, p.value.bytes.data, p.value.bytes.length = PARAM_TEXT, value, #value
+        elseif kind == "table" and getmetatable(value) == Binary then
+            p.type, p.value.bytes.data, p.value.bytes.length = PARAM_BINARY, value.bytes, #value.bytes
+        elseif ffi.istype(int64_t, value) then
+            p.type, p.value.i64 = PARAM_INT64, value
+        elseif ffi.istype(uint64_t, value) then
+            p.type, p.value.u64 = PARAM_UINT64, value
+        else
+            error("query parameter " .. i .. ": cannot bind a " .. kind, 3)
+        end
+    end
+    return params
+end
+
+-- Runs one statement; extra arguments are bound to its ? placeholders (see
+-- bind), escaped by the connection itself. For a statement with a result
+-- set: the rows (an array of arrays of strings/nil, with rows.columns the
+-- column names) and the info table; otherwise nil and the info table
+-- (affected_rows, insert_id, warning_count, server_status). Extra result
+-- sets (multi_statements) are read and dropped.
+function Connection:query(sql, ...)
     local ptr = self.ptr
-    check(C.pool_query(ptr, sql, #sql))
+    local n = select("#", ...)
+    if n == 0 then
+        check(C.pool_query(ptr, sql, #sql))
+    else
+        local params = bind(n, ...) -- kept alive (and its strings, by the arguments) through the call
+        check(C.pool_query_params(ptr, sql, #sql, n, params))
+    end
     local out = ffi.new("pool_result_t *[1]")
     check(C.pool_store_result(ptr, out))
     local rows
