@@ -387,7 +387,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     /// the capacity goes to the first waiter.
     private func connectInReservedCapacity(preferring host: Int? = nil) throws(PoolError) -> Factory.Connection {
         do {
-            return try host == nil ? factory.connect() : factory.connect(preferring: host)
+            return try factory.connect(preferring: host)
         } catch {
             let waiter = mutex.withLock { state.connectFailed(now: MonotonicClock.now()) }
             waiter?.condition.signal()

@@ -97,15 +97,11 @@ public final class HostSet: @unchecked Sendable {
                 return order(allowed.filter { entries[$0].readOnly != false }, for: role)
             }
             // A Galera node that is not Synced (donor, desynced, joining) is
-            // tried only after every other, like a denied one.
+            // tried only after every other allowed one, and denied ones last.
             let synced = allowed.filter { entries[$0].synced != false }
-            if synced.count < allowed.count {
-                let unsynced = allowed.filter { entries[$0].synced == false }
-                let denied = entries.indices.filter { deniedUntil[$0] > now }.sorted { deniedUntil[$0] < deniedUntil[$1] }
-                return order(synced, for: role) + order(unsynced, for: role) + order(denied, for: role)
-            }
+            let unsynced = allowed.filter { entries[$0].synced == false }
             let denied = entries.indices.filter { deniedUntil[$0] > now }.sorted { deniedUntil[$0] < deniedUntil[$1] }
-            return order(allowed, for: role) + order(denied, for: role)
+            return order(synced, for: role) + order(unsynced, for: role) + order(denied, for: role)
         }
     }
 

@@ -112,15 +112,20 @@ public final class MariaDBFactory: ConnectionFactory {
     }
 
     public func prepareForReuse(_ connection: MariaDBConnection) -> ReturnCondition {
-        if connection.refusedAWrite, role == .primary, let hosts, let index = connection.hostIndex {
-            // 1290/1792 on a connection meant for writes: ask the host what
-            // it is now. A demoted primary changes its role, which retires
-            // every connection to it; the primary is found again at connect.
+        let condition = connection.prepareForReuse(autocommit: configuration.autocommit,
+                                                   resetThen: configuration.resetConnection ? sessionCommands : nil)
+        if connection.refusedAWrite {
             connection.refusedAWrite = false
-            if let readOnly = try? connection.isReadOnly() { hosts.learned(index, readOnly: readOnly) }
+            // 1290/1792 on a connection meant for writes: ask the host what
+            // it is now (on the reset, quiet connection). A demoted primary
+            // changes its role, which retires every connection to it; the
+            // primary is found again at connect.
+            if case .reusable = condition, role == .primary, let hosts, let index = connection.hostIndex,
+               let readOnly = try? connection.isReadOnly() {
+                hosts.learned(index, readOnly: readOnly)
+            }
         }
-        return connection.prepareForReuse(autocommit: configuration.autocommit,
-                                          resetThen: configuration.resetConnection ? sessionCommands : nil)
+        return condition
     }
 
     /// Its host's role changed since it was opened (a demoted primary, a

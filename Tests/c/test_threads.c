@@ -3,8 +3,9 @@
  * 4 connections for TEST_THREADS_SECONDS (default 10) while a monitor thread
  * samples pool_stats every millisecond and checks the gauges' invariants;
  * pool_destroy racing the last releases; a killed connection handed to a
- * waiting caller; and TEST_CHAOS_SECONDS (default 5) of kills under 12
- * threads, in which no borrower may be handed a dead connection.
+ * waiting caller; and twice TEST_CHAOS_SECONDS (default 5) of kills under
+ * 12 threads, with socket_check_after 0 and the default, in which no
+ * borrower may be handed a connection dead for longer than that.
  *
  * Run under scripts/server/with-mariadb.sh.
  */
@@ -374,6 +375,10 @@ static void test_handoff_checks_a_killed_connection(void) {
 
 enum { CHAOS_WORKERS = 12, CHAOS_MAXSIZE = 4, KILL_LOG = 8192, DEAD_MARGIN_MS = 2 };
 
+/* A connection the server dropped longer ago than this when it was handed
+ * out counts as dead handed out (set per run). */
+static double dead_after_ms;
+
 static struct {
     pthread_mutex_t lock;
     unsigned long long ids[KILL_LOG];
@@ -423,7 +428,7 @@ static void *chaos_worker_main(void *arg) {
         } else if (is_lost_link(pool_last_errno())) {
             w->lost_links++;
             killed = killed_at(id);
-            if (killed >= 0 && killed + DEAD_MARGIN_MS < handed_ms) {
+            if (killed >= 0 && killed + dead_after_ms < handed_ms) {
                 w->dead_handed_out++;
                 tl_check(0, __FILE__, __LINE__, "no dead connection handed out",
                          "connection %llu was killed %.1f ms before it was handed out", id, handed_ms - killed);
@@ -434,7 +439,8 @@ static void *chaos_worker_main(void *arg) {
     return NULL;
 }
 
-static void test_chaos_hands_out_no_dead_connection(void) {
+/* One chaos run with socket_check_after as given ("" for the default). */
+static void chaos_run(const char *socket_check_after) {
     pool_t *chaos_pool = NULL, *admin_pool = NULL;
     pool_conn_t *admin = NULL;
     struct chaos_worker chaos[CHAOS_WORKERS];
@@ -445,8 +451,8 @@ static void test_chaos_hands_out_no_dead_connection(void) {
     char maxsize[16], sql[64];
     int i;
     snprintf(maxsize, sizeof maxsize, "%d", CHAOS_MAXSIZE);
-    if (!CHECK_RC(tl_pool(&chaos_pool, "size", maxsize, "maxsize", maxsize, "socket_check_after", "0",
-                          "name", "chaos", NULL),
+    if (!CHECK_RC(tl_pool(&chaos_pool, "size", maxsize, "maxsize", maxsize, "name", "chaos",
+                          socket_check_after[0] ? "socket_check_after" : NULL, socket_check_after, NULL),
                   POOL_OK) ||
         !CHECK_RC(tl_pool(&admin_pool, "maxsize", "1", NULL), POOL_OK) ||
         !CHECK_RC(pool_get_conn(admin_pool, 1000, &admin), POOL_OK))
@@ -481,9 +487,10 @@ static void test_chaos_hands_out_no_dead_connection(void) {
         lost += chaos[i].lost_links;
         dead += chaos[i].dead_handed_out;
     }
-    printf("  %d workers on maxsize %d: %ld statements, %ld kills, %ld lost links during use, "
-           "%ld dead connections handed out, %llu found dead before checkout\n",
-           CHAOS_WORKERS, CHAOS_MAXSIZE, statements, killed_count, lost, dead,
+    printf("  socket_check_after %s: %d workers on maxsize %d: %ld statements, %ld kills, %ld lost links "
+           "during use, %ld dead for over %.0f ms handed out, %llu found dead before checkout\n",
+           socket_check_after[0] ? socket_check_after : "default", CHAOS_WORKERS, CHAOS_MAXSIZE, statements,
+           killed_count, lost, dead, dead_after_ms,
            (unsigned long long)tl_stats(chaos_pool).closed_validation);
     CHECK(killed_count > 10);
     CHECK(statements > 0);
@@ -492,6 +499,18 @@ static void test_chaos_hands_out_no_dead_connection(void) {
     pool_release(admin_pool, admin);
     pool_destroy(admin_pool);
     pool_destroy(chaos_pool);
+}
+
+/* socket_check_after 0: none dead at all (beyond the FIN's margin). The
+ * default (1 ms): none dead for longer than that, counted on the coarse
+ * clock the pool reads (one tick of granularity). */
+static void test_chaos_hands_out_no_dead_connection(void) {
+    struct timespec tick;
+    dead_after_ms = DEAD_MARGIN_MS;
+    chaos_run("0");
+    clock_getres(CLOCK_MONOTONIC_COARSE, &tick);
+    dead_after_ms = 1.0 + (double)tick.tv_nsec / 1e6 + DEAD_MARGIN_MS;
+    chaos_run("");
 }
 
 int main(int argc, char **argv) {
