@@ -38,6 +38,10 @@ public final class MariaDBFactory: ConnectionFactory {
     private let sessionCommands: [String]
     /// Borrows are counted per host only when there are several.
     private let isMultiHost: Bool
+    /// Whether hosts' roles can change under this pool's connections
+    /// (several hosts, replication or loadbalance): a single-host pool's
+    /// checkout and release never ask.
+    private let rolesMayChange: Bool
 
     public init(configuration: PoolConfiguration, hosts: HostSet? = nil, role: HostRole = .any) {
         self.configuration = configuration
@@ -45,6 +49,7 @@ public final class MariaDBFactory: ConnectionFactory {
         self.role = role
         sessionCommands = configuration.sessionCommands
         isMultiHost = (hosts?.count ?? 0) > 1
+        rolesMayChange = isMultiHost && configuration.hostMode != .sequential
     }
 
     public func connect() throws(PoolError) -> MariaDBConnection {
@@ -131,7 +136,7 @@ public final class MariaDBFactory: ConnectionFactory {
     /// Its host's role changed since it was opened (a demoted primary, a
     /// promoted replica, a Galera node no longer Synced).
     public func isRetired(_ connection: MariaDBConnection) -> Bool {
-        guard let hosts, let index = connection.hostIndex else { return false }
+        guard rolesMayChange, let hosts, let index = connection.hostIndex else { return false }
         return hosts.roleChanged(index, since: connection.roleEpoch)
     }
 

@@ -75,8 +75,8 @@ public final class PooledSlot<Connection>: @unchecked Sendable {
     var expiresAt = UInt64.max
     /// When it was last given back (or opened): idle since then.
     var idleSince: UInt64
-    /// When the server was last heard from through it (opened, its last
-    /// answer to a borrower, a reset's round trip, a ping).
+    /// When it was last known alive: opened, the server's last answer to a
+    /// borrower, a reset's round trip, a ping, or a socket peek that passed.
     var provenAliveAt: UInt64
     var leasedAt: UInt64 = 0
     var leakReported = false
@@ -344,7 +344,13 @@ struct PoolStateMachine<Connection> {
             counters.pings += 1
             return .ping
         }
-        return limits.validateSocket && now &- slot.provenAliveAt >= limits.socketCheckAfterNanos ? .peek : .none
+        guard limits.validateSocket && now &- slot.provenAliveAt >= limits.socketCheckAfterNanos else { return .none }
+        // The peek runs right after this; if it fails the connection is
+        // closed, so from here on its socket is known alive as of `now`. A
+        // quiet borrower (no statement) then costs one peek per
+        // socket_check_after, not one per checkout.
+        slot.provenAliveAt = now
+        return .peek
     }
 
     /// A connection passed its check (or a ping the borrower asked for).
@@ -455,7 +461,9 @@ struct PoolStateMachine<Connection> {
         case .reusable(let neededRoundTrip):
             counters.releases += 1
             if neededRoundTrip { counters.resets += 1 }
-            slot.provenAliveAt = neededRoundTrip ? now : Swift.min(heardAt ?? now, now)
+            // The latest evidence of life: the reset's round trip, the
+            // borrower's last answer, or the check at its checkout.
+            slot.provenAliveAt = neededRoundTrip ? now : Swift.max(slot.provenAliveAt, Swift.min(heardAt ?? now, now))
         case .broken:
             counters.releases += 1
             // The server may have gone away and come back: the connections
