@@ -74,10 +74,11 @@
  *     validation_interval, pre_ping), whether taken idle or handed straight
  *     to a waiting caller by a release (the waiter checks it on its own
  *     thread, after it wakes); one found dead is closed and the next one
- *     tried, within the caller's deadline. "Heard from" is the server's last
- *     answer through the connection (to its borrower, a reset, a ping), not
- *     the release: a connection killed while borrowed is checked by the next
- *     borrower once socket_check_after has passed since that answer. After one connection is found
+ *     tried, within the caller's deadline. "Heard from" is the latest evidence
+ *     of life (the server's last answer to the borrower, a reset, a ping, a
+ *     peek at the socket that passed), not the release: a connection killed
+ *     while borrowed is checked by the next borrower once socket_check_after
+ *     has passed since that evidence. After one connection is found
  *     dead (or returned with a lost link), every connection not heard from
  *     since is pinged before its next use: the server may have restarted.
  *   - With lifetime, idle_timeout, min_idle, keepalive_interval or
