@@ -406,8 +406,6 @@ struct chaos_worker {
     long statements, lost_links, dead_handed_out;
 };
 
-static int is_lost_link(unsigned err) { return err == 2006 || err == 2013 || err == 2055 || err == 1927; }
-
 static void *chaos_worker_main(void *arg) {
     struct chaos_worker *w = arg;
     while (!stopping()) {
@@ -425,7 +423,7 @@ static void *chaos_worker_main(void *arg) {
             hold.tv_nsec = (long)(rand_r(&w->seed) % 2000u) * 1000L;
             nanosleep(&hold, NULL);
             __atomic_store_n(&w->holding, 0ULL, __ATOMIC_RELEASE);
-        } else if (is_lost_link(pool_last_errno())) {
+        } else if (tl_link_lost_errno(pool_last_errno())) {
             w->lost_links++;
             killed = killed_at(id);
             if (killed >= 0 && killed + dead_after_ms < handed_ms) {

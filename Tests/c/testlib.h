@@ -445,6 +445,11 @@ static inline long long tl_query_int(pool_conn_t *conn, const char *sql) {
     return strtoll(buf, NULL, 10);
 }
 
+/* Whether a server error number means the connection's link is gone. */
+static inline int tl_link_lost_errno(unsigned err) {
+    return err == 2006 || err == 2013 || err == 1927 || err == 4031 || err == 2055;
+}
+
 static inline pool_stats_t tl_stats(pool_t *pool) {
     pool_stats_t stats;
     memset(&stats, 0, sizeof stats);
