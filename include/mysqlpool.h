@@ -279,6 +279,11 @@ POOL_API const char *pool_last_error(void);
  *   leak_detection_threshold seconds   0    report (log callback, WARNING) a connection
  *                                           borrowed for longer, once per borrow
  *
+ *   prepared statements (see PREPARED STATEMENTS)
+ *   stmt_cache_size    0..100000       32   statements kept prepared per connection
+ *                                           (least recently used out; 0: none kept)
+ *   stmt_cache_sql_limit bytes         2048 longer statements are not kept
+ *
  *   several hosts
  *   host               "h1:3306,h2,[::1]:3307"   a list: a host without a port takes `port`
  *   ha_mode            text            sequential
@@ -468,6 +473,10 @@ typedef struct pool_stats_s {
     uint64_t closed_validation; /* found dead by a check before checkout or a keepalive */
     uint64_t pings;            /* COM_PINGs run by the pool (checks and keepalives) */
     uint64_t leaks;            /* borrows reported by leak_detection_threshold */
+    uint64_t stmt_prepares;    /* statements prepared on the server (COM_STMT_PREPARE) */
+    uint64_t stmt_cache_hits;  /* pool_stmt_prepare calls served from a connection's cache */
+    uint64_t stmt_evictions;   /* cached statements closed to make room (stmt_cache_size,
+                                * or the server's max_prepared_stmt_count) */
 } pool_stats_t;
 
 /* Per host of the pool's `host` list (pool_host_stats). */
@@ -606,6 +615,79 @@ typedef struct pool_param_s {
  * length. Thread-safety: as pool_query. */
 POOL_API int pool_query_params(pool_conn_t *conn, const char *sql, size_t sql_len, size_t n_params,
                                const pool_param_t *params);
+
+/* ---------------------------------------------------------------------------
+ * PREPARED STATEMENTS (server-side, cached per connection)
+ *
+ * pool_stmt_prepare sends COM_STMT_PREPARE once per connection and SQL text:
+ * each connection keeps up to stmt_cache_size statements (key, default 32,
+ * 0: none kept) of at most stmt_cache_sql_limit bytes (default 2048),
+ * least recently used out, and they stay prepared while the connection is
+ * back in the pool, so preparing a statement this connection has seen costs
+ * no round trip on the next borrow either. An evicted statement is closed on
+ * the server (COM_STMT_CLOSE, no round trip). The cache goes with the
+ * connection: closed, reconnected, or reset (reset_connection=1 forgets
+ * every statement on the server at each release, so the cache then lives
+ * for one borrow). pool_stats counts stmt_prepares, stmt_cache_hits and
+ * stmt_evictions.
+ *
+ * Results come through the result calls (pool_store_result or
+ * pool_use_result on the connection, then pool_result_fetch or
+ * pool_result_fetch_pickle): rows are the same text the text protocol
+ * gives for every column type (libmariadb converts the binary protocol's
+ * numbers, dates and times), so code reading a pool_query result reads a
+ * statement's unchanged. pool_next_result moves to a prepared CALL's next
+ * result once the current one is freed; results left unread are read and
+ * dropped before the next statement.
+ *
+ * max_prepared_stmt_count: when the server refuses a prepare for it, the
+ * connection closes its idle cached statements and tries once more; if it
+ * had none, the prepare fails (POOL_E_SERVER, errno 1461) and every other
+ * connection of the pool closes its idle cached statements the next time it
+ * is used. A statement the server no longer knows (1243) is prepared again
+ * once, transparently. A server restart breaks the connection (errno 2006 or
+ * 2013): release it; the pool opens a new one and the statement is prepared
+ * there again.
+ *
+ * A statement handle belongs to the borrower of its connection: it goes
+ * stale at pool_stmt_close or at the connection's release, whichever is
+ * first, and every call then returns POOL_E_WRONG_HANDLE. One thread at a
+ * time per connection, as for the connection's other calls.
+ */
+typedef struct pool_stmt_s pool_stmt_t;
+
+/* pool_stmt_prepare: a statement with `?` placeholders (the server finds
+ * them: a `?` inside a string, a name or a comment is not one). One
+ * statement per call; `sql` need not be NUL-terminated.
+ * Ownership: the caller gives it back with pool_stmt_close(); at the latest
+ * it goes back with the connection's release. Preparing the same text twice
+ * without closing the first gives two statements (the second uncached).
+ * Return: POOL_OK; POOL_E_SERVER (a syntax error, errno 1461 as above);
+ * POOL_E_MISUSE while a result of the connection is unread or streaming;
+ * POOL_E_WRONG_HANDLE; POOL_E_BAD_ARGUMENT for NULL out_stmt, NULL sql with
+ * a length, or a length above 1 GiB. */
+POOL_API int pool_stmt_prepare(pool_conn_t *conn, const char *sql, size_t sql_len, pool_stmt_t **out_stmt);
+
+/* pool_stmt_execute: run the statement with n_params parameters (the
+ * pool_param_t of pool_query_params; values travel in the binary protocol,
+ * never as SQL text: TEXT in the connection's charset, BINARY as bytes).
+ * Read its result with pool_store_result/pool_use_result on the connection,
+ * and pool_conn_info for affected_rows and insert_id, as after pool_query.
+ * Return: as pool_query_params (POOL_E_BAD_ARGUMENT, nothing sent, for a
+ * wrong count, which the message names, or a bad value); POOL_E_MISUSE
+ * while the statement's previous result is not freed. */
+POOL_API int pool_stmt_execute(pool_stmt_t *stmt, size_t n_params, const pool_param_t *params);
+
+/* pool_stmt_param_count: the number of `?` placeholders; 0 for a bad handle
+ * (pool_last_error says why). */
+POOL_API uint32_t pool_stmt_param_count(pool_stmt_t *stmt);
+
+/* pool_stmt_close: give the statement back. A cached statement stays
+ * prepared on its connection for the next borrower; any other is closed on
+ * the server. Its open result, if any, is freed (and that handle goes
+ * stale). Return: POOL_OK; POOL_E_WRONG_HANDLE for a stale or foreign
+ * handle (closing twice is the caller's bug, reported, never a crash). */
+POOL_API int pool_stmt_close(pool_stmt_t *stmt);
 
 /* pool_store_result: read the whole current result set into memory.
  * *out_result is NULL (and POOL_OK returned) when the statement produced no
@@ -810,6 +892,15 @@ POOL_API int pool_query_pickle(pool_conn_t *conn, const char *sql, size_t length
  * Thread-safety: as every call on a connection. */
 POOL_API int pool_query_pickle_more(pool_conn_t *conn, uint32_t flags, const char **out_bytes,
                                     size_t *out_length);
+
+/* pool_stmt_execute_pickle: pool_stmt_execute with its outcome encoded as
+ * pool_query_pickle encodes a statement's (same tuple, same values: a
+ * prepared statement's rows are the text protocol's); further batches come
+ * from pool_query_pickle_more on the statement's connection.
+ * Ownership: as pool_query_pickle. Return: as pool_stmt_execute and
+ * pool_query_pickle. Thread-safety: as every call on a connection. */
+POOL_API int pool_stmt_execute_pickle(pool_stmt_t *stmt, size_t n_params, const pool_param_t *params,
+                                      uint32_t flags, const char **out_bytes, size_t *out_length);
 
 /* pool_format_insert_pickle: executemany's multi-row INSERT statements,
  * written without a round trip, for bindings that would otherwise escape

@@ -43,8 +43,15 @@ public final class MariaDBFactory: ConnectionFactory {
     /// checkout and release never ask.
     private let rolesMayChange: Bool
 
-    public init(configuration: PoolConfiguration, hosts: HostSet? = nil, role: HostRole = .any) {
+    /// The statement cache's settings and counters, shared with the other
+    /// half of a replication pool.
+    public let statements: StatementCounters
+
+    public init(configuration: PoolConfiguration, hosts: HostSet? = nil, role: HostRole = .any,
+                statements: StatementCounters? = nil) {
         self.configuration = configuration
+        self.statements = statements ?? StatementCounters(capacity: configuration.statementCacheSize,
+                                                          sqlLimit: configuration.statementCacheSQLLimit)
         self.hosts = hosts
         self.role = role
         sessionCommands = configuration.sessionCommands
@@ -73,7 +80,7 @@ public final class MariaDBFactory: ConnectionFactory {
     }
 
     public func connect(preferring preferred: Int?) throws(PoolError) -> MariaDBConnection {
-        guard let hosts else { return try MariaDBConnection(configuration) }
+        guard let hosts else { return try MariaDBConnection(configuration, statements: statements) }
         var lastError: PoolError?
         var candidates = hosts.candidates(for: role)
         if let preferred, let at = candidates.firstIndex(of: preferred) {
@@ -82,7 +89,7 @@ public final class MariaDBFactory: ConnectionFactory {
         for index in candidates {
             let connection: MariaDBConnection
             do {
-                connection = try MariaDBConnection(configuration, address: hosts.address(index))
+                connection = try MariaDBConnection(configuration, address: hosts.address(index), statements: statements)
             } catch {
                 hosts.failed(index)
                 lastError = error
@@ -208,7 +215,19 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// call that succeeds, read by the pool at release.
     public private(set) var lastHeardAt = MonotonicClock.coarse()
 
-    init(_ configuration: PoolConfiguration, address: HostAddress? = nil) throws(PoolError) {
+    // Prepared statements (see PreparedStatement.swift).
+    let statementCounters: StatementCounters
+    var statementCache = StatementCache()
+    /// Statements the borrower holds, given back at release.
+    public internal(set) var lentStatements: [PreparedStatement] = []
+    /// The statement last executed while its results are being read.
+    var currentStatement: PreparedStatement?
+    /// The statement whose result set was not yet stored or used.
+    var pendingStatement: PreparedStatement?
+
+    init(_ configuration: PoolConfiguration, address: HostAddress? = nil,
+         statements: StatementCounters = StatementCounters(capacity: 0)) throws(PoolError) {
+        statementCounters = statements
         guard libraryInitialized else { throw PoolError(.internal, "mysql_library_init failed") }
         guard let handle = mysql_init(nil) else { throw PoolError(.noMemory, "mysql_init: out of memory") }
         mysql = handle
@@ -295,18 +314,27 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// The connection's current error as a PoolError; marks the link broken
     /// when the error says it is gone.
     func currentError() -> PoolError {
-        let number = mysql_errno(mysql)
+        error(number: mysql_errno(mysql), message: mysql_error(mysql), sqlstate: mysql_sqlstate(mysql))
+    }
+
+    /// An error of this connection (or of one of its statements) as a
+    /// PoolError; notes what it says about the link and the server's role.
+    func error(number: UInt32, message: UnsafePointer<CChar>, sqlstate: UnsafePointer<CChar>) -> PoolError {
         if linkLostErrnos.contains(number) { isBroken = true }
-        if number == 1792 || (number == 1290 && strstr(mysql_error(mysql), "read-only") != nil) {
+        if number == 1792 || (number == 1290 && strstr(message, "read-only") != nil) {
             refusedAWrite = true
         }
-        return PoolError(.server, String(cString: mysql_error(mysql)), serverErrno: number,
-                         sqlstate: String(cString: mysql_sqlstate(mysql)))
+        return PoolError(.server, String(cString: message), serverErrno: number, sqlstate: String(cString: sqlstate))
     }
 
     @inline(__always)
     private func check(_ succeeded: Bool) throws(PoolError) {
         if !succeeded { throw currentError() }
+        noteAnswer()
+    }
+
+    @inline(__always)
+    func noteAnswer() {
         lastHeardAt = MonotonicClock.coarse()
     }
 
@@ -315,7 +343,7 @@ public final class MariaDBConnection: @unchecked Sendable {
     var isInherited: Bool { forkGeneration != ForkWatch.generation }
     private let forkGeneration = ForkWatch.generation
 
-    private func ensureIdleWire() throws(PoolError) {
+    func ensureIdleWire() throws(PoolError) {
         if isInherited {
             throw PoolError(.misuse, "this connection was opened by the parent process before fork(); "
                                 + "borrow a new one in this process")
@@ -324,10 +352,26 @@ public final class MariaDBConnection: @unchecked Sendable {
             throw PoolError(.misuse,
                             "an unbuffered result is still open on this connection: fetch it to the end or free it first")
         }
-        if resultPending {
+        if resultPending || pendingStatement != nil {
             throw PoolError(.misuse,
                             "the previous statement's result set was not read: call pool_store_result or pool_use_result first")
         }
+        if let statement = currentStatement { try settleStatement(statement) }
+    }
+
+    /// Before another command: a prepared CALL's further results are read
+    /// and dropped, unless the borrower still reads one of them.
+    private func settleStatement(_ statement: PreparedStatement) throws(PoolError) {
+        guard mysql_stmt_more_results(statement.stmt) != 0 else {
+            currentStatement = nil
+            return
+        }
+        guard statement.liveResult == nil else {
+            throw PoolError(.misuse, "the prepared statement has more results: free its result or call "
+                                + "pool_next_result first")
+        }
+        finishStatementResults()
+        if isBroken { throw currentError() }
     }
 
     // MARK: Statements
@@ -388,6 +432,11 @@ public final class MariaDBConnection: @unchecked Sendable {
         if streamingResultIsOpen {
             throw PoolError(.misuse, "an unbuffered result is still open on this connection")
         }
+        if let statement = pendingStatement {
+            let result = try takeStatementResult(statement, streaming: streaming)
+            liveResults.append(result)
+            return result
+        }
         guard resultPending else { return nil }
         resultPending = false
         guard let raw = streaming ? mysql_use_result(mysql) : mysql_store_result(mysql) else {
@@ -400,6 +449,10 @@ public final class MariaDBConnection: @unchecked Sendable {
 
     /// Moves to the next result of a multi-statement query; false when none.
     public func nextResult() throws(PoolError) -> Bool {
+        if let statement = currentStatement {
+            if streamingResultIsOpen { try ensureIdleWire() }
+            return try nextStatementResult(statement)
+        }
         try ensureIdleWire()
         guard mysql_more_results(mysql) != 0 else { return false }
         let status = mysql_next_result(mysql)
@@ -445,6 +498,22 @@ public final class MariaDBConnection: @unchecked Sendable {
     {
         abandonPythonOutcome()
         try query(sql)
+        return try encodeOutcomeForPython(options: options)
+    }
+
+    /// `runForPython` for a prepared statement: the same pickle, the same
+    /// values (the rows come as the text protocol's, see StatementRows).
+    public func executeForPython(_ statement: PreparedStatement, parameters: [SQLParameter],
+                                 options: MariaDBResult.PickleOptions) throws(PoolError) -> UnsafeBufferPointer<UInt8>
+    {
+        abandonPythonOutcome()
+        try execute(statement, parameters: parameters)
+        return try encodeOutcomeForPython(options: options)
+    }
+
+    private func encodeOutcomeForPython(options: MariaDBResult.PickleOptions) throws(PoolError)
+        -> UnsafeBufferPointer<UInt8>
+    {
         let result = try useResult()
         statementPickle.begin()
         statementPickle.beginTuple()
@@ -577,7 +646,7 @@ public final class MariaDBConnection: @unchecked Sendable {
 
     /// Ends an outcome whose remaining batches were never asked for (the
     /// reader gave up): its rows are read and dropped.
-    private func abandonPythonOutcome() {
+    func abandonPythonOutcome() {
         settle()
         readAheadBatch = nil
         if let result = pythonOutcome { endPythonOutcome(result) }
@@ -705,6 +774,10 @@ public final class MariaDBConnection: @unchecked Sendable {
             for result in liveResults { result.freeResources() }
             liveResults.removeAll(keepingCapacity: true)
         }
+        if !lentStatements.isEmpty || currentStatement != nil || sessionCommands != nil {
+            // COM_RESET_CONNECTION forgets every statement on the server.
+            returnStatements(dropAll: sessionCommands != nil)
+        }
         drainPendingResults()
         if isBroken { return .broken }
         var neededRoundTrip = false
@@ -774,6 +847,7 @@ public final class MariaDBConnection: @unchecked Sendable {
         settle()
         for result in liveResults { result.freeResources() }
         liveResults.removeAll()
+        returnStatements(dropAll: true)
         mysql_close(mysql)
     }
 
@@ -788,6 +862,9 @@ public final class MariaDBConnection: @unchecked Sendable {
 /// fetched). Owned by its connection until freed.
 public final class MariaDBResult: @unchecked Sendable {
     private var raw: UnsafeMutablePointer<MYSQL_RES>?
+    /// A prepared statement's result: its rows, as text (see StatementRows).
+    private var statement: PreparedStatement?
+    private var statementRows: StatementRows?
     private let connection: MariaDBConnection
     public let isStreaming: Bool
     /// A streaming result is exhausted once fetch returned its last row; the
@@ -805,23 +882,36 @@ public final class MariaDBResult: @unchecked Sendable {
         isExhausted = !streaming
     }
 
-    public var fieldCount: UInt32 { raw.map { mysql_num_fields($0) } ?? 0 }
+    init(statement: PreparedStatement, connection: MariaDBConnection, streaming: Bool) {
+        self.statement = statement
+        statementRows = StatementRows(statement.stmt, stored: !streaming)
+        self.connection = connection
+        self.isStreaming = streaming
+        isExhausted = !streaming
+    }
+
+    public var fieldCount: UInt32 {
+        if let raw { return mysql_num_fields(raw) }
+        return UInt32(statementRows?.columnCount ?? 0)
+    }
 
     public var rowCount: UInt64 {
-        guard let raw else { return 0 }
-        return isStreaming ? fetched : mysql_num_rows(raw)
+        if isStreaming { return fetched }
+        if let raw { return mysql_num_rows(raw) }
+        return statement.map { mysql_stmt_num_rows($0.stmt) } ?? 0
     }
 
     public func field(_ index: UInt32) -> UnsafeMutablePointer<MYSQL_FIELD>? {
-        guard let raw, index < mysql_num_fields(raw) else { return nil }
-        return mysql_fetch_field_direct(raw, index)
+        guard index < fieldCount else { return nil }
+        if let raw { return mysql_fetch_field_direct(raw, index) }
+        return statement!.stmt.pointee.fields + Int(index)
     }
 
     /// The next row as libmariadb's arrays (valid until the next fetch), or
     /// nil after the last row.
     public func fetch() throws(PoolError) -> (values: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
                                               lengths: UnsafeMutablePointer<UInt>)? {
-        guard let raw else { throw PoolError(.wrongHandle, "the result was already freed") }
+        guard let raw else { return try fetchStatementRow() }
         if isStreaming && connection.isInherited {
             throw PoolError(.misuse, "this result streams from a connection the parent process opened before fork()")
         }
@@ -834,13 +924,31 @@ public final class MariaDBResult: @unchecked Sendable {
         return (row, mysql_fetch_lengths(raw))
     }
 
-    public func seek(_ row: UInt64) throws(PoolError) {
-        guard let raw else { throw PoolError(.wrongHandle, "the result was already freed") }
-        guard !isStreaming else { throw PoolError(.misuse, "cannot seek in an unbuffered result") }
-        guard row <= mysql_num_rows(raw) else {
-            throw PoolError(.badArgument, "row \(row) is past the end of the result (\(mysql_num_rows(raw)) rows)")
+    private func fetchStatementRow() throws(PoolError) -> (values: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
+                                                            lengths: UnsafeMutablePointer<UInt>)? {
+        guard let rows = statementRows, let statement else {
+            throw PoolError(.wrongHandle, "the result was already freed")
         }
-        mysql_data_seek(raw, row)
+        if isStreaming && connection.isInherited {
+            throw PoolError(.misuse, "this result streams from a connection the parent process opened before fork()")
+        }
+        let (row, failed) = rows.fetch()
+        if failed { throw connection.statementError(statement.stmt) }
+        guard row else {
+            if isStreaming { isExhausted = true }
+            return nil
+        }
+        fetched += 1
+        return (rows.values, rows.lengths)
+    }
+
+    public func seek(_ row: UInt64) throws(PoolError) {
+        guard !isFreed else { throw PoolError(.wrongHandle, "the result was already freed") }
+        guard !isStreaming else { throw PoolError(.misuse, "cannot seek in an unbuffered result") }
+        guard row <= rowCount else {
+            throw PoolError(.badArgument, "row \(row) is past the end of the result (\(rowCount) rows)")
+        }
+        if let raw { mysql_data_seek(raw, row) } else if let statement { mysql_stmt_data_seek(statement.stmt, row) }
     }
 
     /// Options of `pickleRows`.
@@ -863,7 +971,7 @@ public final class MariaDBResult: @unchecked Sendable {
     public func pickleRows(maxRows: UInt64, options: PickleOptions) throws(PoolError)
         -> (bytes: UnsafeBufferPointer<UInt8>, rows: UInt64)
     {
-        guard raw != nil else { throw PoolError(.wrongHandle, "the result was already freed") }
+        guard !isFreed else { throw PoolError(.wrongHandle, "the result was already freed") }
         pickle.begin()
         let rows = try appendRows(to: &pickle, maxRows: maxRows, options: options)
         pickle.finish()
@@ -875,7 +983,7 @@ public final class MariaDBResult: @unchecked Sendable {
     /// The columns as a pickle of the tuple `appendFields` writes; the bytes
     /// stay valid until the next fetch or free.
     public func pickleFields(options: PickleOptions) throws(PoolError) -> UnsafeBufferPointer<UInt8> {
-        guard raw != nil else { throw PoolError(.wrongHandle, "the result was already freed") }
+        guard !isFreed else { throw PoolError(.wrongHandle, "the result was already freed") }
         pickle.begin()
         appendFields(to: &pickle, namesAsBytes: options.contains(.textAsBytes))
         pickle.finish()
@@ -935,12 +1043,20 @@ public final class MariaDBResult: @unchecked Sendable {
     }
 
     func freeResources() {
-        guard let raw else { return }
+        guard !isFreed else { return }
         // Freeing a streaming result reads its rest from the socket, which
         // after fork() is the parent's: leave it.
-        if !(isStreaming && connection.isInherited) { mysql_free_result(raw) }
-        if isStreaming && connection.errorNumber != 0 { _ = connection.currentError() }
-        self.raw = nil
+        let mayRead = !(isStreaming && connection.isInherited)
+        if let raw {
+            if mayRead { mysql_free_result(raw) }
+            if isStreaming && connection.errorNumber != 0 { _ = connection.currentError() }
+        } else if let statement {
+            if mayRead && mysql_stmt_free_result(statement.stmt) != 0 { _ = connection.statementError(statement.stmt) }
+            statement.liveResult = nil
+        }
+        raw = nil
+        statement = nil
+        statementRows = nil
         isExhausted = true
         isFreed = true
     }

@@ -154,16 +154,45 @@ public enum ParameterBinder {
         return out
     }
 
+    /// Refuses what no statement can carry: NaN and infinities, a malformed
+    /// decimal, a date or time out of range. Both bindings (the literal here,
+    /// the binary protocol's in PreparedStatement) check through this.
+    public static func validate(_ parameter: SQLParameter) throws(PoolError) {
+        switch parameter {
+        case .null, .int, .uint, .text, .binary: return
+        case .double(let value):
+            guard value.isFinite else { throw PoolError(.badArgument, "\(value) cannot be used in SQL") }
+        case .decimal(let bytes):
+            guard isDecimal(bytes) else {
+                throw PoolError(.badArgument, "'\(String(decoding: bytes.prefix(64), as: UTF8.self))' is not a decimal "
+                                    + "number (sign, digits, one point, exponent)")
+            }
+        case .date(let time):
+            try checkDate(time)
+        case .time(let time):
+            guard time.hour <= 838, time.minute <= 59, time.second <= 59, time.microsecond <= 999_999 else {
+                throw PoolError(.badArgument, "time \(time.hour):\(time.minute):\(time.second).\(time.microsecond) "
+                                    + "is out of range (hour 0-838, minute and second 0-59, microsecond 0-999999)")
+            }
+        case .datetime(let time):
+            try checkDate(time)
+            guard time.hour <= 23, time.minute <= 59, time.second <= 59, time.microsecond <= 999_999 else {
+                throw PoolError(.badArgument, "time of day \(time.hour):\(time.minute):\(time.second)."
+                                    + "\(time.microsecond) is out of range")
+            }
+        }
+    }
+
     static func append(_ parameter: SQLParameter, to out: inout [UInt8],
                        escapeText: (UnsafeRawBufferPointer, inout [UInt8]) throws(PoolError) -> Void)
         throws(PoolError)
     {
+        try validate(parameter)
         switch parameter {
         case .null: out.append(contentsOf: "NULL".utf8)
         case .int(let value): out.append(contentsOf: String(value).utf8)
         case .uint(let value): out.append(contentsOf: String(value).utf8)
         case .double(let value):
-            guard value.isFinite else { throw PoolError(.badArgument, "\(value) cannot be used in SQL") }
             // The shortest text that reads back as the same double, as a DOUBLE literal.
             let text = value.description
             out.append(contentsOf: text.utf8)
@@ -181,26 +210,12 @@ public enum ParameterBinder {
             }
             out.append(UInt8(ascii: "'"))
         case .decimal(let bytes):
-            guard isDecimal(bytes) else {
-                throw PoolError(.badArgument, "'\(String(decoding: bytes.prefix(64), as: UTF8.self))' is not a decimal "
-                                    + "number (sign, digits, one point, exponent)")
-            }
             out.append(contentsOf: bytes)
         case .date(let time):
-            try checkDate(time)
             out.append(contentsOf: "'\(pad(time.year, 4))-\(pad(time.month, 2))-\(pad(time.day, 2))'".utf8)
         case .time(let time):
-            guard time.hour <= 838, time.minute <= 59, time.second <= 59, time.microsecond <= 999_999 else {
-                throw PoolError(.badArgument, "time \(time.hour):\(time.minute):\(time.second).\(time.microsecond) "
-                                    + "is out of range (hour 0-838, minute and second 0-59, microsecond 0-999999)")
-            }
             out.append(contentsOf: "'\(time.negative ? "-" : "")\(pad(time.hour, 2)):\(clock(time))'".utf8)
         case .datetime(let time):
-            try checkDate(time)
-            guard time.hour <= 23, time.minute <= 59, time.second <= 59, time.microsecond <= 999_999 else {
-                throw PoolError(.badArgument, "time of day \(time.hour):\(time.minute):\(time.second)."
-                                    + "\(time.microsecond) is out of range")
-            }
             out.append(contentsOf: ("'\(pad(time.year, 4))-\(pad(time.month, 2))-\(pad(time.day, 2)) "
                                     + "\(pad(time.hour, 2)):\(clock(time))'").utf8)
         }

@@ -47,6 +47,9 @@ public struct PoolConfiguration: Sendable {
     public var prePing = false
     public var resetConnection = false
     public var leakThresholdNanos: UInt64 = 0
+    /// Prepared statements kept per connection, and the longest one kept.
+    public var statementCacheSize = 32
+    public var statementCacheSQLLimit = 2048
     // Several hosts
     public var hostMode = HostMode.sequential
     public var hostDenyNanos: UInt64 = 30_000_000_000
@@ -110,6 +113,8 @@ public struct PoolConfiguration: Sendable {
         case "pre_ping": prePing = try field.boolean()
         case "reset_connection": resetConnection = try field.boolean()
         case "leak_detection_threshold": leakThresholdNanos = try field.seconds()
+        case "stmt_cache_size": statementCacheSize = try field.integer(0...100_000)
+        case "stmt_cache_sql_limit": statementCacheSQLLimit = try field.integer(0...(1 << 30))
         default:
             throw PoolError(.unknownOption, "unknown configuration key '\(Field.printable(key))'")
         }

@@ -306,8 +306,10 @@ private func makePools(_ configuration: PoolConfiguration) throws(PoolError) -> 
     readSettings.name += " (read-only)"
     readSettings.preCreate = 0
     readSettings.limits.minIdle = 0
+    // One statement cache setting and one set of counters for both halves.
     let replicas = try ConnectionPool(settings: readSettings,
-                                      factory: MariaDBFactory(configuration: configuration, hosts: hosts, role: .replica))
+                                      factory: MariaDBFactory(configuration: configuration, hosts: hosts, role: .replica,
+                                                              statements: primary.factory.statements))
     return PoolBox(primary, readPool: replicas, hosts: hosts, configuration: configuration)
 }
 
@@ -518,19 +520,24 @@ private func takeBack(_ conn: OpaquePointer?, to poolHandle: UInt?) throws(PoolE
     return (box, poolBits, slot, readHalf, keepAlive)
 }
 
-/// The release frees the connection's results; their handles go stale with it.
+/// The release frees the connection's results and takes back its
+/// statements; their handles go stale with it.
 private func forgetResultHandles(of connection: MariaDBConnection) {
-    guard !connection.liveResults.isEmpty else { return }
-    let tags = connection.liveResults.map(\.embedderTag)
+    guard !connection.liveResults.isEmpty || !connection.lentStatements.isEmpty else { return }
+    let results = connection.liveResults.map(\.embedderTag)
+    let statements = connection.lentStatements.map(\.embedderTag)
     handles.withLock { table in
-        for tag in tags { _ = table.remove(tag, kind: .result) }
+        for tag in results { _ = table.remove(tag, kind: .result) }
+        for tag in statements { _ = table.remove(tag, kind: .statement) }
     }
 }
 
 @_cdecl("pool_stats")
 public func exportStats(_ pool: OpaquePointer?, _ out: UnsafeMutableRawPointer?, _ size: UInt) -> Int32 {
     status { () throws(PoolError) in
-        let stats = try poolBox(pool).stats()
+        let box = try poolBox(pool)
+        let stats = box.stats()
+        let statements = box.pool.factory.statements.snapshot
         let snapshot = pool_stats_t(
             struct_size: 0, total: UInt64(stats.total), idle: UInt64(stats.idle), in_use: UInt64(stats.inUse),
             opening: UInt64(stats.opening), waiting: UInt64(stats.waiting), size: UInt64(stats.size),
@@ -540,7 +547,9 @@ public func exportStats(_ pool: OpaquePointer?, _ out: UnsafeMutableRawPointer?,
             closed_shutdown: stats.closedShutdown, gets: stats.gets, releases: stats.releases,
             wait_count: stats.waitCount, wait_time_ns: stats.waitTimeNanos, max_wait_ns: stats.maxWaitNanos,
             timeouts: stats.timeouts, resets: stats.resets, closed_idle: stats.closedIdle,
-            closed_validation: stats.closedValidation, pings: stats.pings, leaks: stats.leaks)
+            closed_validation: stats.closedValidation, pings: stats.pings, leaks: stats.leaks,
+            stmt_prepares: statements.prepares, stmt_cache_hits: statements.hits,
+            stmt_evictions: statements.evictions)
         try copyOut(snapshot, to: out, size: size)
     }
 }
@@ -672,6 +681,102 @@ private func statement(_ sql: UnsafePointer<CChar>?, _ length: UInt) throws(Pool
         throw PoolError(.badArgument, "length \(length) is larger than any statement a server accepts (1 GiB)")
     }
     return UnsafeRawBufferPointer(start: sql, count: Int(length))
+}
+
+// MARK: - Prepared statements
+
+@_cdecl("pool_stmt_prepare")
+public func exportStmtPrepare(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: UInt,
+                              _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    out?.pointee = nil
+    return status { () throws(PoolError) in
+        let out = try nonNull(out, "out_stmt")
+        let prepared = try withConnection(conn) { connection throws(PoolError) in
+            try connection.prepare(try statement(sql, length))
+        }
+        // The connection's lease is the statement's context: one lookup
+        // checks both, and the release retires the statement's handle.
+        let handle = handles.withLock { $0.insert(prepared, kind: .statement, context: bits(conn)) }
+        prepared.embedderTag = handle
+        out.pointee = OpaquePointer(bitPattern: handle)
+    }
+}
+
+@_cdecl("pool_stmt_execute")
+public func exportStmtExecute(_ stmt: OpaquePointer?, _ count: UInt, _ params: UnsafePointer<pool_param_t>?) -> Int32 {
+    status { () throws(PoolError) in
+        try withStatement(stmt) { connection, statement throws(PoolError) in
+            try connection.execute(statement, parameters: try sqlParameters(params, count))
+        }
+    }
+}
+
+@_cdecl("pool_stmt_execute_pickle")
+public func exportStmtExecutePickle(_ stmt: OpaquePointer?, _ count: UInt, _ params: UnsafePointer<pool_param_t>?,
+                                    _ flags: UInt32, _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                    _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
+    status { () throws(PoolError) in
+        try writePickle(to: outBytes, outLength) { () throws(PoolError) in
+            try withStatement(stmt) { connection, statement throws(PoolError) in
+                try connection.executeForPython(statement, parameters: try sqlParameters(params, count),
+                                                options: try pickleOptions(flags))
+            }
+        }
+    }
+}
+
+@_cdecl("pool_stmt_param_count")
+public func exportStmtParamCount(_ stmt: OpaquePointer?) -> UInt32 {
+    do {
+        return try withStatement(stmt) { _, statement in UInt32(statement.parameterCount) }
+    } catch {
+        _ = record(error)
+        return 0
+    }
+}
+
+@_cdecl("pool_stmt_close")
+public func exportStmtClose(_ stmt: OpaquePointer?) -> Int32 {
+    status { () throws(PoolError) in
+        let stmtBits = bits(stmt)
+        let found = handles.withLock { table -> (Unmanaged<AnyObject>, Unmanaged<AnyObject>)? in
+            guard let statement = table.object(stmtBits, kind: .statement),
+                  let slot = table.object(table.context(of: stmtBits), kind: .connection) else { return nil }
+            let tag = unsafeDowncast(statement.takeUnretainedValue(), to: PreparedStatement.self).liveResult?.embedderTag
+            if let tag { _ = table.remove(tag, kind: .result) }
+            // The table's reference moves to `found`, released below.
+            _ = table.remove(stmtBits, kind: .statement).map { Unmanaged.passRetained($0) }
+            return (statement, slot)
+        }
+        guard let (statementEntry, slotEntry) = found else { throw wrongHandle(stmtBits, .statement) }
+        let statement = unsafeDowncast(statementEntry.takeRetainedValue(), to: PreparedStatement.self)
+        let slot = unsafeDowncast(slotEntry.takeUnretainedValue(), to: Slot.self)
+        slot.connection.settle()
+        slot.connection.closeStatement(statement)
+    }
+}
+
+/// The statement behind a handle and the connection it was prepared on,
+/// both checked under one lock, lent to `body` without a retain (the rules
+/// of `withLeased`: one thread per connection, and only its own release or
+/// pool_stmt_close removes the entries).
+@inline(__always)
+private func withStatement<Value>(_ handle: OpaquePointer?,
+                                  _ body: (MariaDBConnection, PreparedStatement) throws(PoolError) -> Value)
+    throws(PoolError) -> Value {
+    let stmtBits = bits(handle)
+    let found = handles.withLock { table -> (Unmanaged<AnyObject>, Unmanaged<AnyObject>)? in
+        guard let statement = table.object(stmtBits, kind: .statement),
+              let slot = table.object(table.context(of: stmtBits), kind: .connection) else { return nil }
+        return (statement, slot)
+    }
+    guard let (statementEntry, slotEntry) = found else { throw wrongHandle(stmtBits, .statement) }
+    return try withGuaranteed(Unmanaged<Slot>.fromOpaque(slotEntry.toOpaque())) { slot throws(PoolError) in
+        slot.connection.settle()
+        return try withGuaranteed(Unmanaged<PreparedStatement>.fromOpaque(statementEntry.toOpaque())) {
+            statement throws(PoolError) in try body(slot.connection, statement)
+        }
+    }
 }
 
 @_cdecl("pool_store_result")

@@ -7,7 +7,7 @@ import Synchronization
 /// What a C handle stands for. The kind is part of the handle's bits, so a
 /// pool passed where a connection is expected is told apart from garbage.
 enum HandleKind: UInt, CustomStringConvertible {
-    case config = 1, pool = 2, connection = 3, result = 4
+    case config = 1, pool = 2, connection = 3, result = 4, statement = 5
 
     var description: String {
         switch self {
@@ -15,6 +15,7 @@ enum HandleKind: UInt, CustomStringConvertible {
         case .pool: "pool"
         case .connection: "connection"
         case .result: "result"
+        case .statement: "statement"
         }
     }
 
@@ -25,6 +26,7 @@ enum HandleKind: UInt, CustomStringConvertible {
         case .pool: "destroyed"
         case .connection: "released"
         case .result: "freed"
+        case .statement: "closed, or its connection released"
         }
     }
 }

@@ -144,6 +144,8 @@ static const struct key_spec keys[] = {
     {"pre_ping", K_BOOL, 0, 0, 0},
     {"reset_connection", K_BOOL, 0, 0, 0},
     {"leak_detection_threshold", K_SECONDS, 0, 0, 0},
+    {"stmt_cache_size", K_INT, 0, 100000, 0},
+    {"stmt_cache_sql_limit", K_INT, 0, 1073741824, 0},
 };
 
 static const struct key_spec *find_key(const char *key) {

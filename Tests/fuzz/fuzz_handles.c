@@ -160,7 +160,7 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
      * reported first as a bad argument. */
     int alt = null_out ? POOL_E_BAD_ARGUMENT : POOL_E_WRONG_HANDLE;
 
-    switch (which % 26) {
+    switch (which % 31) {
     case 0: /* the length is not read before the handle is checked */
         rc = pool_query(conn, null_out ? NULL : sql, (size_t)value);
         fz_expect("pool_query(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, alt);
@@ -252,6 +252,31 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
         rc = pool_query_params(conn, null_out ? NULL : sql, (size_t)value, (size_t)(value >> 8),
                                extra & 2 ? NULL : (const pool_param_t *)(const void *)&value);
         fz_expect("pool_query_params(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, alt);
+        break;
+    case 22: { /* statements: the connection or statement handle is checked first */
+        pool_stmt_t *stmt = (pool_stmt_t *)&value;
+        rc = pool_stmt_prepare(conn, null_out ? NULL : sql, (size_t)value, extra & 2 ? NULL : &stmt);
+        fz_expect("pool_stmt_prepare(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, POOL_E_BAD_ARGUMENT);
+        FZ_CHECK((extra & 2) || stmt == NULL, "pool_stmt_prepare failed but left *out_stmt set");
+        break;
+    }
+    case 23:
+        rc = pool_stmt_execute((pool_stmt_t *)h, (size_t)(value >> 8),
+                               extra & 2 ? NULL : (const pool_param_t *)(const void *)&value);
+        fz_expect("pool_stmt_execute(bad stmt)", rc, 1, POOL_E_WRONG_HANDLE);
+        break;
+    case 24:
+        rc = pool_stmt_execute_pickle((pool_stmt_t *)h, (size_t)(value >> 8),
+                                      extra & 2 ? NULL : (const pool_param_t *)(const void *)&value,
+                                      (uint32_t)(extra >> 4), extra & 8 ? NULL : &bytes, extra & 4 ? NULL : &length);
+        fz_expect("pool_stmt_execute_pickle(bad stmt)", rc, 2, POOL_E_WRONG_HANDLE, POOL_E_BAD_ARGUMENT);
+        break;
+    case 25:
+        FZ_CHECK(pool_stmt_param_count((pool_stmt_t *)h) == 0, "pool_stmt_param_count(bad stmt) is not 0");
+        fz_check_last_error(__FILE__, __LINE__, "pool_stmt_param_count(bad stmt)", POOL_E_WRONG_HANDLE);
+        break;
+    case 26:
+        fz_expect("pool_stmt_close(bad stmt)", pool_stmt_close((pool_stmt_t *)h), 1, POOL_E_WRONG_HANDLE);
         break;
     default: { /* release/discard with a live or bad pool: the connection is never live */
         void *pool = pick((uint8_t)(extra >> 1), value >> 17);

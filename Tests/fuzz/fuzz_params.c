@@ -4,7 +4,9 @@
  * under scripts/server/with-mariadb.sh, as `make test` does).
  *
  * Input: byte 0 = flags: bits 0-1 the connection charset (utf8mb4, gbk,
- * sjis, big5), bit 2 NO_BACKSLASH_ESCAPES, bit 3 the injection check.
+ * sjis, big5), bit 2 NO_BACKSLASH_ESCAPES, bit 3 the injection check, bit 4
+ * a server-side prepared statement (pool_stmt_prepare + pool_stmt_execute,
+ * through the connection's statement cache) instead of pool_query_params.
  *
  * Injection check: every later byte is one TEXT parameter of
  *     SELECT COUNT(*), ? IS NOT NULL FROM (SELECT 1) t
@@ -42,25 +44,43 @@ static void open_pool(void) {
     pool_config_free(config);
 }
 
-static int run(pool_conn_t *conn, const char *sql, size_t n, const pool_param_t *params, char *first,
+/* Sends `sql` with its parameters, bound by the library or by the server. */
+static int send(pool_conn_t *conn, int prepared, const char *sql, size_t n, const pool_param_t *params,
+                pool_stmt_t **stmt) {
+    int rc;
+    if (!prepared) {
+        rc = pool_query_params(conn, sql, strlen(sql), n, params);
+        fz_expect("pool_query_params", rc, 3, POOL_OK, POOL_E_SERVER, POOL_E_BAD_ARGUMENT);
+        return rc;
+    }
+    rc = pool_stmt_prepare(conn, sql, strlen(sql), stmt);
+    fz_expect("pool_stmt_prepare", rc, 2, POOL_OK, POOL_E_SERVER);
+    if (rc != POOL_OK)
+        return rc;
+    rc = pool_stmt_execute(*stmt, n, params);
+    fz_expect("pool_stmt_execute", rc, 3, POOL_OK, POOL_E_SERVER, POOL_E_BAD_ARGUMENT);
+    return rc;
+}
+
+static int run(pool_conn_t *conn, int prepared, const char *sql, size_t n, const pool_param_t *params, char *first,
                size_t first_size) {
     pool_result_t *result = NULL;
+    pool_stmt_t *stmt = NULL;
     const char *const *values;
     const size_t *lengths;
-    int rc = pool_query_params(conn, sql, strlen(sql), n, params);
-    fz_expect("pool_query_params", rc, 3, POOL_OK, POOL_E_SERVER, POOL_E_BAD_ARGUMENT);
+    int rc = send(conn, prepared, sql, n, params, &stmt);
     if (rc == POOL_OK) /* an expression may still fail as its rows are read (1690 out of range) */
         fz_expect("pool_store_result", rc = pool_store_result(conn, &result), 2, POOL_OK, POOL_E_SERVER);
     if (rc == POOL_E_SERVER) {
         unsigned err = pool_last_errno();
         FZ_CHECK(err != 2006 && err != 2013, "the link was lost (%u)", err);
     }
-    if (rc != POOL_OK)
-        return rc;
-    if (first != NULL && result != NULL && pool_result_fetch(result, &values, &lengths) == POOL_ROW)
+    if (rc == POOL_OK && first != NULL && result != NULL && pool_result_fetch(result, &values, &lengths) == POOL_ROW)
         snprintf(first, first_size, "%.*s,%.*s", (int)(values[0] ? lengths[0] : 4),
                  values[0] ? values[0] : "NULL", (int)(values[1] ? lengths[1] : 4), values[1] ? values[1] : "NULL");
     pool_result_free(result);
+    if (stmt != NULL)
+        fz_expect("pool_stmt_close", pool_stmt_close(stmt), 1, POOL_OK);
     return rc;
 }
 
@@ -76,12 +96,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t pos = 2, n = 0, i, length;
     uint8_t flags;
     const char *mode;
+    int prepared;
     if (size < 1)
         return 0;
     if (pool == NULL)
         open_pool();
     fz_expect("pool_get_conn", pool_get_conn(pool, 5000, &conn), 1, POOL_OK);
     flags = data[0];
+    prepared = (flags & 16) != 0;
     fz_expect("pool_set_charset", pool_set_charset(conn, charsets[flags & 3]), 1, POOL_OK);
     mode = flags & 4 ? "SET sql_mode = 'NO_BACKSLASH_ESCAPES'" : "SET sql_mode = DEFAULT";
     fz_expect("sql_mode", pool_query(conn, mode, strlen(mode)), 1, POOL_OK);
@@ -92,7 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         params[0].type = POOL_PARAM_TEXT;
         params[0].value.bytes.data = (const char *)data + 1;
         params[0].value.bytes.length = size - 1;
-        fz_expect("the injection check", run(conn, "SELECT COUNT(*), ? IS NOT NULL FROM (SELECT 1) t", 1, params,
+        fz_expect("the injection check", run(conn, prepared, "SELECT COUNT(*), ? IS NOT NULL FROM (SELECT 1) t", 1, params,
                                              answer, sizeof answer),
                   1, POOL_OK);
         FZ_CHECK(strcmp(answer, "1,1") == 0, "a value altered the statement: %s", answer);
@@ -130,14 +152,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
             }
         }
-        run(conn, sql, n, params, NULL, 0);
+        run(conn, prepared, sql, n, params, NULL, 0);
     }
     {
         char answer[64] = "";
         memset(params, 0, sizeof params);
         params[0].type = POOL_PARAM_INT64, params[0].value.i64 = 42;
         params[1].type = POOL_PARAM_NULL;
-        fz_expect("the connection still works", run(conn, "SELECT ?, ?", 2, params, answer, sizeof answer), 1,
+        fz_expect("the connection still works", run(conn, prepared, "SELECT ?, ?", 2, params, answer, sizeof answer), 1,
                   POOL_OK);
         FZ_CHECK(strcmp(answer, "42,NULL") == 0, "SELECT ?, ? answered %s", answer);
     }

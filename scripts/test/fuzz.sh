@@ -109,7 +109,7 @@ for key in $keys; do
 done
 # Exported functions whose parameters include a handle type.
 handle_functions=$(tr '\n' ' ' <include/mysqlpool.h | grep -oE 'POOL_API[^;]*;' |
-    grep -E '(pool_t|pool_conn_t|pool_result_t|pool_config_t) \*' |
+    grep -E '(pool_t|pool_conn_t|pool_result_t|pool_stmt_t|pool_config_t) \*' |
     sed -E 's/^[^(]*[^A-Za-z0-9_(]([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*\(.*/\1/' | sort -u)
 for function in $handle_functions; do
     grep -q "$function(" Tests/fuzz/fuzz_handles.c ||
