@@ -24,7 +24,8 @@ from time import localtime as _localtime
 from . import err
 from .connections import Connection
 from .constants import FIELD_TYPE
-from .cursors import Cursor, DictCursor, SSCursor, SSDictCursor
+from .cursors import (Cursor, DictCursor, PreparedCursor, PreparedDictCursor, PreparedSSCursor,
+                      PreparedSSDictCursor, SSCursor, SSDictCursor)
 from .err import (
     DatabaseError,
     DataError,
@@ -117,7 +118,8 @@ __all__ = [
     "BINARY", "Binary", "Connect", "Connection", "ConnectionPool", "ConnectionPoolSingleton", "Cursor",
     "DATE", "DATETIME", "DataError", "DatabaseError", "Date", "DateFromTicks", "DictCursor", "Error",
     "GetConnectionFromPoolError", "IntegrityError", "InterfaceError", "InternalError", "MySQLError",
-    "NUMBER", "NotSupportedError", "OperationalError", "PooledConnection", "ProgrammingError", "ROWID",
+    "NUMBER", "NotSupportedError", "OperationalError", "PooledConnection", "PreparedCursor", "PreparedDictCursor",
+    "PreparedSSCursor", "PreparedSSDictCursor", "ProgrammingError", "ROWID",
     "ReturnConnectionToPoolError", "SSCursor", "SSDictCursor", "STRING", "TIME", "TIMESTAMP", "Time",
     "TimeDelta", "TimeFromTicks", "Timestamp", "TimestampFromTicks", "Warning", "apilevel", "connect", "err",
     "logger", "paramstyle", "threadsafety",

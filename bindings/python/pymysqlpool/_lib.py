@@ -27,6 +27,9 @@ STATUS_IN_TRANS = 0x0001
 STATUS_AUTOCOMMIT = 0x0002
 STATUS_MORE_RESULTS = 0x0008
 STATUS_NO_BACKSLASH_ESCAPES = 0x0200
+# enum pool_param_type
+PARAM_NULL, PARAM_INT64, PARAM_UINT64, PARAM_DOUBLE, PARAM_TEXT, PARAM_BINARY = 0, 1, 2, 3, 4, 5
+PARAM_DATE, PARAM_TIME, PARAM_DATETIME, PARAM_DECIMAL = 6, 7, 8, 9
 
 
 def _candidates():
@@ -125,7 +128,8 @@ class Stats(ctypes.Structure):
         for name in (
             "struct_size total idle in_use opening waiting size maxsize created connect_failures "
             "closed_lifetime closed_broken closed_overflow closed_discarded closed_shutdown gets "
-            "releases wait_count wait_time_ns max_wait_ns timeouts resets closed_idle closed_validation pings leaks"
+            "releases wait_count wait_time_ns max_wait_ns timeouts resets closed_idle closed_validation pings leaks "
+            "stmt_prepares stmt_cache_hits stmt_evictions"
         ).split()
     ]
 
@@ -136,6 +140,25 @@ class HostStats(ctypes.Structure):
         ("denied_ms", _u64), ("read_only", _i64), ("host", ctypes.c_char * 256), ("role_age_ms", _u64),
         ("synced", _i64), ("borrows", _u64),
     ]
+
+
+class Time(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int if name == "negative" else ctypes.c_uint)
+                for name in "negative year month day hour minute second microsecond".split()]
+
+
+class ByteSpan(ctypes.Structure):
+    # c_char_p: assigning bytes keeps them alive with the parameter array.
+    _fields_ = [("data", ctypes.c_char_p), ("length", ctypes.c_size_t)]
+
+
+class ParamValue(ctypes.Union):
+    _fields_ = [("i64", ctypes.c_int64), ("u64", ctypes.c_uint64), ("f64", ctypes.c_double), ("bytes", ByteSpan),
+                ("time", Time)]
+
+
+class Param(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("value", ParamValue)]
 
 
 def _bind(name, restype, *argtypes):
@@ -194,6 +217,13 @@ pool_format_insert_pickle = _bind(
     "pool_format_insert_pickle", _int, _h, _b, _size, _size, ctypes.POINTER(ctypes.c_void_p),
     ctypes.POINTER(_size),
 )
+pool_stmt_prepare = _bind("pool_stmt_prepare", _int, _h, _b, _size, _pp)
+pool_stmt_execute = _bind("pool_stmt_execute", _int, _h, _size, ctypes.POINTER(Param))
+pool_stmt_execute_pickle = _bind(
+    "pool_stmt_execute_pickle", _int, _h, _size, ctypes.POINTER(Param), _u32, ctypes.POINTER(ctypes.c_void_p),
+    ctypes.POINTER(_size),
+)
+pool_stmt_close = _bind("pool_stmt_close", _int, _h)
 pool_result_free = _bind("pool_result_free", None, _h)
 LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, _int, _str, ctypes.c_void_p, _str)
 pool_set_log_callback = _bind("pool_set_log_callback", _int, LOG_CALLBACK, ctypes.c_void_p, _int)

@@ -16,7 +16,7 @@ from .cursors import Cursor
 
 if TYPE_CHECKING:  # names for annotations only: nothing here is imported at run time
     from types import TracebackType
-    from typing import Any, TypeVar, overload
+    from typing import Any, Sequence, TypeVar, overload
 
     _C = TypeVar("_C", bound=Cursor)
     _ConnectionT = TypeVar("_ConnectionT", bound="Connection")
@@ -32,6 +32,7 @@ _UTF8_ENCODINGS = {"utf8", "utf-8"}
 LINK_LOST_ERRNOS = {1053, 1927, 2006, 2013, 2014, 2055, 4031}
 UNBUFFERED_AFFECTED_ROWS = 18446744073709551615  # what PyMySQL reports while streaming
 _BATCH_ROWS = 1000  # rows per foreign call when streaming
+_STATEMENTS_PER_LEASE = 256  # statement handles a connection keeps per lease
 _loads = pickle.loads
 _dumps = pickle.dumps
 _query_pickle = _lib.pool_query_pickle
@@ -86,6 +87,7 @@ _CONFIG_KEYS = {
     "write_timeout": "write_timeout", "autocommit": "autocommit", "client_flag": "client_flag",
     "local_infile": "local_infile", "ssl_ca": "ssl_ca", "ssl_cert": "ssl_cert", "ssl_key": "ssl_key",
     "ssl_verify_cert": "ssl_verify_cert", "ssl_verify_identity": "ssl_verify_identity",
+    "stmt_cache_size": "stmt_cache_size", "stmt_cache_sql_limit": "stmt_cache_sql_limit",
 }
 _PYTHON_ONLY = {"cursorclass", "conv", "use_unicode", "binary_prefix", "program_name", "ssl", "passwd", "db",
                 "read_default_file", "read_default_group", "defer_connect"}
@@ -208,6 +210,77 @@ def make_pool_handle(pairs):
         _lib.pool_config_free(config)
         # The library keeps it for new connections; no Python object needs it.
         pairs.pop("password", None)
+
+
+_INT64_MIN, _INT64_END, _UINT64_END = -(1 << 63), 1 << 63, 1 << 64
+
+
+def _parameter_array(values, encoding):
+    """Python values -> (pool_param_t array, count) for a prepared statement,
+    typed as PyMySQL's escaping would write them: the server reads the same
+    value either way."""
+    count = len(values)
+    array = (_lib.Param * count)()
+    for param, value in zip(array, values):
+        if value is None:
+            continue  # PARAM_NULL is 0
+        if isinstance(value, int):  # bool too
+            if _INT64_MIN <= value < _INT64_END:
+                param.type, param.value.i64 = _lib.PARAM_INT64, value
+            elif 0 <= value < _UINT64_END:
+                param.type, param.value.u64 = _lib.PARAM_UINT64, value
+            else:
+                _span(param, _lib.PARAM_DECIMAL, str(value).encode("ascii"))
+        elif isinstance(value, float):
+            if value != value or value in (_INFINITY, -_INFINITY):
+                raise err.ProgrammingError(f"{value!r} can not be used with MySQL")
+            param.type, param.value.f64 = _lib.PARAM_DOUBLE, value
+        elif isinstance(value, str):
+            _span(param, _lib.PARAM_TEXT, value.encode(encoding, "surrogateescape"))
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            _span(param, _lib.PARAM_BINARY, bytes(value))
+        elif isinstance(value, converters.Decimal):
+            _span(param, _lib.PARAM_DECIMAL, str(value).encode("ascii"))
+        elif isinstance(value, (_datetime.date, _datetime.time, _datetime.timedelta, converters.time.struct_time)):
+            _time(param, value)
+        elif isinstance(value, (list, tuple, set, frozenset, dict)):
+            raise err.ProgrammingError(f"a {type(value).__name__} cannot be one parameter of a prepared statement")
+        else:  # PyMySQL escapes other types as their str()
+            _span(param, _lib.PARAM_TEXT, str(value).encode(encoding, "surrogateescape"))
+    return array, count
+
+
+_INFINITY = float("inf")
+_datetime = converters.datetime
+
+
+def _span(param, kind, data):
+    param.type = kind
+    span = param.value.bytes
+    span.data, span.length = data, len(data)
+
+
+def _time(param, value):
+    moment = param.value.time
+    if isinstance(value, converters.time.struct_time):
+        value = _datetime.datetime(*value[:6])
+    if isinstance(value, _datetime.timedelta):
+        param.type = _lib.PARAM_TIME
+        micros = abs((value.days * 86400 + value.seconds) * 1000000 + value.microseconds)
+        moment.negative = value < _datetime.timedelta(0)
+        seconds, moment.microsecond = divmod(micros, 1000000)
+        minutes, moment.second = divmod(seconds, 60)
+        moment.hour, moment.minute = divmod(minutes, 60)
+        return
+    if isinstance(value, _datetime.time):
+        param.type = _lib.PARAM_TIME
+    else:
+        param.type = _lib.PARAM_DATETIME if isinstance(value, _datetime.datetime) else _lib.PARAM_DATE
+        moment.year, moment.month, moment.day = value.year, value.month, value.day
+        if param.type == _lib.PARAM_DATE:
+            return
+    moment.hour, moment.minute, moment.second = value.hour, value.minute, value.second
+    moment.microsecond = value.microsecond
 
 
 class Result:
@@ -340,6 +413,8 @@ class Connection:
     _link_lost = False
     _autocommit_setting = None  # the last autocommit(value): kept across reconnects, as in PyMySQL
     _result = None
+    _statements = None  # SQL -> statement handle, for the lease _statements_lease
+    _statements_lease = None
     _affected_rows = 0
     _info = None  # read from the library on first need, not on every checkout
     _server_status = None
@@ -499,9 +574,12 @@ class Connection:
 
     # -- statements ---------------------------------------------------------
 
-    def query(self, sql: str | bytes, unbuffered: bool = False) -> int:
+    def query(self, sql: str | bytes, unbuffered: bool = False, parameters: Sequence[Any] | None = None) -> int:
         """Runs one statement; its result becomes ``self._result``. Returns the
-        affected rows (rows of a result set). Cursors are the usual way."""
+        affected rows (rows of a result set). Cursors are the usual way.
+        ``parameters`` (a sequence, possibly empty): run ``sql`` as a
+        server-side prepared statement with ``?`` placeholders, through the
+        connection's statement cache (PreparedCursor does this)."""
         if isinstance(sql, str):
             sql = sql.encode(self.encoding, "surrogateescape")
         handle = self._handle
@@ -517,7 +595,9 @@ class Connection:
             if previous.has_next:
                 self._drain_results()
             self._result = None  # its rows can go before the new ones arrive, as in PyMySQL
-        if unbuffered:
+        if parameters is not None:
+            self._result = result = self._run_prepared(handle, sql, parameters, unbuffered)
+        elif unbuffered:
             self._check(_lib.pool_query(handle, sql, len(sql)))
             self._result = result = self._read_result(True)
         else:
@@ -533,6 +613,43 @@ class Connection:
         code = _query_pickle(handle, sql, len(sql), flags, out.data_ref, out.length_ref)
         if code:
             self._check(code)
+        return self._outcome(handle, flags)
+
+    def _run_prepared(self, handle, sql, parameters, unbuffered):
+        """A prepared statement's outcome, read as _run_buffered's (or as an
+        unbuffered result): the library gives the same rows either way."""
+        array, count = _parameter_array(parameters, self.encoding)
+        statement = self._statement(handle, sql)
+        if unbuffered:
+            self._check(_lib.pool_stmt_execute(statement, count, array))
+            return self._read_result(True)
+        out = _OUT
+        flags = self._pickle_flags
+        code = _lib.pool_stmt_execute_pickle(statement, count, array, flags, out.data_ref, out.length_ref)
+        if code:
+            self._check(code)
+        return self._outcome(handle, flags)
+
+    def _statement(self, handle, sql):
+        """The statement handle for ``sql`` in this lease of the connection
+        (the library's handles end with the lease; its cache of prepared
+        statements outlives it, so a new lease's prepare is usually free)."""
+        statements = self._statements
+        if statements is None or self._statements_lease != handle:
+            statements = self._statements = {}
+            self._statements_lease = handle
+        statement = statements.get(sql)
+        if statement is None:
+            if len(statements) >= _STATEMENTS_PER_LEASE:
+                _lib.pool_stmt_close(statements.pop(next(iter(statements))))
+            out = ctypes.c_void_p()
+            self._check(_lib.pool_stmt_prepare(handle, sql, len(sql), ctypes.byref(out)))
+            statement = statements[sql] = out.value
+        return statement
+
+    def _outcome(self, handle, flags):
+        """The Result of the pickle a statement's outcome was encoded into."""
+        out = _OUT
         fields, rows, tail = _loads(out.written())
         if tail is None:
             rows, tail = self._read_batches(handle, rows, flags)
@@ -705,15 +822,18 @@ class Connection:
         @overload
         def cursor(self, cursor: type[Any]) -> Cursor: ...
 
-    def cursor(self, cursor: type[Any] | None = None) -> Cursor:
+    def cursor(self, cursor: type[Any] | None = None, prepared: bool = False) -> Cursor:
         """A new cursor of class ``cursor`` (default: the connection's
         cursorclass). PyMySQL's cursor classes are accepted and mapped to
-        ours by name (pymysql.cursors.DictCursor -> pymysqlpool.DictCursor)."""
+        ours by name (pymysql.cursors.DictCursor -> pymysqlpool.DictCursor).
+        ``prepared=True``: its prepared variant (see PreparedCursor)."""
         if self._returned:
             self._check_returned()
         cls = cursor or self.cursorclass
-        ours = _CURSOR_CLASSES.get(cls)
-        return (ours or _our_cursor_class(cls))(self)
+        ours = _CURSOR_CLASSES.get(cls) or _our_cursor_class(cls)
+        if prepared:
+            ours = cursors.prepared_variant(ours)
+        return ours(self)
 
     def commit(self) -> None:
         """COMMIT the current transaction."""

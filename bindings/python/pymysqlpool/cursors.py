@@ -276,10 +276,10 @@ class Cursor:
             raise IndexError("out of range")
         self.rownumber = target
 
-    def _query(self, statement):
+    def _query(self, statement, parameters=None):
         connection = self._get_db()
         try:
-            connection.query(statement)
+            connection.query(statement, parameters=parameters)
         except BaseException:
             self._clear_result()  # the previous statement's rows are gone, as in PyMySQL
             raise
@@ -383,10 +383,10 @@ class SSCursor(Cursor):
         finally:
             self.connection = None
 
-    def _query(self, statement):
+    def _query(self, statement, parameters=None):
         connection = self._get_db()
         self._clear_result()
-        connection.query(statement, unbuffered=True)
+        connection.query(statement, unbuffered=True, parameters=parameters)
         self._do_get_result()
         self._buffer = []
         self._buffer_index = 0
@@ -468,3 +468,101 @@ class SSDictCursor(DictCursorMixin, SSCursor):  # type: ignore[misc]  # rows: di
     if TYPE_CHECKING:  # the rows as type checkers see them (no run-time definitions)
         def read_next(self) -> dict[str, Any] | None: ...  # type: ignore[override]
         def fetchall_unbuffered(self) -> Iterator[dict[str, Any]]: ...  # type: ignore[override]
+
+
+class PreparedCursorMixin:
+    """Runs each statement as a server-side prepared statement, through the
+    binary protocol and the connection's statement cache (stmt_cache_size):
+    the values travel apart from the statement's text, and a statement the
+    connection has run before is not prepared again, even after the
+    connection went back to the pool. Rows, types and ``description`` are
+    the plain cursor's.
+
+    Placeholders are PyMySQL's (``%s``, or ``%(name)s`` with a mapping;
+    ``%%`` is a literal ``%``) or the server's own ``?`` when ``args`` is
+    None. A sequence or set cannot be one parameter (``IN %s`` needs a plain
+    cursor). executemany() runs the statement once per row.
+    """
+
+    def execute(self, query: str | bytes, args: object = None) -> int:
+        self._skip_results()
+        statement, parameters = _prepared_statement(query, args)
+        result = self._query(statement, parameters)
+        self._executed = query
+        return result
+
+    def executemany(self, query: str, args: Iterable[object]) -> int | None:
+        if not args:
+            return None
+        self.rowcount = sum(self.execute(query, row) for row in args)
+        return self.rowcount
+
+    def mogrify(self, query: str, args: object = None) -> str:
+        """The statement as prepared (``?`` where the values go)."""
+        statement, _ = _prepared_statement(query, args)
+        return statement
+
+
+class _Names(dict):
+    """Records the names ``%(name)s`` asks for, in order, answering ``?``."""
+
+    def __init__(self):
+        super().__init__()
+        self.order = []
+
+    def __missing__(self, key):
+        self.order.append(key)
+        return "?"
+
+
+def _prepared_statement(query, args):
+    """(statement with ``?`` placeholders, parameter list) for ``args``:
+    ``?`` goes exactly where PyMySQL would have put an escaped value."""
+    if args is None:
+        return query, ()
+    mark = b"?" if isinstance(query, bytes) else "?"
+    try:
+        if isinstance(args, dict):
+            names = _Names()
+            statement = query % names
+            return statement, [args[name] for name in names.order]
+        if not isinstance(args, (list, tuple)):
+            warnings.warn("single argument is deprecated and will be removed in the next version.",
+                          DeprecationWarning, stacklevel=3)
+            args = (args,)
+        return query % ((mark,) * len(args)), args
+    except TypeError as error:
+        raise err.ProgrammingError(str(error)) from None
+
+
+class PreparedCursor(PreparedCursorMixin, Cursor):
+    """A buffered cursor running prepared statements (see PreparedCursorMixin)."""
+
+
+class PreparedDictCursor(PreparedCursorMixin, DictCursor):  # type: ignore[misc]
+    """PreparedCursor with rows as dictionaries."""
+
+
+class PreparedSSCursor(PreparedCursorMixin, SSCursor):
+    """An unbuffered cursor running prepared statements."""
+
+
+class PreparedSSDictCursor(PreparedCursorMixin, SSDictCursor):  # type: ignore[misc]
+    """PreparedSSCursor with rows as dictionaries."""
+
+
+_PREPARED = {Cursor: PreparedCursor, DictCursor: PreparedDictCursor, SSCursor: PreparedSSCursor,
+             SSDictCursor: PreparedSSDictCursor}
+
+
+def prepared_variant(cls):
+    """The prepared cursor class for cursor class ``cls`` (made once for a
+    class of the application's own)."""
+    if issubclass(cls, PreparedCursorMixin):
+        return cls
+    variant = _PREPARED.get(cls)
+    if variant is None:
+        if len(_PREPARED) >= 256:
+            raise err.ProgrammingError("too many cursor classes")
+        variant = _PREPARED[cls] = type("Prepared" + cls.__name__, (PreparedCursorMixin, cls), {})
+    return variant

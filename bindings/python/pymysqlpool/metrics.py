@@ -32,6 +32,11 @@ _METRICS = [
     ("resets", "mysqlpool_resets_total", "counter", "Returns that needed a round trip to reset.", None),
     ("pings", "mysqlpool_pings_total", "counter", "COM_PINGs run by the pool.", None),
     ("leaks", "mysqlpool_leaks_total", "counter", "Borrows reported as possible leaks.", None),
+    ("stmt_prepares", "mysqlpool_stmt_prepares_total", "counter", "Statements prepared on the server.", None),
+    ("stmt_cache_hits", "mysqlpool_stmt_cache_hits_total", "counter",
+     "Prepared statements served from a connection's cache.", None),
+    ("stmt_evictions", "mysqlpool_stmt_evictions_total", "counter", "Cached prepared statements closed to make room.",
+     None),
 ]
 _SECONDS = [
     ("wait_time_ns", "mysqlpool_wait_seconds_total", "counter", "Time spent waiting for a connection."),

@@ -174,7 +174,10 @@ COLUMN_TYPES = [
     ("timestamp_zero", "TIMESTAMP NULL", ["'0000-00-00 00:00:00'", "'2024-05-06 07:08:09'", "'1999-12-31 23:59:59'"]),
 ]
 N_ROWS = 4  # three rows of literals, one of NULLs
-CURSOR_KINDS = ["Cursor", "SSCursor"]
+# Our prepared cursors (binary protocol, statement cache) against PyMySQL's
+# plain ones: the same rows, types and description for every column type.
+PREPARED_KINDS = {"PreparedCursor": "Cursor", "PreparedSSCursor": "SSCursor"}
+CURSOR_KINDS = ["Cursor", "SSCursor"] + [pytest.param(kind, marks=fixed_in_mysqlpool) for kind in PREPARED_KINDS]
 
 
 @pytest.fixture(scope="module")
@@ -204,9 +207,12 @@ def typed_results(server, admin):
     ours = connect_ours(**server)
     theirs = connect_theirs(**server)
     try:
-        for kind in CURSOR_KINDS:
+        for kind in ["Cursor", "SSCursor", *PREPARED_KINDS]:
+            if not hasattr(pymysqlpool, kind) and kind in PREPARED_KINDS:
+                continue  # the reference (0.5.0) has none
             per_driver = []
-            for conn, cls in ((ours, ours_cursor_class(kind)), (theirs, getattr(pymysql.cursors, kind))):
+            theirs_kind = PREPARED_KINDS.get(kind, kind)
+            for conn, cls in ((ours, ours_cursor_class(kind)), (theirs, getattr(pymysql.cursors, theirs_kind))):
                 cur = conn.cursor(cls)
                 cur.execute("SET SESSION sql_mode = ''")
                 cur.execute(f"SELECT * FROM `{table}` ORDER BY row_id")
