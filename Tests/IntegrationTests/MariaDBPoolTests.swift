@@ -1,3 +1,4 @@
+import CMariaDB
 @testable import MySQLPoolCore
 import Testing
 
@@ -87,6 +88,34 @@ extension MariaDBConnection {
         try pool.release(killer)
         #expect(pool.stats().closedBroken == 1)
         #expect(pool.stats().total == 1)
+    }
+
+    /// A statement the server forgot (closed behind the cache's back, as a
+    /// server-side cleanup would) answers 1243 at execute: it is prepared
+    /// again once, in place, and the cache keeps serving it.
+    @Test func aStatementTheServerForgotIsPreparedAgain() throws {
+        let pool = try makePool(["size": "1", "maxsize": "1", "stmt_cache_size": "4"])
+        let slot = try pool.get()
+        let connection = slot.connection
+        var sql = "SELECT ? + 1"
+        let statement = try sql.withUTF8 { try connection.prepare(UnsafeRawBufferPointer($0)) }
+        try connection.execute(statement, parameters: [.int(41)])
+        _ = try connection.storeResult()?.free()
+        // COM_STMT_CLOSE for its id, sent as libmariadb sends it (no reply).
+        var id = UInt32(truncatingIfNeeded: statement.stmt.pointee.stmt_id).littleEndian
+        let sent = withUnsafeBytes(of: &id) { bytes in
+            connection.mysql.pointee.methods.pointee.db_command(
+                connection.mysql, COM_STMT_CLOSE, bytes.baseAddress!.assumingMemoryBound(to: CChar.self), 4, 1, nil)
+        }
+        #expect(sent == 0)
+        try connection.execute(statement, parameters: [.int(41)])
+        let result = try #require(try connection.storeResult())
+        let row = try #require(try result.fetch())
+        #expect(String(cString: row.values[0]!) == "42")
+        result.free()
+        connection.closeStatement(statement)
+        #expect(connection.statementCounters.snapshot.prepares == 2)
+        try pool.release(slot)
     }
 
     @Test func aWrongPasswordFailsWithTheServersError() throws {

@@ -104,6 +104,9 @@ typedef struct pool_stats_s {
     uint64_t closed_validation;
     uint64_t pings;
     uint64_t leaks;
+    uint64_t stmt_prepares;
+    uint64_t stmt_cache_hits;
+    uint64_t stmt_evictions;
 } pool_stats_t;
 int pool_stats(pool_t *pool, pool_stats_t *out, size_t out_size);
 
