@@ -31,6 +31,8 @@
 #include <time.h>
 
 static const char POINT_SQL[] = "SELECT 1+1";
+/* The prepared point query: one BIGINT parameter, one BIGINT column. */
+static const char STMT_SQL[] = "SELECT ? + 1";
 
 static double now_s(void) {
     struct timespec ts;
@@ -86,6 +88,11 @@ static void die_pool(const char *what) {
 
 static void die_raw(MYSQL *db, const char *what) {
     fprintf(stderr, "c_bench: %s: %s (errno %u)\n", what, mysql_error(db), mysql_errno(db));
+    exit(1);
+}
+
+static void die_stmt(MYSQL_STMT *stmt, const char *what) {
+    fprintf(stderr, "c_bench: %s: %s (errno %u)\n", what, mysql_stmt_error(stmt), mysql_stmt_errno(stmt));
     exit(1);
 }
 
@@ -150,6 +157,39 @@ static long ours_point(pool_t *pool, long n) {
             die_pool("pool_result_fetch");
         sum += values[0][0] - '0';
         pool_result_free(result);
+        if (pool_release(pool, conn) != POOL_OK)
+            die_pool("pool_release");
+    }
+    return sum;
+}
+
+/* What a C program does per request: borrow, prepare (a cache hit after the
+ * first: no round trip), execute, read, close, release. */
+static long ours_stmt_point(pool_t *pool, long n) {
+    long sum = 0;
+    pool_conn_t *conn;
+    pool_stmt_t *stmt;
+    pool_result_t *result;
+    const char *const *values;
+    const size_t *lengths;
+    pool_param_t param;
+    memset(&param, 0, sizeof param);
+    param.type = POOL_PARAM_INT64;
+    for (long i = 0; i < n; i++) {
+        param.value.i64 = i % 7;
+        if (pool_get_conn(pool, -1, &conn) != POOL_OK)
+            die_pool("pool_get_conn");
+        if (pool_stmt_prepare(conn, STMT_SQL, sizeof STMT_SQL - 1, &stmt) != POOL_OK)
+            die_pool("pool_stmt_prepare");
+        if (pool_stmt_execute(stmt, 1, &param) != POOL_OK)
+            die_pool("pool_stmt_execute");
+        if (pool_store_result(conn, &result) != POOL_OK || result == NULL)
+            die_pool("pool_store_result (stmt)");
+        if (pool_result_fetch(result, &values, &lengths) != POOL_ROW)
+            die_pool("pool_result_fetch (stmt)");
+        sum += values[0][0] - '0';
+        pool_result_free(result);
+        pool_stmt_close(stmt);
         if (pool_release(pool, conn) != POOL_OK)
             die_pool("pool_release");
     }
@@ -223,6 +263,40 @@ static long raw_point_rotating(MYSQL **dbs, int count, long n) {
     for (long i = 0; i < n; i++)
         sum += raw_point(dbs[i % count], 1);
     return sum;
+}
+
+/* The floor for a prepared point query: one statement prepared once, its
+ * parameter and column bound once, executed n times. */
+static long raw_stmt_point(MYSQL_STMT *stmt, long n) {
+    long sum = 0;
+    long long in = 0, out = 0;
+    MYSQL_BIND param, column;
+    memset(&param, 0, sizeof param);
+    memset(&column, 0, sizeof column);
+    param.buffer_type = column.buffer_type = MYSQL_TYPE_LONGLONG;
+    param.buffer = &in;
+    column.buffer = &out;
+    if (mysql_stmt_bind_param(stmt, &param) != 0 || mysql_stmt_bind_result(stmt, &column) != 0)
+        die_stmt(stmt, "mysql_stmt_bind");
+    for (long i = 0; i < n; i++) {
+        in = i % 7;
+        if (mysql_stmt_execute(stmt) != 0)
+            die_stmt(stmt, "mysql_stmt_execute");
+        if (mysql_stmt_store_result(stmt) != 0)
+            die_stmt(stmt, "mysql_stmt_store_result");
+        if (mysql_stmt_fetch(stmt) != 0)
+            die_stmt(stmt, "mysql_stmt_fetch");
+        sum += out;
+        mysql_stmt_free_result(stmt);
+    }
+    return sum;
+}
+
+static MYSQL_STMT *raw_prepare(MYSQL *db) {
+    MYSQL_STMT *stmt = mysql_stmt_init(db);
+    if (stmt == NULL || mysql_stmt_prepare(stmt, STMT_SQL, sizeof STMT_SQL - 1) != 0)
+        die_raw(db, "mysql_stmt_prepare");
+    return stmt;
 }
 
 static uint64_t raw_bulk(MYSQL *db, const char *sql, uint64_t *bytes) {
@@ -328,6 +402,25 @@ int main(int argc, char **argv) {
         emit("raw-c", "point", (double)(block * BLOCKS) / raw_t, "q/s", block * BLOCKS, -1, -1);
         emit("raw-c-rotating", "point", (double)(block * BLOCKS) / rotating_t, "q/s", block * BLOCKS, -1, -1);
         emit("ours-c", "point", (double)(block * BLOCKS) / ours_t, "q/s", block * BLOCKS, -1, -1);
+    }
+    if (point_n > 0) {
+        /* Prepared statements, in turns as above. */
+        enum { BLOCKS = 10 };
+        double raw_t = 0, ours_t = 0;
+        long block = point_n / BLOCKS;
+        MYSQL_STMT *stmt = raw_prepare(db);
+        sum += raw_stmt_point(stmt, warm) + ours_stmt_point(pool, warm);
+        for (int b = 0; b < BLOCKS; b++) {
+            t = now_s();
+            sum += raw_stmt_point(stmt, block);
+            raw_t += now_s() - t;
+            t = now_s();
+            sum += ours_stmt_point(pool, block);
+            ours_t += now_s() - t;
+        }
+        mysql_stmt_close(stmt);
+        emit("raw-c", "stmt_point", (double)(block * BLOCKS) / raw_t, "q/s", block * BLOCKS, -1, -1);
+        emit("ours-c", "stmt_point", (double)(block * BLOCKS) / ours_t, "q/s", block * BLOCKS, -1, -1);
     }
     if (checkout_n > 0) {
         ours_checkout(pool, checkout_n / 10 + 10);

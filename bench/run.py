@@ -73,6 +73,8 @@ LABELS = {
 POOLS = ["ours", "pymysql-pool", "mariadb-pool", "sqlalchemy+pymysql", "sqlalchemy+mysqlclient", "dbutils+pymysql"]
 SECTIONS = [
     ("point", "point (get, SELECT 1+1, fetchone, return)", "q/s", True, "ours", PY_PEERS + ["raw-c"]),
+    ("stmt_point", "point with a parameter (SELECT ? + 1; ours: get, prepared cursor, return; "
+     "mariadb: prepared cursor; others: client-side)", "q/s", True, "ours", ["ours", "mariadb", "mysqlclient", "pymysql"]),
     ("checkout", "checkout (get + return, no query)", "µs/pair", False, "ours", POOLS + ["ours-c"]),
     ("bulk", "bulk (SELECT * of 100,000 rows, fetchall)", "rows/s", True, "ours", PY_PEERS + ["raw-c", "ours-c"]),
     ("bulk_rss", "bulk peak RSS (process)", "MiB", False, "ours", PY_PEERS + ["raw-c"]),
@@ -80,6 +82,8 @@ SECTIONS = [
     ("threads", "threads (8 threads, one pool, point)", "q/s", True, "ours", POOLS),
     ("executemany", "executemany (10,000 rows + commit)", "rows/s", True, "ours", PY_PEERS),
     ("c_point", "C point loop", "q/s", True, "ours-c", ["ours-c", "raw-c", "raw-c-rotating"]),
+    ("c_stmt_point", "C point through a prepared statement (ours: get, cached prepare, execute, release; "
+     "raw: mysql_stmt_execute on one held statement)", "q/s", True, "ours-c", ["ours-c", "raw-c"]),
     ("c_checkout", "C checkout (get + release)", "ns/pair", False, "ours-c", ["ours-c"]),
     ("c_checkout_rss", "C RSS growth over the checkout loop", "KiB", False, "ours-c", ["ours-c"]),
     ("c_bulk", "C bulk walk", "rows/s", True, "ours-c", ["ours-c", "raw-c"]),
@@ -126,6 +130,11 @@ TARGETS = [
      lambda s: _at_least(_ratio(s, "threads", _best_peer(s, "threads")), 1.3)),
     ("executemany: ours >= 1.5x PyMySQL", lambda s: _at_least(_ratio(s, "executemany", "pymysql"), 1.5)),
     ("executemany: ours >= 1.0x mariadb", lambda s: _at_least(_ratio(s, "executemany", "mariadb"), 1.0)),
+    ("prepared point from C >= 0.95x raw mysql_stmt_execute",
+     lambda s: _at_least(_ratio(s, "c_stmt_point", "raw-c", "ours-c"), 0.95)),
+    ("prepared point: ours >= 1.0x mariadb (binary protocol)",
+     lambda s: _at_least(_ratio(s, "stmt_point", "mariadb"), 1.0)),
+    ("prepared point: ours >= 1.0x mysqlclient", lambda s: _at_least(_ratio(s, "stmt_point", "mysqlclient"), 1.0)),
     ("get/release from C: no RSS growth (KiB over the loop)",
      lambda s: _at_most(_median(s, "c_checkout_rss", "ours-c"), 64)),
 ]
@@ -485,7 +494,9 @@ def run_placement(name, cpus, pid, cfg, peers, run_c_side):
             if unit == "c":
                 for row in run_c(cfg, cpus, "bench_bulk"):
                     peer, scenario, value = row["peer"], row["scenario"], row["value"]
-                    if scenario == "point":
+                    if scenario == "stmt_point":
+                        collect(samples, ("c_stmt_point", peer), value)
+                    elif scenario == "point":
                         collect(samples, ("c_point", peer), value)
                         if peer == "raw-c":
                             collect(samples, ("point", peer), value)

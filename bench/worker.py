@@ -284,6 +284,43 @@ def sc_point(peer, cfg):
     return {"value": n / elapsed, "unit": "q/s", "n": n}
 
 
+# Peers of the parameterized point query: ours and mariadb prepare on the
+# server (binary protocol; ours through its statement cache, across returns
+# to the pool), mysqlclient and PyMySQL interpolate on the client.
+STMT_POINT_SQL = "SELECT {0} + 1"
+PREPARED_CURSOR_PEERS = {"ours", "mariadb"}
+STMT_POINT_PEERS = PREPARED_CURSOR_PEERS | {"mysqlclient", "pymysql"}
+
+
+def sc_stmt_point(peer, cfg):
+    if peer.name not in STMT_POINT_PEERS:
+        return None
+    n = cfg["point_n"]
+    sql = STMT_POINT_SQL.format(peer.mark)
+    prepared = {"prepared": True} if peer.name in PREPARED_CURSOR_PEERS else {}
+    get, held = peer.get, peer.conn
+
+    def loop(k):
+        row = None
+        for i in range(k):
+            conn = get() if get else held
+            cur = conn.cursor(**prepared)
+            cur.execute(sql, (i,))
+            row = cur.fetchone()
+            cur.close()
+            if get:
+                conn.close()
+        return row, k
+
+    row, k = loop(n // 10 + 10)
+    if row[0] != k:
+        raise RuntimeError(f"stmt_point: got {row!r}")
+    t0 = time.perf_counter()
+    loop(n)
+    elapsed = time.perf_counter() - t0
+    return {"value": n / elapsed, "unit": "q/s", "n": n}
+
+
 def sc_checkout(peer, cfg):
     if not peer.pooled:
         return None
@@ -378,8 +415,8 @@ def sc_executemany(peer, cfg):
 
 
 # Bulk first, so that its peak RSS is not inflated by what other scenarios left.
-SCENARIOS = [("bulk", sc_bulk), ("point", sc_point), ("checkout", sc_checkout), ("threads", sc_threads),
-             ("executemany", sc_executemany)]
+SCENARIOS = [("bulk", sc_bulk), ("point", sc_point), ("stmt_point", sc_stmt_point), ("checkout", sc_checkout),
+             ("threads", sc_threads), ("executemany", sc_executemany)]
 
 
 def run(peer_name, cfg):

@@ -882,9 +882,9 @@ public final class MariaDBResult: @unchecked Sendable {
         isExhausted = !streaming
     }
 
-    init(statement: PreparedStatement, connection: MariaDBConnection, streaming: Bool) {
+    init(statement: PreparedStatement, rows: StatementRows, connection: MariaDBConnection, streaming: Bool) {
         self.statement = statement
-        statementRows = StatementRows(statement.stmt, stored: !streaming)
+        statementRows = rows
         self.connection = connection
         self.isStreaming = streaming
         isExhausted = !streaming

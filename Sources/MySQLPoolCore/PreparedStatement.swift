@@ -48,8 +48,12 @@ public final class PreparedStatement: @unchecked Sendable {
     /// A borrower holds it (a C handle or a Python cursor).
     var isLent = true
     var lastUsed: UInt64 = 0
+    /// Its key in the connection's StatementCache, once cached.
+    var cacheKey = 0
     /// The result being read from it: its rows live in the statement.
     public internal(set) var liveResult: MariaDBResult?
+    /// The buffers its rows are fetched into, kept from execute to execute.
+    var rows: StatementRows?
     /// A tag for the embedding layer (the C API keeps its handle here).
     public var embedderTag: UInt = 0
 
@@ -153,19 +157,27 @@ public final class PreparedStatement: @unchecked Sendable {
     }
 }
 
-/// A connection's statements, least recently used first out. Keyed by the
-/// statement's bytes; small (stmt_cache_size), so eviction scans.
+/// A connection's statements, least recently used first out. Keyed by a
+/// hash of the statement's bytes (no copy of them per lookup), and the bytes
+/// compared on a hit; small (stmt_cache_size), so eviction scans.
 struct StatementCache {
-    private(set) var entries: [[UInt8]: PreparedStatement] = [:]
+    private(set) var entries: [Int: PreparedStatement] = [:]
     private var clock: UInt64 = 0
     /// The counters' pressure this cache last answered.
     var pressureSeen: UInt64 = 0
 
     var count: Int { entries.count }
 
+    static func key(_ sql: UnsafeRawBufferPointer) -> Int {
+        var hasher = Hasher()
+        hasher.combine(bytes: sql)
+        return hasher.finalize()
+    }
+
     /// The cached statement for `sql` if no borrower holds it now.
     mutating func take(_ sql: UnsafeRawBufferPointer) -> PreparedStatement? {
-        guard !entries.isEmpty, let statement = entries[Array(sql)], !statement.isLent else { return nil }
+        guard !entries.isEmpty, let statement = entries[Self.key(sql)], !statement.isLent,
+              statement.sql.withUnsafeBytes({ $0.elementsEqual(sql) }) else { return nil }
         clock += 1
         statement.lastUsed = clock
         statement.isLent = true
@@ -173,40 +185,40 @@ struct StatementCache {
     }
 
     /// Keeps `statement` if there is room or an idle one can go; returns
-    /// the evicted statements, for the caller to close.
+    /// the evicted statements, for the caller to close. A statement whose
+    /// key is taken (the same text held by a borrower, or a hash collision)
+    /// stays uncached.
     mutating func insert(_ statement: PreparedStatement, capacity: Int) -> [PreparedStatement] {
-        guard capacity > 0, entries[statement.sql] == nil else { return [] }
+        let key = statement.sql.withUnsafeBytes(Self.key)
+        guard capacity > 0, entries[key] == nil else { return [] }
         var evicted: [PreparedStatement] = []
         while entries.count >= capacity {
-            guard let oldest = entries.values.filter({ !$0.isLent }).min(by: { $0.lastUsed < $1.lastUsed }) else {
+            guard let (oldestKey, oldest) = entries.filter({ !$0.value.isLent })
+                .min(by: { $0.value.lastUsed < $1.value.lastUsed }) else {
                 return evicted  // every cached one is lent: this one stays uncached
             }
-            entries[oldest.sql] = nil
+            entries[oldestKey] = nil
             evicted.append(oldest)
         }
         clock += 1
         statement.lastUsed = clock
         statement.isCached = true
-        entries[statement.sql] = statement
+        statement.cacheKey = key
+        entries[key] = statement
         return evicted
     }
 
     /// Removes and returns every statement no borrower holds.
     mutating func removeIdle() -> [PreparedStatement] {
-        let idle = entries.values.filter { !$0.isLent }
-        for statement in idle { entries[statement.sql] = nil }
-        return idle
+        let idle = entries.filter { !$0.value.isLent }
+        for key in idle.keys { entries[key] = nil }
+        return Array(idle.values)
     }
 
     /// Removes and returns every statement.
     mutating func removeAll() -> [PreparedStatement] {
         defer { entries.removeAll() }
         return Array(entries.values)
-    }
-
-    mutating func remove(_ statement: PreparedStatement) {
-        if entries[statement.sql] === statement { entries[statement.sql] = nil }
-        statement.isCached = false
     }
 }
 
@@ -261,6 +273,12 @@ final class StatementRows {
         values.deallocate()
         lengths.deallocate()
         nulls.deallocate()
+    }
+
+    /// Before the rows of another execute: the columns are bound again
+    /// (libmariadb forgets the binding when the metadata is sent anew).
+    func restart() {
+        needsRebind = true
     }
 
     /// The next row into `values`/`lengths`; false after the last. A failed
@@ -468,7 +486,15 @@ extension MariaDBConnection {
     func takeStatementResult(_ statement: PreparedStatement, streaming: Bool) throws(PoolError) -> MariaDBResult {
         pendingStatement = nil
         if !streaming, mysql_stmt_store_result(statement.stmt) != 0 { throw statementError(statement.stmt) }
-        let result = MariaDBResult(statement: statement, connection: self, streaming: streaming)
+        let rows: StatementRows
+        if let kept = statement.rows, kept.columnCount == Int(statement.stmt.pointee.field_count) {
+            rows = kept
+            rows.restart()
+        } else {
+            rows = StatementRows(statement.stmt, stored: !streaming)
+            statement.rows = rows
+        }
+        let result = MariaDBResult(statement: statement, rows: rows, connection: self, streaming: streaming)
         statement.liveResult = result
         return result
     }
