@@ -893,14 +893,21 @@ POOL_API int pool_query_pickle(pool_conn_t *conn, const char *sql, size_t length
 POOL_API int pool_query_pickle_more(pool_conn_t *conn, uint32_t flags, const char **out_bytes,
                                     size_t *out_length);
 
-/* pool_stmt_execute_pickle: pool_stmt_execute with its outcome encoded as
- * pool_query_pickle encodes a statement's (same tuple, same values: a
+/* pool_stmt_query_pickle: pool_query_pickle for `sql` as a prepared
+ * statement with n_params parameters (the pool_param_t of
+ * pool_query_params): taken from the connection's statement cache (prepared
+ * on a miss, as pool_stmt_prepare does), executed, and its outcome encoded
+ * as pool_query_pickle encodes a statement's (same tuple, same values: a
  * prepared statement's rows are the text protocol's); further batches come
- * from pool_query_pickle_more on the statement's connection.
- * Ownership: as pool_query_pickle. Return: as pool_stmt_execute and
- * pool_query_pickle. Thread-safety: as every call on a connection. */
-POOL_API int pool_stmt_execute_pickle(pool_stmt_t *stmt, size_t n_params, const pool_param_t *params,
-                                      uint32_t flags, const char **out_bytes, size_t *out_length);
+ * from pool_query_pickle_more. One call per statement for bindings, with no
+ * statement handle: the statement stays with the connection until its next
+ * pool_query_pickle / pool_stmt_query_pickle or its release.
+ * Ownership: as pool_query_pickle. Return: as pool_stmt_prepare,
+ * pool_stmt_execute and pool_query_pickle. Thread-safety: as every call on
+ * a connection. */
+POOL_API int pool_stmt_query_pickle(pool_conn_t *conn, const char *sql, size_t sql_len, size_t n_params,
+                                    const pool_param_t *params, uint32_t flags, const char **out_bytes,
+                                    size_t *out_length);
 
 /* pool_format_insert_pickle: executemany's multi-row INSERT statements,
  * written without a round trip, for bindings that would otherwise escape

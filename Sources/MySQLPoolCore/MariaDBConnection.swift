@@ -224,6 +224,9 @@ public final class MariaDBConnection: @unchecked Sendable {
     var currentStatement: PreparedStatement?
     /// The statement whose result set was not yet stored or used.
     var pendingStatement: PreparedStatement?
+    /// The statement of the last `executeForPython`, lent until the next
+    /// statement outcome or the release.
+    var pythonStatement: PreparedStatement?
 
     init(_ configuration: PoolConfiguration, address: HostAddress? = nil,
          statements: StatementCounters = StatementCounters(capacity: 0)) throws(PoolError) {
@@ -497,19 +500,33 @@ public final class MariaDBConnection: @unchecked Sendable {
         throws(PoolError) -> UnsafeBufferPointer<UInt8>
     {
         abandonPythonOutcome()
+        if let previous = pythonStatement {
+            pythonStatement = nil
+            closeStatement(previous)
+        }
         try query(sql)
         return try encodeOutcomeForPython(options: options)
     }
 
-    /// `runForPython` for a prepared statement: the same pickle, the same
-    /// values (the rows come as the text protocol's, see StatementRows).
-    public func executeForPython(_ statement: PreparedStatement, parameters: [SQLParameter],
+    /// `runForPython` for `sql` as a prepared statement, from the statement
+    /// cache (prepared on a miss), run with `parameters`: the same pickle,
+    /// the same values (the rows come as the text protocol's, see
+    /// StatementRows). The statement stays lent until the next statement
+    /// outcome or the release, as its rows may be read in batches.
+    public func executeForPython(_ sql: UnsafeRawBufferPointer, parameters: [SQLParameter],
                                  options: MariaDBResult.PickleOptions) throws(PoolError) -> UnsafeBufferPointer<UInt8>
     {
         abandonPythonOutcome()
+        if let previous = pythonStatement {
+            pythonStatement = nil
+            closeStatement(previous)
+        }
+        let statement = try prepare(sql)
+        pythonStatement = statement
         try execute(statement, parameters: parameters)
         return try encodeOutcomeForPython(options: options)
     }
+
 
     private func encodeOutcomeForPython(options: MariaDBResult.PickleOptions) throws(PoolError)
         -> UnsafeBufferPointer<UInt8>

@@ -470,6 +470,7 @@ extension MariaDBConnection {
     /// closed); `dropAll` (before COM_RESET_CONNECTION, which forgets them
     /// on the server) closes the cached ones too.
     func returnStatements(dropAll: Bool) {
+        pythonStatement = nil
         finishStatementResults()
         while let statement = lentStatements.last { closeStatement(statement) }
         if dropAll { close(statementCache.removeAll(), evicted: false) }

@@ -711,15 +711,17 @@ public func exportStmtExecute(_ stmt: OpaquePointer?, _ count: UInt, _ params: U
     }
 }
 
-@_cdecl("pool_stmt_execute_pickle")
-public func exportStmtExecutePickle(_ stmt: OpaquePointer?, _ count: UInt, _ params: UnsafePointer<pool_param_t>?,
-                                    _ flags: UInt32, _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
-                                    _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
+@_cdecl("pool_stmt_query_pickle")
+public func exportStmtQueryPickle(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: UInt, _ count: UInt,
+                                  _ params: UnsafePointer<pool_param_t>?, _ flags: UInt32,
+                                  _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                  _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
     status { () throws(PoolError) in
         try writePickle(to: outBytes, outLength) { () throws(PoolError) in
-            try withStatement(stmt) { connection, statement throws(PoolError) in
-                try connection.executeForPython(statement, parameters: try sqlParameters(params, count),
-                                                options: try pickleOptions(flags))
+            let options = try pickleOptions(flags)
+            return try withConnection(conn) { connection throws(PoolError) in
+                try connection.executeForPython(try statement(sql, length), parameters: try sqlParameters(params, count),
+                                                options: options)
             }
         }
     }

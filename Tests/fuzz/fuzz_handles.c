@@ -266,10 +266,10 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
         fz_expect("pool_stmt_execute(bad stmt)", rc, 1, POOL_E_WRONG_HANDLE);
         break;
     case 24:
-        rc = pool_stmt_execute_pickle((pool_stmt_t *)h, (size_t)(value >> 8),
-                                      extra & 2 ? NULL : (const pool_param_t *)(const void *)&value,
-                                      (uint32_t)(extra >> 4), extra & 8 ? NULL : &bytes, extra & 4 ? NULL : &length);
-        fz_expect("pool_stmt_execute_pickle(bad stmt)", rc, 2, POOL_E_WRONG_HANDLE, POOL_E_BAD_ARGUMENT);
+        rc = pool_stmt_query_pickle(conn, null_out ? NULL : sql, (size_t)value, (size_t)(value >> 8),
+                                    extra & 2 ? NULL : (const pool_param_t *)(const void *)&value,
+                                    (uint32_t)(extra >> 4), extra & 8 ? NULL : &bytes, extra & 4 ? NULL : &length);
+        fz_expect("pool_stmt_query_pickle(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, POOL_E_BAD_ARGUMENT);
         break;
     case 25:
         FZ_CHECK(pool_stmt_param_count((pool_stmt_t *)h) == 0, "pool_stmt_param_count(bad stmt) is not 0");

@@ -148,8 +148,7 @@ class Time(ctypes.Structure):
 
 
 class ByteSpan(ctypes.Structure):
-    # c_char_p: assigning bytes keeps them alive with the parameter array.
-    _fields_ = [("data", ctypes.c_char_p), ("length", ctypes.c_size_t)]
+    _fields_ = [("data", ctypes.c_void_p), ("length", ctypes.c_size_t)]
 
 
 class ParamValue(ctypes.Union):
@@ -158,6 +157,8 @@ class ParamValue(ctypes.Union):
 
 
 class Param(ctypes.Structure):
+    """pool_param_t, for its size and layout: connections.py packs arrays of
+    them with struct (one pack per value is cheaper than ctypes fields)."""
     _fields_ = [("type", ctypes.c_int), ("value", ParamValue)]
 
 
@@ -218,9 +219,10 @@ pool_format_insert_pickle = _bind(
     ctypes.POINTER(_size),
 )
 pool_stmt_prepare = _bind("pool_stmt_prepare", _int, _h, _b, _size, _pp)
-pool_stmt_execute = _bind("pool_stmt_execute", _int, _h, _size, ctypes.POINTER(Param))
-pool_stmt_execute_pickle = _bind(
-    "pool_stmt_execute_pickle", _int, _h, _size, ctypes.POINTER(Param), _u32, ctypes.POINTER(ctypes.c_void_p),
+# params: bytes holding a pool_param_t array (see connections._parameters).
+pool_stmt_execute = _bind("pool_stmt_execute", _int, _h, _size, _b)
+pool_stmt_query_pickle = _bind(
+    "pool_stmt_query_pickle", _int, _h, _b, _size, _size, _b, _u32, ctypes.POINTER(ctypes.c_void_p),
     ctypes.POINTER(_size),
 )
 pool_stmt_close = _bind("pool_stmt_close", _int, _h)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import pickle
+import struct
 import threading
 import warnings
 import weakref
@@ -213,74 +214,92 @@ def make_pool_handle(pairs):
 
 
 _INT64_MIN, _INT64_END, _UINT64_END = -(1 << 63), 1 << 63, 1 << 64
+_INFINITY = float("inf")
+_datetime = converters.datetime
+# One pool_param_t (40 bytes: the type, padding, a 32-byte union), per kind.
+_PACK_NULL = struct.Struct("<i36x").pack
+_PACK_INT64 = struct.Struct("<i4xq24x").pack
+_PACK_UINT64 = struct.Struct("<i4xQ24x").pack
+_PACK_DOUBLE = struct.Struct("<i4xd24x").pack
+_PACK_BYTES = struct.Struct("<i4xQQ16x").pack
+_PACK_TIME = struct.Struct("<i4xi7I").pack
+assert struct.calcsize("<i4xi7I") == ctypes.sizeof(_lib.Param) == 40
 
 
-def _parameter_array(values, encoding):
-    """Python values -> (pool_param_t array, count) for a prepared statement,
-    typed as PyMySQL's escaping would write them: the server reads the same
-    value either way."""
-    count = len(values)
-    array = (_lib.Param * count)()
-    for param, value in zip(array, values):
+def _probe_bytes_offset():
+    """Where a bytes object's data starts, from its id(), if that is fixed
+    (CPython); None otherwise."""
+    probes = (b"x", b"probe" * 9)
+    offsets = {ctypes.cast(ctypes.c_char_p(probe), ctypes.c_void_p).value - id(probe) for probe in probes}
+    return offsets.pop() if len(offsets) == 1 else None
+
+
+_BYTES_OFFSET = _probe_bytes_offset()
+
+
+def _parameters(values, encoding):
+    """Python values -> (bytes holding a pool_param_t array, count, the
+    objects its pointers point into), typed as PyMySQL's escaping would
+    write them: the server reads the same value either way. One
+    struct.pack per value, no ctypes object per value."""
+    packed = []
+    keep = []
+
+    def span(kind, data):
+        keep.append(data)
+        if _BYTES_OFFSET is not None:
+            address = id(data) + _BYTES_OFFSET
+        else:  # an interpreter whose bytes move or copy: let ctypes say where
+            pointer = ctypes.c_char_p(data)
+            keep.append(pointer)
+            address = ctypes.cast(pointer, ctypes.c_void_p).value
+        packed.append(_PACK_BYTES(kind, address, len(data)))
+
+    for value in values:
         if value is None:
-            continue  # PARAM_NULL is 0
-        if isinstance(value, int):  # bool too
+            packed.append(_PACK_NULL(_lib.PARAM_NULL))
+        elif isinstance(value, int):  # bool too
             if _INT64_MIN <= value < _INT64_END:
-                param.type, param.value.i64 = _lib.PARAM_INT64, value
+                packed.append(_PACK_INT64(_lib.PARAM_INT64, value))
             elif 0 <= value < _UINT64_END:
-                param.type, param.value.u64 = _lib.PARAM_UINT64, value
+                packed.append(_PACK_UINT64(_lib.PARAM_UINT64, value))
             else:
-                _span(param, _lib.PARAM_DECIMAL, str(value).encode("ascii"))
+                span(_lib.PARAM_DECIMAL, str(value).encode("ascii"))
         elif isinstance(value, float):
             if value != value or value in (_INFINITY, -_INFINITY):
                 raise err.ProgrammingError(f"{value!r} can not be used with MySQL")
-            param.type, param.value.f64 = _lib.PARAM_DOUBLE, value
+            packed.append(_PACK_DOUBLE(_lib.PARAM_DOUBLE, value))
         elif isinstance(value, str):
-            _span(param, _lib.PARAM_TEXT, value.encode(encoding, "surrogateescape"))
+            span(_lib.PARAM_TEXT, value.encode(encoding, "surrogateescape"))
         elif isinstance(value, (bytes, bytearray, memoryview)):
-            _span(param, _lib.PARAM_BINARY, bytes(value))
+            span(_lib.PARAM_BINARY, bytes(value))
         elif isinstance(value, converters.Decimal):
-            _span(param, _lib.PARAM_DECIMAL, str(value).encode("ascii"))
+            span(_lib.PARAM_DECIMAL, str(value).encode("ascii"))
         elif isinstance(value, (_datetime.date, _datetime.time, _datetime.timedelta, converters.time.struct_time)):
-            _time(param, value)
+            packed.append(_pack_time(value))
         elif isinstance(value, (list, tuple, set, frozenset, dict)):
             raise err.ProgrammingError(f"a {type(value).__name__} cannot be one parameter of a prepared statement")
         else:  # PyMySQL escapes other types as their str()
-            _span(param, _lib.PARAM_TEXT, str(value).encode(encoding, "surrogateescape"))
-    return array, count
+            span(_lib.PARAM_TEXT, str(value).encode(encoding, "surrogateescape"))
+    return b"".join(packed) if packed else None, len(packed), keep
 
 
-_INFINITY = float("inf")
-_datetime = converters.datetime
-
-
-def _span(param, kind, data):
-    param.type = kind
-    span = param.value.bytes
-    span.data, span.length = data, len(data)
-
-
-def _time(param, value):
-    moment = param.value.time
+def _pack_time(value):
+    """A date, datetime, time, timedelta or struct_time as a pool_param_t."""
     if isinstance(value, converters.time.struct_time):
         value = _datetime.datetime(*value[:6])
     if isinstance(value, _datetime.timedelta):
-        param.type = _lib.PARAM_TIME
-        micros = abs((value.days * 86400 + value.seconds) * 1000000 + value.microseconds)
-        moment.negative = value < _datetime.timedelta(0)
-        seconds, moment.microsecond = divmod(micros, 1000000)
-        minutes, moment.second = divmod(seconds, 60)
-        moment.hour, moment.minute = divmod(minutes, 60)
-        return
+        micros = (value.days * 86400 + value.seconds) * 1000000 + value.microseconds
+        seconds, microsecond = divmod(abs(micros), 1000000)
+        minutes, second = divmod(seconds, 60)
+        hour, minute = divmod(minutes, 60)
+        return _PACK_TIME(_lib.PARAM_TIME, micros < 0, 0, 0, 0, hour, minute, second, microsecond)
     if isinstance(value, _datetime.time):
-        param.type = _lib.PARAM_TIME
-    else:
-        param.type = _lib.PARAM_DATETIME if isinstance(value, _datetime.datetime) else _lib.PARAM_DATE
-        moment.year, moment.month, moment.day = value.year, value.month, value.day
-        if param.type == _lib.PARAM_DATE:
-            return
-    moment.hour, moment.minute, moment.second = value.hour, value.minute, value.second
-    moment.microsecond = value.microsecond
+        return _PACK_TIME(_lib.PARAM_TIME, 0, 0, 0, 0, value.hour, value.minute, value.second, value.microsecond)
+    if isinstance(value, _datetime.datetime):
+        return _PACK_TIME(_lib.PARAM_DATETIME, 0, value.year, value.month, value.day, value.hour, value.minute,
+                          value.second, value.microsecond)
+    return _PACK_TIME(_lib.PARAM_DATE, 0, value.year, value.month, value.day, 0, 0, 0, 0)
 
 
 class Result:
@@ -618,22 +637,26 @@ class Connection:
     def _run_prepared(self, handle, sql, parameters, unbuffered):
         """A prepared statement's outcome, read as _run_buffered's (or as an
         unbuffered result): the library gives the same rows either way."""
-        array, count = _parameter_array(parameters, self.encoding)
-        statement = self._statement(handle, sql)
+        # `keep` holds what the array points into until the call returns.
+        array, count, keep = _parameters(parameters, self.encoding)
         if unbuffered:
-            self._check(_lib.pool_stmt_execute(statement, count, array))
+            code = _lib.pool_stmt_execute(self._statement(handle, sql), count, array)
+            del keep
+            self._check(code)
             return self._read_result(True)
         out = _OUT
         flags = self._pickle_flags
-        code = _lib.pool_stmt_execute_pickle(statement, count, array, flags, out.data_ref, out.length_ref)
+        code = _lib.pool_stmt_query_pickle(handle, sql, len(sql), count, array, flags, out.data_ref, out.length_ref)
+        del keep
         if code:
             self._check(code)
         return self._outcome(handle, flags)
 
     def _statement(self, handle, sql):
-        """The statement handle for ``sql`` in this lease of the connection
-        (the library's handles end with the lease; its cache of prepared
-        statements outlives it, so a new lease's prepare is usually free)."""
+        """The statement handle for ``sql`` in this lease of the connection,
+        for unbuffered results (the library's handles end with the lease;
+        its cache of prepared statements outlives it, so a new lease's
+        prepare is usually free)."""
         statements = self._statements
         if statements is None or self._statements_lease != handle:
             statements = self._statements = {}

@@ -117,12 +117,12 @@ def test_cache_outlives_the_return_to_the_pool(server_kw):
             with connection.cursor(prepared=True) as cursor:
                 cursor.execute("SELECT %s + 1", (1,))
                 assert cursor.fetchone() == (2,)
-                cursor.execute("SELECT %s + 1", (2,))  # the same lease: the same statement
+                cursor.execute("SELECT %s + 1", (2,))  # from the cache again
                 assert cursor.fetchone() == (3,)
             connection.close()
         stats = pool.stats()
         assert stats["stmt_prepares"] == 1
-        assert stats["stmt_cache_hits"] == 2
+        assert stats["stmt_cache_hits"] == 5
         assert stats["created"] == 1
         connection = pool.get_connection()
         with connection.cursor() as plain:
@@ -130,25 +130,24 @@ def test_cache_outlives_the_return_to_the_pool(server_kw):
                           "WHERE VARIABLE_NAME = 'COM_STMT_PREPARE'")
             assert plain.fetchone() == ("1",)
         with connection.cursor(prepared=True) as cursor:
-            # More distinct statements than the cache holds: the ones past
-            # its size stay uncached (the lease holds the others) and are
-            # closed at the return.
+            # More distinct statements than the cache holds: the least
+            # recently used go, closed on the server.
             for n in range(6):
                 cursor.execute(f"SELECT %s + {n}", (0,))
         connection.close()
         assert pool.stats()["stmt_prepares"] == 6  # "+ 1" was a hit
-        assert pool.stats()["stmt_evictions"] == 0
+        assert pool.stats()["stmt_evictions"] == 2
         connection = pool.get_connection()
         with connection.cursor(prepared=True) as cursor:
-            for n in range(6, 8):  # two new ones (three with the status query): the least recently used go
+            for n in range(6, 8):
                 cursor.execute(f"SELECT %s + {n}", (0,))
-            cursor.execute("SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
-                           "WHERE VARIABLE_NAME IN ('COM_STMT_PREPARE', 'COM_STMT_CLOSE') ORDER BY VARIABLE_NAME",
-                           ())
-            closed, prepared = (int(value) for (value,) in cursor.fetchall())
+        with connection.cursor() as plain:
+            plain.execute("SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
+                          "WHERE VARIABLE_NAME IN ('COM_STMT_PREPARE', 'COM_STMT_CLOSE') ORDER BY VARIABLE_NAME")
+            closed, prepared = (int(value) for (value,) in plain.fetchall())
         connection.close()
-        assert pool.stats()["stmt_evictions"] == 3
-        assert prepared - closed <= 4 + 3  # the cache, plus the three statements this lease held
+        assert pool.stats()["stmt_evictions"] == 4
+        assert prepared - closed == 4  # the server holds exactly the cached statements
         assert "mysqlpool_stmt_cache_hits_total" in pool.stats_text()
     finally:
         pool.close()
@@ -168,5 +167,31 @@ def test_use_after_return_raises(server_kw):
             fresh.execute("SELECT %s", (5,))
             assert fresh.fetchone() == (5,)
         again.close()
+    finally:
+        pool.close()
+
+
+def test_buffered_and_streaming_statements_share_the_cache(server_kw):
+    """A statement the buffered path used in one lease, taken by the
+    streaming path (a statement handle) in the next, is not given back
+    under it by the buffered path's next statement."""
+    pool = pymysqlpool.ConnectionPool(size=1, maxsize=1, **server_kw)
+    try:
+        connection = pool.get_connection()
+        with connection.cursor(prepared=True) as cursor:
+            cursor.execute("SELECT %s", (1,))
+        connection.close()
+        connection = pool.get_connection()
+        streaming = connection.cursor(pymysqlpool.SSCursor, prepared=True)
+        streaming.execute("SELECT %s", (2,))
+        assert list(streaming.fetchall()) == [(2,)]
+        with connection.cursor(prepared=True) as cursor:
+            cursor.execute("SELECT %s + 0", (3,))
+            assert cursor.fetchone() == (3,)
+        streaming.execute("SELECT %s", (4,))
+        assert list(streaming.fetchall()) == [(4,)]
+        streaming.close()
+        connection.close()
+        assert pool.stats()["stmt_prepares"] == 2
     finally:
         pool.close()
