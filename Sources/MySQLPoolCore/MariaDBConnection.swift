@@ -500,10 +500,7 @@ public final class MariaDBConnection: @unchecked Sendable {
         throws(PoolError) -> UnsafeBufferPointer<UInt8>
     {
         abandonPythonOutcome()
-        if let previous = pythonStatement {
-            pythonStatement = nil
-            closeStatement(previous)
-        }
+        givePythonStatementBack()
         try query(sql)
         return try encodeOutcomeForPython(options: options)
     }
@@ -517,16 +514,12 @@ public final class MariaDBConnection: @unchecked Sendable {
                                  options: MariaDBResult.PickleOptions) throws(PoolError) -> UnsafeBufferPointer<UInt8>
     {
         abandonPythonOutcome()
-        if let previous = pythonStatement {
-            pythonStatement = nil
-            closeStatement(previous)
-        }
+        givePythonStatementBack()
         let statement = try prepare(sql)
         pythonStatement = statement
         try execute(statement, parameters: parameters)
         return try encodeOutcomeForPython(options: options)
     }
-
 
     private func encodeOutcomeForPython(options: MariaDBResult.PickleOptions) throws(PoolError)
         -> UnsafeBufferPointer<UInt8>
@@ -921,17 +914,17 @@ public final class MariaDBResult: @unchecked Sendable {
     public func field(_ index: UInt32) -> UnsafeMutablePointer<MYSQL_FIELD>? {
         guard index < fieldCount else { return nil }
         if let raw { return mysql_fetch_field_direct(raw, index) }
-        return statement!.stmt.pointee.fields + Int(index)
+        return statement.map { $0.stmt.pointee.fields + Int(index) }
     }
 
     /// The next row as libmariadb's arrays (valid until the next fetch), or
     /// nil after the last row.
     public func fetch() throws(PoolError) -> (values: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
                                               lengths: UnsafeMutablePointer<UInt>)? {
-        guard let raw else { return try fetchStatementRow() }
         if isStreaming && connection.isInherited {
             throw PoolError(.misuse, "this result streams from a connection the parent process opened before fork()")
         }
+        guard let raw else { return try fetchStatementRow() }
         guard let row = mysql_fetch_row(raw) else {
             if isStreaming && connection.errorNumber != 0 { throw connection.currentError() }
             if isStreaming { isExhausted = true }
@@ -945,9 +938,6 @@ public final class MariaDBResult: @unchecked Sendable {
                                                             lengths: UnsafeMutablePointer<UInt>)? {
         guard let rows = statementRows, let statement else {
             throw PoolError(.wrongHandle, "the result was already freed")
-        }
-        if isStreaming && connection.isInherited {
-            throw PoolError(.misuse, "this result streams from a connection the parent process opened before fork()")
         }
         let (row, failed) = rows.fetch()
         if failed { throw connection.statementError(statement.stmt) }

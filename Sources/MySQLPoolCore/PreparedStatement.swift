@@ -443,6 +443,14 @@ extension MariaDBConnection {
         if !statement.isCached && !isInherited { statement.close() }
     }
 
+    /// The statement `executeForPython` kept lent for its batches goes
+    /// back when the next outcome starts.
+    func givePythonStatementBack() {
+        guard let statement = pythonStatement else { return }
+        pythonStatement = nil
+        closeStatement(statement)
+    }
+
     private func freeStatementResult(_ statement: PreparedStatement) {
         if let result = statement.liveResult { result.free() }
         if pendingStatement === statement { pendingStatement = nil }
