@@ -179,7 +179,8 @@ enum pool_status {
                                      unbuffered result is still open) */
     POOL_E_INTERNAL = 9,       /* 9: a bug in libmysqlpool; please report it */
     POOL_ROW = 100,            /* 100: pool_result_fetch produced a row */
-    POOL_DONE = 101            /* 101: no more rows / no more result sets */
+    POOL_DONE = 101,           /* 101: no more rows / no more result sets */
+    POOL_WAIT = 102            /* 102: a non-blocking call waits for I/O (see pool_io_t) */
 };
 
 /* pool_strerror: a short static description of a status code ("unknown
@@ -706,6 +707,68 @@ POOL_API int pool_use_result(pool_conn_t *conn, pool_result_t **out_result);
  * Return: POOL_OK when there is one (fetch it with store/use); POOL_DONE when
  * there is none; POOL_E_SERVER when the next statement failed. */
 POOL_API int pool_next_result(pool_conn_t *conn);
+
+/* ---------------------------------------------------------------------------
+ * NON-BLOCKING CALLS (for event loops: asyncio, libuv, Lua cosockets, ...)
+ *
+ * A _start call begins an operation on a borrowed connection and returns
+ * POOL_OK when it finished at once, or POOL_WAIT with *io saying what it
+ * waits for: the socket io->fd readable (POOL_IO_READ) and/or writable
+ * (POOL_IO_WRITE), and/or io->timeout_ms milliseconds (POOL_IO_TIMEOUT, set
+ * when the connection has a read/write timeout). The loop waits for that
+ * (epoll, uv_poll_t, loop.add_reader, ...) without blocking, then calls
+ * pool_continue with the POOL_IO_* bits of what happened (POOL_IO_TIMEOUT
+ * when the time ran out: the operation then fails and the connection is
+ * closed at release). Repeat until pool_continue returns something other
+ * than POOL_WAIT. A libuv loop: uv_poll_start(fd, events) and, with
+ * POOL_IO_TIMEOUT, a uv_timer; on either, pool_continue. The fd may change
+ * between waits only across a reconnect, which these calls never do.
+ *
+ * While an operation is in progress every other call on the connection
+ * returns POOL_E_MISUSE. A connection released (or the pool destroyed)
+ * mid-operation is closed, never reused: its socket is shut down and the
+ * operation ended at once, without waiting for the server.
+ * Results come through the usual result calls; rows of a result stored by
+ * pool_store_result_start are in memory, so fetching them never blocks.
+ * Thread-safety: as every call on a connection (one thread at a time).
+ */
+#define POOL_IO_READ 1u
+#define POOL_IO_WRITE 2u
+#define POOL_IO_TIMEOUT 8u
+
+/* What a non-blocking operation waits for. Its fields are never extended. */
+typedef struct pool_io_s {
+    int fd;             /* the connection's socket */
+    uint32_t events;    /* POOL_IO_READ | POOL_IO_WRITE | POOL_IO_TIMEOUT bits */
+    int64_t timeout_ms; /* with POOL_IO_TIMEOUT: how long to wait; else -1 */
+} pool_io_t;
+
+/* pool_query_start: pool_query without blocking. Then read its result with
+ * pool_store_result_start (or pool_store_result/pool_use_result, which
+ * block). Return: POOL_OK (sent and answered), POOL_WAIT (*io filled),
+ * otherwise as pool_query; POOL_E_BAD_ARGUMENT also for a NULL io. */
+POOL_API int pool_query_start(pool_conn_t *conn, const char *sql, size_t length, pool_io_t *io);
+
+/* pool_store_result_start: pool_store_result without blocking.
+ * *out_result is set when the call returns POOL_OK (NULL for a statement
+ * without a result set); after POOL_WAIT it comes from pool_continue.
+ * Ownership: as pool_store_result. Return: POOL_OK, POOL_WAIT, otherwise as
+ * pool_store_result; POOL_E_MISUSE for a prepared statement's result (read
+ * it with pool_store_result). */
+POOL_API int pool_store_result_start(pool_conn_t *conn, pool_result_t **out_result, pool_io_t *io);
+
+/* pool_ping_start: pool_ping without blocking. */
+POOL_API int pool_ping_start(pool_conn_t *conn, pool_io_t *io);
+
+/* pool_continue: go on with the connection's operation in progress after
+ * what `ready` says happened (POOL_IO_* bits). out_result receives the
+ * result when a pool_store_result_start finishes (it may be NULL for the
+ * other operations). Return: POOL_OK (done), POOL_WAIT (*io filled again),
+ * the operation's own failure (POOL_E_SERVER: the statement failed, or the
+ * link; errno 2013 after a timeout), POOL_E_MISUSE when no operation is in
+ * progress, POOL_E_BAD_ARGUMENT for unknown bits or a NULL io, or a NULL
+ * out_result when a store finishes. */
+POOL_API int pool_continue(pool_conn_t *conn, uint32_t ready, pool_io_t *io, pool_result_t **out_result);
 
 /* Server status bits (as sent by the server) in pool_conn_info_t.server_status. */
 #define POOL_STATUS_IN_TRANS 0x0001u

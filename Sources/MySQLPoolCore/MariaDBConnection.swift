@@ -183,11 +183,15 @@ private func withOptionalCString<Result>(_ text: String?, _ body: (UnsafePointer
 public final class MariaDBConnection: @unchecked Sendable {
     let mysql: UnsafeMutablePointer<MYSQL>
     /// Set when an error means the link is gone; checked at release.
-    public private(set) var isBroken = false
+    public internal(set) var isBroken = false
     /// A statement was sent whose result set was not yet stored or used.
-    private var resultPending = false
+    var resultPending = false
+    /// The non-blocking operation in progress (see NonBlocking.swift).
+    var pendingIO: PendingIO?
+    /// Whether libmariadb's non-blocking context is set up.
+    var nonBlockingEnabled = false
     /// Results the borrower has not freed; all are freed at release.
-    public private(set) var liveResults: [MariaDBResult] = []
+    public internal(set) var liveResults: [MariaDBResult] = []
     /// Whether an unbuffered result still owns the wire. Only the newest
     /// result can (no statement runs while one is open), so no weak
     /// reference to it is kept: loading one costs atomics on every query.
@@ -350,6 +354,10 @@ public final class MariaDBConnection: @unchecked Sendable {
         if isInherited {
             throw PoolError(.misuse, "this connection was opened by the parent process before fork(); "
                                 + "borrow a new one in this process")
+        }
+        if pendingIO != nil {
+            throw PoolError(.misuse, "a non-blocking operation is in progress on this connection: "
+                                + "call pool_continue until it is done")
         }
         if streamingResultIsOpen {
             throw PoolError(.misuse,
@@ -780,6 +788,8 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// for no reset (the array is not even passed on the common path).
     func prepareForReuse(autocommit: Bool, resetThen sessionCommands: [String]?) -> ReturnCondition {
         abandonPythonOutcome()
+        // Given back in the middle of a non-blocking call: closed.
+        abortPendingIO()
         if !liveResults.isEmpty {
             for result in liveResults { result.freeResources() }
             liveResults.removeAll(keepingCapacity: true)
@@ -855,6 +865,7 @@ public final class MariaDBConnection: @unchecked Sendable {
         guard !isClosed else { return }
         isClosed = true
         settle()
+        abortPendingIO()
         for result in liveResults { result.freeResources() }
         liveResults.removeAll()
         returnStatements(dropAll: true)
@@ -940,7 +951,10 @@ public final class MariaDBResult: @unchecked Sendable {
             throw PoolError(.wrongHandle, "the result was already freed")
         }
         let (row, failed) = rows.fetch()
-        if failed { throw connection.statementError(statement.stmt) }
+        if failed {
+            statement.failed = true
+            throw connection.statementError(statement.stmt)
+        }
         guard row else {
             if isStreaming { isExhausted = true }
             return nil

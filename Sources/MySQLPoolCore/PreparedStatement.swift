@@ -50,6 +50,10 @@ public final class PreparedStatement: @unchecked Sendable {
     var lastUsed: UInt64 = 0
     /// Its key in the connection's StatementCache, once cached.
     var cacheKey = 0
+    /// An execute or its result failed: libmariadb's state of the statement
+    /// may expect rows the server will not send (its next execute then
+    /// waits forever), so it is closed when given back, never kept.
+    var failed = false
     /// The result being read from it: its rows live in the statement.
     public internal(set) var liveResult: MariaDBResult?
     /// The buffers its rows are fetched into, kept from execute to execute.
@@ -206,6 +210,13 @@ struct StatementCache {
         statement.cacheKey = key
         entries[key] = statement
         return evicted
+    }
+
+    /// Takes `statement` out of the cache (it stays lent to its borrower).
+    mutating func remove(_ statement: PreparedStatement) {
+        guard statement.isCached, entries[statement.cacheKey] === statement else { return }
+        entries[statement.cacheKey] = nil
+        statement.isCached = false
     }
 
     /// Removes and returns every statement no borrower holds.
@@ -414,11 +425,13 @@ extension MariaDBConnection {
         abandonPythonOutcome()
         currentStatement = nil
         if mysql_stmt_execute(statement.stmt) != 0 {
+            statement.failed = true
             let error = statementError(statement.stmt)
             guard error.serverErrno == unknownStatement else { throw error }
             try reprepare(statement)
             try statement.bind(parameters)
             if mysql_stmt_execute(statement.stmt) != 0 { throw statementError(statement.stmt) }
+            statement.failed = false
         }
         noteAnswer()
         currentStatement = statement
@@ -440,6 +453,7 @@ extension MariaDBConnection {
         if let index = lentStatements.lastIndex(where: { $0 === statement }) { lentStatements.remove(at: index) }
         freeStatementResult(statement)
         if currentStatement === statement { finishStatementResults() }
+        if statement.failed { statementCache.remove(statement) }
         if !statement.isCached && !isInherited { statement.close() }
     }
 
@@ -494,7 +508,10 @@ extension MariaDBConnection {
     /// The pending result of the statement last executed, as a result object.
     func takeStatementResult(_ statement: PreparedStatement, streaming: Bool) throws(PoolError) -> MariaDBResult {
         pendingStatement = nil
-        if !streaming, mysql_stmt_store_result(statement.stmt) != 0 { throw statementError(statement.stmt) }
+        if !streaming, mysql_stmt_store_result(statement.stmt) != 0 {
+            statement.failed = true
+            throw statementError(statement.stmt)
+        }
         let rows: StatementRows
         if let kept = statement.rows, kept.columnCount == Int(statement.stmt.pointee.field_count) {
             rows = kept
@@ -517,7 +534,10 @@ extension MariaDBConnection {
         guard mysql_stmt_more_results(statement.stmt) != 0 else { return false }
         _ = mysql_stmt_free_result(statement.stmt)
         let status = mysql_stmt_next_result(statement.stmt)
-        if status > 0 { throw statementError(statement.stmt) }
+        if status > 0 {
+            statement.failed = true
+            throw statementError(statement.stmt)
+        }
         guard status == 0 else { return false }
         pendingStatement = mysql_stmt_field_count(statement.stmt) > 0 ? statement : nil
         return true

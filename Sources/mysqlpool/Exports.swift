@@ -239,6 +239,7 @@ public func exportStrerror(_ code: Int32) -> UnsafePointer<CChar> {
     case 9: staticCString("internal error in libmysqlpool")
     case 100: staticCString("row available")
     case 101: staticCString("no more rows or results")
+    case 102: staticCString("waiting for I/O: see the pool_io_t filled in")
     default: staticCString("unknown status code")
     }
 }
@@ -810,6 +811,70 @@ public func exportNextResult(_ conn: OpaquePointer?) -> Int32 {
     var more = false
     let code = status { () throws(PoolError) in more = try connection(conn).nextResult() }
     return code == 0 && !more ? 101 : code
+}
+
+// MARK: - Non-blocking calls
+
+@_cdecl("pool_query_start")
+public func exportQueryStart(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: UInt,
+                             _ io: UnsafeMutablePointer<pool_io_t>?) -> Int32 {
+    ioStatus(io) { () throws(PoolError) in
+        try withConnection(conn) { connection throws(PoolError) in try connection.startQuery(try statement(sql, length)) }
+    }
+}
+
+@_cdecl("pool_store_result_start")
+public func exportStoreResultStart(_ conn: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?,
+                                   _ io: UnsafeMutablePointer<pool_io_t>?) -> Int32 {
+    out?.pointee = nil
+    return ioStatus(io, result: out) { () throws(PoolError) in
+        try withConnection(conn) { connection throws(PoolError) in
+            _ = try nonNull(out, "out_result")
+            return try connection.startStoreResult()
+        }
+    }
+}
+
+@_cdecl("pool_ping_start")
+public func exportPingStart(_ conn: OpaquePointer?, _ io: UnsafeMutablePointer<pool_io_t>?) -> Int32 {
+    ioStatus(io) { () throws(PoolError) in
+        try withConnection(conn) { connection throws(PoolError) in try connection.startPing() }
+    }
+}
+
+@_cdecl("pool_continue")
+public func exportContinue(_ conn: OpaquePointer?, _ ready: UInt32, _ io: UnsafeMutablePointer<pool_io_t>?,
+                           _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    out?.pointee = nil
+    return ioStatus(io, result: out) { () throws(PoolError) in
+        try withConnection(conn) { connection throws(PoolError) in try connection.continueOperation(ready: ready) }
+    }
+}
+
+/// A non-blocking call's status: POOL_WAIT with `io` filled, or POOL_OK
+/// with the stored result (if any) registered and written to `result`.
+private func ioStatus(_ io: UnsafeMutablePointer<pool_io_t>?, result: UnsafeMutablePointer<OpaquePointer?>? = nil,
+                      _ body: () throws(PoolError) -> IOStep) -> Int32 {
+    var waiting = false
+    let code = status { () throws(PoolError) in
+        let io = try nonNull(io, "io")
+        switch try body() {
+        case .wait(let wait):
+            io.pointee = pool_io_t(fd: wait.socket, events: wait.events, timeout_ms: wait.timeoutMilliseconds)
+            waiting = true
+        case .done(let stored):
+            io.pointee = pool_io_t(fd: -1, events: 0, timeout_ms: -1)
+            guard let stored else { return }
+            guard let result else {
+                stored.free()
+                throw PoolError(.badArgument, "out_result is NULL but the store finished with a result (freed)")
+            }
+            let handle = register(stored, .result)
+            stored.embedderTag = UInt(bitPattern: handle)
+            result.pointee = handle
+        }
+    }
+    return code == 0 && waiting ? 102 : code
 }
 
 @_cdecl("pool_conn_info")

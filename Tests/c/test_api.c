@@ -147,11 +147,12 @@ static void test_version(void) {
 static const int all_codes[] = {POOL_OK,          POOL_E_EXHAUSTED,      POOL_E_CLOSED,
                                 POOL_E_BAD_ARGUMENT, POOL_E_SERVER,      POOL_E_WRONG_HANDLE,
                                 POOL_E_UNKNOWN_OPTION, POOL_E_NO_MEMORY, POOL_E_MISUSE,
-                                POOL_E_INTERNAL,  POOL_ROW,              POOL_DONE};
+                                POOL_E_INTERNAL,  POOL_ROW,              POOL_DONE,
+                                POOL_WAIT};
 #define N_CODES (sizeof all_codes / sizeof all_codes[0])
 
 static void test_strerror(void) {
-    static const int unknown[] = {-1, 10, 99, 102, 1000, INT_MIN, INT_MAX};
+    static const int unknown[] = {-1, 10, 99, 103, 1000, INT_MIN, INT_MAX};
     size_t i, j;
     for (i = 0; i < N_CODES; i++) {
         const char *text = pool_strerror(all_codes[i]);

@@ -322,6 +322,42 @@ static void test_statement_outcomes(void) {
     pool_release(pool, conn);
 }
 
+/* A result that fails as its rows are sent (BIGINT overflow): the
+ * statement still runs again while held, and when given back it is closed,
+ * not cached (libmariadb's state of it could make the next execute wait for
+ * rows the server never sends: found by fuzz_params). */
+static void test_failed_result_is_not_cached(void) {
+    pool_t *p = NULL;
+    pool_conn_t *conn = NULL;
+    pool_stmt_t *stmt;
+    pool_result_t *result = NULL;
+    pool_param_t big[2];
+    static const char *const six[1] = {"6"};
+    int round;
+    big[0] = int64(INT64_MAX / 2);
+    big[1] = int64(INT64_MAX / 2);
+    if (!CHECK_RC(tl_pool(&p, "size", "1", "maxsize", "1", NULL), POOL_OK))
+        return;
+    for (round = 0; round < 2; round++) {
+        CHECK_RC(pool_get_conn(p, 5000, &conn), POOL_OK);
+        stmt = prepare(conn, "SELECT ? * ?");
+        CHECK_RC(pool_stmt_execute(stmt, 2, big), POOL_OK);
+        CHECK_RC(pool_store_result(conn, &result), POOL_E_SERVER);
+        CHECK_EQ_INT(pool_last_errno(), 1690);
+        CHECK_EQ_INT(tl_query_int(conn, "SELECT 1"), 1);
+        big[0] = int64(2), big[1] = int64(3);
+        expect_stmt_row(conn, stmt, 2, big, 1, six); /* held: it still runs */
+        big[0] = big[1] = int64(INT64_MAX / 2);
+        CHECK_RC(pool_stmt_execute(stmt, 2, big), POOL_OK);
+        CHECK_RC(pool_store_result(conn, &result), POOL_E_SERVER);
+        CHECK_RC(pool_stmt_close(stmt), POOL_OK);
+        CHECK_RC(pool_release(p, conn), POOL_OK);
+    }
+    CHECK_EQ_U64(tl_stats(p).stmt_prepares, 2); /* never served from the cache after failing */
+    CHECK_EQ_U64(tl_stats(p).stmt_cache_hits, 0);
+    pool_destroy(p);
+}
+
 /* The corpus of test_params, through prepared statements: the values travel
  * outside the statement's text, so none can alter it. */
 static void test_injection_corpus(void) {
@@ -603,6 +639,7 @@ int main(int argc, char **argv) {
     RUN(test_binary_rows_equal_text_rows);
     RUN(test_statement_outcomes);
     RUN(test_injection_corpus);
+    RUN(test_failed_result_is_not_cached);
     RUN(test_cache_hits_misses_evictions);
     RUN(test_reset_and_no_cache);
     RUN(test_statement_handles_are_checked);

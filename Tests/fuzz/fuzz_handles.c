@@ -160,7 +160,7 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
      * reported first as a bad argument. */
     int alt = null_out ? POOL_E_BAD_ARGUMENT : POOL_E_WRONG_HANDLE;
 
-    switch (which % 31) {
+    switch (which % 35) {
     case 0: /* the length is not read before the handle is checked */
         rc = pool_query(conn, null_out ? NULL : sql, (size_t)value);
         fz_expect("pool_query(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, alt);
@@ -278,6 +278,31 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
     case 26:
         fz_expect("pool_stmt_close(bad stmt)", pool_stmt_close((pool_stmt_t *)h), 1, POOL_E_WRONG_HANDLE);
         break;
+    case 27: { /* non-blocking calls: the handle first; io is never written on failure */
+        pool_io_t io = {12345, 0, 0};
+        rc = pool_query_start(conn, null_out ? NULL : sql, (size_t)value, extra & 2 ? NULL : &io);
+        fz_expect("pool_query_start(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, POOL_E_BAD_ARGUMENT);
+        FZ_CHECK(io.fd == 12345, "pool_query_start failed but wrote *io");
+        break;
+    }
+    case 28: {
+        pool_io_t io;
+        rc = pool_store_result_start(conn, null_out ? NULL : &res, extra & 2 ? NULL : &io);
+        fz_expect("pool_store_result_start(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, POOL_E_BAD_ARGUMENT);
+        break;
+    }
+    case 29: {
+        pool_io_t io;
+        rc = pool_ping_start(conn, extra & 2 ? NULL : &io);
+        fz_expect("pool_ping_start(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, POOL_E_BAD_ARGUMENT);
+        break;
+    }
+    case 30: {
+        pool_io_t io;
+        rc = pool_continue(conn, (uint32_t)value, extra & 2 ? NULL : &io, null_out ? NULL : &res);
+        fz_expect("pool_continue(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, POOL_E_BAD_ARGUMENT);
+        break;
+    }
     default: { /* release/discard with a live or bad pool: the connection is never live */
         void *pool = pick((uint8_t)(extra >> 1), value >> 17);
         rc = which % 3 == 0   ? pool_release((pool_t *)pool, conn)

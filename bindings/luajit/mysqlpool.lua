@@ -53,7 +53,8 @@ enum pool_status {
     POOL_E_MISUSE = 8,
     POOL_E_INTERNAL = 9,
     POOL_ROW = 100,
-    POOL_DONE = 101
+    POOL_DONE = 101,
+    POOL_WAIT = 102
 };
 
 const char *pool_strerror(int code);

@@ -4,7 +4,7 @@
 #   1. include/mysqlpool.h compiles standalone as C99 and as C++11, and the
 #      example in its preamble comment compiles and links;
 #   2. Tests/c/*.c are built (into build/c/, or build/c-asan/ with --asan)
-#      and run: test_api, test_threads, test_params, test_stmt, test_dlopen.
+#      and run: test_api, test_threads, test_params, test_stmt, test_nonblocking, test_dlopen.
 #
 # Needs the MYSQL_* variables of a test server, i.e. run it as
 #   scripts/server/with-mariadb.sh scripts/test/test-c.sh [--asan]
@@ -109,6 +109,7 @@ build test_api -L"$lib_dir" -lmysqlpool -Wl,-rpath,"$lib_dir" -lpthread
 build test_threads -L"$lib_dir" -lmysqlpool -Wl,-rpath,"$lib_dir" -lpthread
 build test_params -L"$lib_dir" -lmysqlpool -Wl,-rpath,"$lib_dir" -lpthread
 build test_stmt -L"$lib_dir" -lmysqlpool -Wl,-rpath,"$lib_dir" -lpthread
+build test_nonblocking -L"$lib_dir" -lmysqlpool -Wl,-rpath,"$lib_dir" -lpthread
 build test_dlopen -ldl -lpthread
 
 # test_dlopen's list of names must be the header's list of functions.
@@ -163,6 +164,7 @@ run test_api
 run test_threads
 run test_params
 run test_stmt
+run test_nonblocking
 run test_dlopen "$lib"
 
 echo "== timings"

@@ -1,0 +1,151 @@
+import CMariaDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a non-blocking operation waits for before it can go on: the
+/// connection's socket readable or writable, or a timeout. The caller's
+/// event loop waits, then calls `continueOperation` with what happened.
+public struct IOWait: Sendable, Equatable {
+    public static let read: UInt32 = 1
+    public static let write: UInt32 = 2
+    public static let timeout: UInt32 = 8
+
+    public var socket: Int32
+    /// IOWait.read / .write / .timeout bits (libmariadb's MYSQL_WAIT_*).
+    public var events: UInt32
+    /// How long to wait when `events` has .timeout; -1 otherwise.
+    public var timeoutMilliseconds: Int64
+}
+
+/// The outcome of a start or continue call.
+public enum IOStep {
+    /// Finished; for a store, the result (nil when the statement has none).
+    case done(MariaDBResult?)
+    case wait(IOWait)
+}
+
+/// The non-blocking operation a connection is in the middle of.
+enum PendingIO {
+    case query, storeResult, ping
+}
+
+// MARK: - Non-blocking calls (libmariadb's _start/_cont API)
+
+extension MariaDBConnection {
+    /// libmariadb runs a non-blocking call on a stack of its own, set up on
+    /// first use (MYSQL_OPT_NONBLOCK), so connections that never use it pay
+    /// nothing.
+    private func enableNonBlocking() throws(PoolError) {
+        guard !nonBlockingEnabled else { return }
+        guard mysql_options(mysql, MYSQL_OPT_NONBLOCK, nil) == 0 else {
+            throw PoolError(.noMemory, "cannot set up the non-blocking context of the connection")
+        }
+        nonBlockingEnabled = true
+    }
+
+    /// Starts sending a statement; finish it with `continueOperation`, then
+    /// read its result (with `startStoreResult`, or useResult/storeResult).
+    public func startQuery(_ sql: UnsafeRawBufferPointer) throws(PoolError) -> IOStep {
+        try ensureIdleWire()
+        try enableNonBlocking()
+        let emptyStatement: StaticString = ""
+        let base = sql.baseAddress ?? UnsafeRawPointer(emptyStatement.utf8Start)
+        var ret: Int32 = 0
+        let status = mysql_real_query_start(&ret, mysql, base.assumingMemoryBound(to: CChar.self), UInt(sql.count))
+        return try step(.query, status: status, ret: ret)
+    }
+
+    /// Starts reading the whole pending result set into memory.
+    public func startStoreResult() throws(PoolError) -> IOStep {
+        if pendingIO != nil { try ensureIdleWire() }
+        guard resultPending else {
+            if pendingStatement != nil {
+                throw PoolError(.misuse, "a prepared statement's result is read with pool_store_result")
+            }
+            return .done(nil)
+        }
+        try enableNonBlocking()
+        resultPending = false
+        var raw: UnsafeMutablePointer<MYSQL_RES>?
+        let status = mysql_store_result_start(&raw, mysql)
+        return try step(.storeResult, status: status, result: raw)
+    }
+
+    /// Starts a COM_PING.
+    public func startPing() throws(PoolError) -> IOStep {
+        try ensureIdleWire()
+        try enableNonBlocking()
+        var ret: Int32 = 0
+        let status = mysql_ping_start(&ret, mysql)
+        return try step(.ping, status: status, ret: ret)
+    }
+
+    /// Goes on with the operation in progress once `ready` (IOWait bits:
+    /// what the socket became, or .timeout) happened.
+    public func continueOperation(ready: UInt32) throws(PoolError) -> IOStep {
+        guard let operation = pendingIO else {
+            throw PoolError(.misuse, "no non-blocking operation is in progress on this connection")
+        }
+        guard ready & ~(IOWait.read | IOWait.write | IOWait.timeout) == 0 else {
+            throw PoolError(.badArgument, "unknown bits 0x\(String(ready, radix: 16)) in ready")
+        }
+        var ret: Int32 = 0
+        var raw: UnsafeMutablePointer<MYSQL_RES>?
+        let status: Int32
+        switch operation {
+        case .query: status = mysql_real_query_cont(&ret, mysql, Int32(ready))
+        case .storeResult: status = mysql_store_result_cont(&raw, mysql, Int32(ready))
+        case .ping: status = mysql_ping_cont(&ret, mysql, Int32(ready))
+        }
+        return try step(operation, status: status, ret: ret, result: raw)
+    }
+
+    /// Ends an operation the borrower left in progress (given back or
+    /// closed mid-call): libmariadb must not be left inside its
+    /// non-blocking context, or its next write (the COM_QUIT of close)
+    /// would try to suspend a call that is not running. The socket is shut
+    /// down first, so driving the operation to its end fails at once
+    /// instead of waiting for the server; the connection is broken.
+    func abortPendingIO() {
+        guard pendingIO != nil else { return }
+        isBroken = true
+        let socket = mysql_get_socket(mysql)
+        if socket >= 0 { _ = Glibc.shutdown(Int32(socket), Int32(SHUT_RDWR)) }
+        var rounds = 0
+        while pendingIO != nil && rounds < 100 {
+            rounds += 1
+            _ = try? continueOperation(ready: IOWait.read | IOWait.write)
+        }
+    }
+
+    /// What a _start or _cont call said: wait, or done (ret and result are
+    /// then the call's outcome).
+    private func step(_ operation: PendingIO, status: Int32, ret: Int32 = 0,
+                      result raw: UnsafeMutablePointer<MYSQL_RES>? = nil) throws(PoolError) -> IOStep {
+        if status != 0 {
+            pendingIO = operation
+            let wantsTimeout = UInt32(status) & IOWait.timeout != 0
+            return .wait(IOWait(socket: Int32(mysql_get_socket(mysql)), events: UInt32(status),
+                                timeoutMilliseconds: wantsTimeout ? Int64(mysql_get_timeout_value_ms(mysql)) : -1))
+        }
+        pendingIO = nil
+        switch operation {
+        case .query:
+            guard ret == 0 else { throw currentError() }
+            noteAnswer()
+            resultPending = mysql_field_count(mysql) > 0
+            return .done(nil)
+        case .ping:
+            guard ret == 0 else { throw currentError() }
+            noteAnswer()
+            return .done(nil)
+        case .storeResult:
+            guard let raw else { throw currentError() }
+            noteAnswer()
+            let result = MariaDBResult(raw, connection: self, streaming: false)
+            liveResults.append(result)
+            return .done(result)
+        }
+    }
+}

@@ -1,0 +1,229 @@
+/*
+ * test_nonblocking.c: the non-blocking calls (pool_query_start,
+ * pool_store_result_start, pool_ping_start, pool_continue) driven by a
+ * poll() loop, as an event loop drives them: the start returns before the
+ * server answers, two connections run their statements at once on one
+ * thread, other calls are refused mid-operation, a server error and a
+ * timeout come back as statuses, and a connection released mid-operation is
+ * closed at once, never reused.
+ *
+ * Run under scripts/server/with-mariadb.sh.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <poll.h>
+
+#include "testlib.h"
+
+static pool_t *pool;
+
+/* Waits as the io says, once: the POOL_IO_* bits of what happened. */
+static uint32_t wait_once(const pool_io_t *io) {
+    struct pollfd p;
+    uint32_t ready = 0;
+    int rc;
+    p.fd = io->fd;
+    p.events = (short)((io->events & POOL_IO_READ ? POLLIN : 0) | (io->events & POOL_IO_WRITE ? POLLOUT : 0));
+    p.revents = 0;
+    rc = poll(&p, 1, io->events & POOL_IO_TIMEOUT ? (int)io->timeout_ms : -1);
+    if (rc == 0)
+        return POOL_IO_TIMEOUT;
+    if (p.revents & (POLLIN | POLLHUP | POLLERR))
+        ready |= POOL_IO_READ;
+    if (p.revents & POLLOUT)
+        ready |= POOL_IO_WRITE;
+    return ready;
+}
+
+/* Drives an operation to its end; *waits counts the POOL_WAITs. */
+static int drive(pool_conn_t *conn, int rc, pool_io_t *io, pool_result_t **result, int *waits) {
+    while (rc == POOL_WAIT) {
+        if (waits)
+            (*waits)++;
+        rc = pool_continue(conn, wait_once(io), io, result);
+    }
+    return rc;
+}
+
+static pool_conn_t *borrow(pool_t *from) {
+    pool_conn_t *conn = NULL;
+    if (pool_get_conn(from, 5000, &conn) != POOL_OK)
+        fprintf(stderr, "borrow: %s\n", pool_last_error());
+    return conn;
+}
+
+static void test_start_returns_before_the_answer(void) {
+    pool_conn_t *conn = borrow(pool);
+    pool_result_t *result = NULL;
+    const char *const *values;
+    const size_t *lengths;
+    pool_io_t io;
+    int waits = 0, rc;
+    double started = tl_now_ms(), returned;
+    static const char sql[] = "SELECT SLEEP(0.3), 7";
+    rc = pool_query_start(conn, sql, sizeof sql - 1, &io);
+    returned = tl_now_ms() - started;
+    CHECK_RC(rc, POOL_WAIT);
+    tl_check(returned < 150, __FILE__, __LINE__, "the start did not wait for the server", "%.0f ms", returned);
+    CHECK(io.fd >= 0 && (io.events & POOL_IO_READ));
+    CHECK_RC(drive(conn, rc, &io, NULL, &waits), POOL_OK);
+    CHECK(waits >= 1);
+    tl_check(tl_now_ms() - started >= 250, __FILE__, __LINE__, "the statement ran", "%.0f ms", tl_now_ms() - started);
+    rc = pool_store_result_start(conn, &result, &io);
+    CHECK_RC(drive(conn, rc, &io, &result, NULL), POOL_OK);
+    if (CHECK(result != NULL) && CHECK_RC(pool_result_fetch(result, &values, &lengths), POOL_ROW)) {
+        CHECK_MEM(values[0], lengths[0], "0", 1);
+        CHECK_MEM(values[1], lengths[1], "7", 1);
+    }
+    pool_result_free(result);
+    /* A statement without a result set: nothing to store. */
+    rc = pool_query_start(conn, "DO 1", 4, &io);
+    CHECK_RC(drive(conn, rc, &io, NULL, NULL), POOL_OK);
+    result = (pool_result_t *)&io;
+    CHECK_RC(pool_store_result_start(conn, &result, &io), POOL_OK);
+    CHECK(result == NULL);
+    rc = pool_ping_start(conn, &io);
+    CHECK_RC(drive(conn, rc, &io, NULL, NULL), POOL_OK);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 5"), 5); /* the blocking calls still work */
+    pool_release(pool, conn);
+}
+
+/* One thread, two connections, two SLEEP(0.3)s: together in about 0.3 s. */
+static void test_two_connections_on_one_thread(void) {
+    pool_conn_t *conns[2];
+    pool_io_t io[2];
+    int rc[2], i, busy;
+    double started = tl_now_ms(), took;
+    for (i = 0; i < 2; i++) {
+        conns[i] = borrow(pool);
+        rc[i] = pool_query_start(conns[i], "SELECT SLEEP(0.3)", 17, &io[i]);
+        CHECK_RC(rc[i], POOL_WAIT);
+    }
+    do {
+        struct pollfd fds[2];
+        busy = 0;
+        for (i = 0; i < 2; i++) {
+            fds[i].fd = rc[i] == POOL_WAIT ? io[i].fd : -1;
+            fds[i].events = POLLIN;
+            fds[i].revents = 0;
+            busy += rc[i] == POOL_WAIT;
+        }
+        if (!busy || poll(fds, 2, 5000) <= 0)
+            break;
+        for (i = 0; i < 2; i++)
+            if (rc[i] == POOL_WAIT && fds[i].revents)
+                rc[i] = pool_continue(conns[i], POOL_IO_READ, &io[i], NULL);
+    } while (1);
+    took = tl_now_ms() - started;
+    CHECK_RC(rc[0], POOL_OK);
+    CHECK_RC(rc[1], POOL_OK);
+    tl_check(took < 550, __FILE__, __LINE__, "both ran at once", "%.0f ms", took);
+    for (i = 0; i < 2; i++) {
+        pool_result_t *result = NULL;
+        CHECK_RC(pool_store_result(conns[i], &result), POOL_OK);
+        pool_result_free(result);
+        pool_release(pool, conns[i]);
+    }
+}
+
+static void test_calls_refused_mid_operation(void) {
+    pool_conn_t *conn = borrow(pool);
+    pool_result_t *result = NULL;
+    pool_io_t io;
+    int rc = pool_query_start(conn, "SELECT SLEEP(0.2)", 17, &io);
+    CHECK_RC(rc, POOL_WAIT);
+    CHECK_RC(pool_query(conn, "SELECT 1", 8), POOL_E_MISUSE);
+    CHECK_CONTAINS(pool_last_error(), "non-blocking operation is in progress");
+    CHECK_RC(pool_ping(conn), POOL_E_MISUSE);
+    CHECK_RC(pool_query_start(conn, "SELECT 1", 8, &io), POOL_E_MISUSE);
+    CHECK_RC(pool_continue(conn, 0x40, &io, NULL), POOL_E_BAD_ARGUMENT);
+    CHECK_CONTAINS(pool_last_error(), "0x40");
+    CHECK_RC(pool_continue(conn, POOL_IO_READ, NULL, NULL), POOL_E_BAD_ARGUMENT);
+    CHECK_RC(drive(conn, rc, &io, NULL, NULL), POOL_OK);
+    CHECK_RC(pool_store_result(conn, &result), POOL_OK);
+    pool_result_free(result);
+    /* Nothing in progress any more. */
+    CHECK_RC(pool_continue(conn, POOL_IO_READ, &io, NULL), POOL_E_MISUSE);
+    /* A server error is the operation's status. */
+    rc = pool_query_start(conn, "SELEC 1", 7, &io);
+    CHECK_RC(drive(conn, rc, &io, NULL, NULL), POOL_E_SERVER);
+    CHECK_LAST_ERROR(POOL_E_SERVER, 1064, "42000");
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 6"), 6);
+    /* Bad handles and arguments. */
+    CHECK_RC(pool_query_start(NULL, "SELECT 1", 8, &io), POOL_E_WRONG_HANDLE);
+    CHECK_RC(pool_continue(NULL, POOL_IO_READ, &io, NULL), POOL_E_WRONG_HANDLE);
+    CHECK_RC(pool_ping_start(conn, NULL), POOL_E_BAD_ARGUMENT);
+    CHECK_RC(pool_store_result_start(conn, NULL, &io), POOL_E_BAD_ARGUMENT);
+    pool_release(pool, conn);
+}
+
+/* Released in the middle of a statement: closed at once (the server is not
+ * waited for), counted as broken, never handed out again. */
+static void test_release_mid_operation_closes(void) {
+    pool_t *p = NULL;
+    pool_conn_t *conn;
+    pool_io_t io;
+    uint64_t thread_id;
+    double started;
+    if (!CHECK_RC(tl_pool(&p, "size", "1", "maxsize", "1", NULL), POOL_OK))
+        return;
+    conn = borrow(p);
+    thread_id = tl_info(conn).thread_id;
+    CHECK_RC(pool_query_start(conn, "SELECT SLEEP(5)", 15, &io), POOL_WAIT);
+    started = tl_now_ms();
+    CHECK_RC(pool_release(p, conn), POOL_OK);
+    tl_check(tl_now_ms() - started < 1000, __FILE__, __LINE__, "the release did not wait for the statement",
+             "%.0f ms", tl_now_ms() - started);
+    CHECK_EQ_U64(tl_stats(p).closed_broken, 1);
+    conn = borrow(p);
+    CHECK(conn != NULL && tl_info(conn).thread_id != thread_id);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 3"), 3);
+    pool_release(p, conn);
+    /* The same with the pool destroyed under a borrowed connection mid-operation. */
+    conn = borrow(p);
+    CHECK_RC(pool_query_start(conn, "SELECT SLEEP(5)", 15, &io), POOL_WAIT);
+    started = tl_now_ms();
+    pool_destroy(p);
+    CHECK_RC(pool_release(p, conn), POOL_OK);
+    tl_check(tl_now_ms() - started < 1000, __FILE__, __LINE__, "destroy and release did not wait", "%.0f ms",
+             tl_now_ms() - started);
+}
+
+/* With read_timeout, the wait includes a timeout; when it runs out the
+ * operation fails with a lost link and the connection is closed. */
+static void test_timeout(void) {
+    pool_t *p = NULL;
+    pool_conn_t *conn;
+    pool_io_t io;
+    int rc;
+    if (!CHECK_RC(tl_pool(&p, "size", "1", "maxsize", "1", "read_timeout", "1", NULL), POOL_OK))
+        return;
+    conn = borrow(p);
+    rc = pool_query_start(conn, "SELECT SLEEP(3)", 15, &io);
+    CHECK_RC(rc, POOL_WAIT);
+    CHECK(io.events & POOL_IO_TIMEOUT);
+    CHECK(io.timeout_ms > 0 && io.timeout_ms <= 1000);
+    rc = pool_continue(conn, POOL_IO_TIMEOUT, &io, NULL);
+    CHECK_RC(rc, POOL_E_SERVER);
+    CHECK(tl_link_lost_errno(pool_last_errno()));
+    CHECK_RC(pool_release(p, conn), POOL_OK);
+    CHECK_EQ_U64(tl_stats(p).closed_broken, 1);
+    conn = borrow(p);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 4"), 4);
+    pool_release(p, conn);
+    pool_destroy(p);
+}
+
+int main(int argc, char **argv) {
+    tl_init(argc, argv);
+    tl_require_server();
+    if (!CHECK_RC(tl_pool(&pool, "maxsize", "2", NULL), POOL_OK))
+        return test_summary();
+    RUN(test_start_returns_before_the_answer);
+    RUN(test_two_connections_on_one_thread);
+    RUN(test_calls_refused_mid_operation);
+    RUN(test_release_mid_operation_closes);
+    RUN(test_timeout);
+    pool_destroy(pool);
+    return test_summary();
+}
