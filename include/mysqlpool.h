@@ -711,7 +711,7 @@ POOL_API int pool_next_result(pool_conn_t *conn);
 /* ---------------------------------------------------------------------------
  * NON-BLOCKING CALLS (for event loops: asyncio, libuv, Lua cosockets, ...)
  *
- * A _start call begins an operation on a borrowed connection and returns
+ * A _start call begins an operation (on a borrowed connection, or a borrow) and returns
  * POOL_OK when it finished at once, or POOL_WAIT with *io saying what it
  * waits for: the socket io->fd readable (POOL_IO_READ) and/or writable
  * (POOL_IO_WRITE), and/or io->timeout_ms milliseconds (POOL_IO_TIMEOUT, set
@@ -742,6 +742,37 @@ typedef struct pool_io_s {
     uint32_t events;    /* POOL_IO_READ | POOL_IO_WRITE | POOL_IO_TIMEOUT bits */
     int64_t timeout_ms; /* with POOL_IO_TIMEOUT: how long to wait; else -1 */
 } pool_io_t;
+
+/* Borrowing without blocking. An event loop's borrow waits in the same
+ * first-come first-served queue as pool_get_conn's threads (fairness and
+ * deadlines hold across both), but is woken through an eventfd the loop
+ * watches; opening a connection for it, or a ping before checkout, runs on
+ * a helper thread of the library, never on the loop's.
+ *   pool_get_conn_start: POOL_OK with *out_conn when a connection is ready
+ *     at once (an idle one whose check needs no round trip); POOL_WAIT with
+ *     *out_wait and *io (io->fd readable, and io->timeout_ms with
+ *     POOL_IO_TIMEOUT while the wait has a deadline or an overflow instant).
+ *     timeout_ms and flags: as pool_get_conn_ex (timeout_ms < 0: get_timeout);
+ *     a read-only borrow falls back to the primary as there.
+ *   pool_get_conn_continue: after the fd became readable or the timeout
+ *     passed (an early call is harmless): POOL_OK with *out_conn, POOL_WAIT
+ *     with *io again, or the failure (POOL_E_EXHAUSTED at the deadline,
+ *     POOL_E_CLOSED, POOL_E_SERVER when a connection could not be opened).
+ *     The wait handle is consumed by anything but POOL_WAIT.
+ *   pool_get_conn_cancel: give up (a cancelled task): the borrow leaves the
+ *     queue, and a connection already handed to it goes back to the pool.
+ *     The wait handle is consumed.
+ * Every wait handle must end in a connection, a failure or a cancel: one
+ * left pending keeps its place in the queue, and a connection handed to it
+ * stays borrowed. Ownership: the connection as pool_get_conn's. Return:
+ * also POOL_E_WRONG_HANDLE for a bad pool or wait handle, POOL_E_BAD_ARGUMENT
+ * for NULL out pointers or unknown flags. Thread-safety: any thread, one at
+ * a time per wait handle. */
+typedef struct pool_wait_s pool_wait_t;
+POOL_API int pool_get_conn_start(pool_t *pool, int64_t timeout_ms, uint32_t flags, pool_conn_t **out_conn,
+                                 pool_wait_t **out_wait, pool_io_t *io);
+POOL_API int pool_get_conn_continue(pool_wait_t *wait, pool_conn_t **out_conn, pool_io_t *io);
+POOL_API int pool_get_conn_cancel(pool_wait_t *wait);
 
 /* pool_query_start: pool_query without blocking. Then read its result with
  * pool_store_result_start (or pool_store_result/pool_use_result, which

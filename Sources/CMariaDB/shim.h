@@ -2,6 +2,7 @@
 #define CMARIADB_SHIM_H
 #include <mysql.h>
 #include <errmsg.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -15,5 +16,10 @@ static inline int mysqlpool_usable_cpus(void) {
     for (long i = 0; i < bytes / (long)sizeof mask[0]; i++)
         count += __builtin_popcountl(mask[i]);
     return count;
+}
+/* A non-blocking, close-on-exec eventfd: an event loop's borrow is woken
+ * through one (the flags are macros Swift does not import). */
+static inline int mysqlpool_eventfd(void) {
+    return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 #endif

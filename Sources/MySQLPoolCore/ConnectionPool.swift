@@ -114,8 +114,8 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     public var name: String { settings.name }
     public let factory: Factory
     let id: UInt64
-    private let mutex = PThreadMutex()
-    private var state: PoolStateMachine<Factory.Connection>
+    let mutex = PThreadMutex()
+    var state: PoolStateMachine<Factory.Connection>
     /// Set in init (and again in a forked child); stopped by close.
     private var maintenance: MaintenanceThread?
     /// The ForkWatch generation the books are for: changed under `mutex`, and
@@ -167,7 +167,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     /// abandoned (descriptor closed, no COM_QUIT), borrowed ones when they
     /// come back. The maintenance thread did not survive the fork.
     @inline(__always)
-    private func startOverIfForked() {
+    func startOverIfForked() {
         if forkGeneration != ForkWatch.generation { startOverAfterFork() }
     }
 
@@ -234,7 +234,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     }
 
     @inline(__always)
-    private func lend(_ slot: Slot) -> Slot {
+    func lend(_ slot: Slot) -> Slot {
         factory.lent(slot.connection)
         return slot
     }
@@ -250,7 +250,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         return Swift.min(Swift.max(callerDeadline, now &+ Self.minPingNanos), now &+ Self.maxPingNanos)
     }
 
-    private func passes(_ slot: Slot, _ check: LeaseCheck, countPing: Bool, deadlines: inout CallDeadlines) -> Bool {
+    func passes(_ slot: Slot, _ check: LeaseCheck, countPing: Bool, deadlines: inout CallDeadlines) -> Bool {
         switch check {
         case .none:
             return true
@@ -295,7 +295,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
     public func close() {
         startOverIfForked()
         let (slots, waiters) = mutex.withLock { state.close(now: MonotonicClock.now()) }
-        waiters.forEach { $0.condition.signal() }
+        waiters.forEach { $0.wake() }
         slots.forEach { retire($0) }
         Watchdog.shared.fireAll(owner: id)  // a keepalive ping on a stalled link must not hold up close
         maintenance?.stop()
@@ -322,7 +322,7 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
 
     /// Every connection that was in the books leaves through here (those
     /// that never were are closed where they fail).
-    private func retire(_ slot: Slot, abandon: Bool = false) {
+    func retire(_ slot: Slot, abandon: Bool = false) {
         if abandon { factory.abandon(slot.connection) } else { factory.close(slot.connection) }
         if let onRetire = settings.onRetire {
             let tag = slot.leaseTag.exchange(0, ordering: .relaxed)
@@ -330,10 +330,10 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
         }
     }
 
-    private func finishRelease(_ slot: Slot, _ condition: ReturnCondition, heardAt: UInt64? = nil) {
+    func finishRelease(_ slot: Slot, _ condition: ReturnCondition, heardAt: UInt64? = nil) {
         let now = MonotonicClock.coarse()
         let outcome = mutex.withLock { state.release(slot, condition, now: now, heardAt: heardAt) }
-        outcome.wake?.condition.signal()
+        outcome.wake?.wake()
         if let closing = outcome.close { retire(closing) }
     }
 
@@ -390,13 +390,13 @@ public final class ConnectionPool<Factory: ConnectionFactory>: @unchecked Sendab
             return try factory.connect(preferring: host)
         } catch {
             let waiter = mutex.withLock { state.connectFailed(now: MonotonicClock.now()) }
-            waiter?.condition.signal()
+            waiter?.wake()
             throw error
         }
     }
 
     /// Opens a connection in capacity the state machine reserved for us.
-    private func openForCaller(preferring host: Int?) throws(PoolError) -> Slot {
+    func openForCaller(preferring host: Int?) throws(PoolError) -> Slot {
         let connection = try connectInReservedCapacity(preferring: host)
         let now = MonotonicClock.coarse()
         let slot = Slot(connection: connection, createdAt: now, poolID: id, hostKey: factory.hostKey(connection))
@@ -427,7 +427,7 @@ extension ConnectionPool {
             let alive = factory.isSocketAlive(slot.connection)
                 && factory.ping(slot.connection, deadline: pingDeadline(), owner: id)
             let (wake, close) = mutex.withLock { state.keepaliveFinished(slot, alive: alive, now: MonotonicClock.coarse()) }
-            wake?.condition.signal()
+            wake?.wake()
             if close {
                 retire(slot)
                 if !alive { PoolLog.emit(.info, pool: name, "keepalive found an idle connection dead; closed it") }
@@ -448,7 +448,7 @@ extension ConnectionPool {
         let now = MonotonicClock.coarse()
         let slot = Slot(connection: connection, createdAt: now, poolID: id, hostKey: factory.hostKey(connection))
         let (wake, close) = mutex.withLock { state.connectSucceededIdle(slot, now: now) }
-        wake?.condition.signal()
+        wake?.wake()
         if let close { retire(close) }
     }
 }

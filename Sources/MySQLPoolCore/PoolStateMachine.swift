@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// Sizing and timing rules a pool is created with.
@@ -149,11 +152,26 @@ final class Waiter<Connection>: @unchecked Sendable {
     let overflowAt: UInt64
     var outcome: WaitOutcome<Connection>?
     let condition = PThreadCondition()
+    /// An event loop's waiter (see AsyncBorrow) is woken through this
+    /// eventfd instead of the condition; -1 for a thread. Closed with the
+    /// waiter, so a wake that races a cancel never writes to a reused fd.
+    let eventFD: Int32
 
-    init(enqueuedAt: UInt64, deadline: UInt64, overflowAt: UInt64) {
+    init(enqueuedAt: UInt64, deadline: UInt64, overflowAt: UInt64, eventFD: Int32 = -1) {
         self.enqueuedAt = enqueuedAt
         self.deadline = deadline
         self.overflowAt = overflowAt
+        self.eventFD = eventFD
+    }
+
+    func wake() {
+        guard eventFD >= 0 else { return condition.signal() }
+        var one: UInt64 = 1
+        _ = write(eventFD, &one, 8)
+    }
+
+    deinit {
+        if eventFD >= 0 { close(eventFD) }
     }
 }
 
@@ -659,6 +677,24 @@ struct PoolStateMachine<Connection> {
         opening += 1
         waiter.outcome = .create
         return waiter
+    }
+
+    /// A waiter gives up (an event loop's task was cancelled): out of the
+    /// queue, or what it was given goes back: a connection to release
+    /// (`giveBack`), or reserved capacity to the next waiter (`wake`).
+    mutating func cancelWait(_ waiter: Waiter<Connection>, now: UInt64) -> (giveBack: Slot?, wake: Waiter<Connection>?) {
+        switch waiter.outcome {
+        case nil:
+            dequeue(waiter, now: now)
+            return (nil, nil)
+        case .lease(let slot, _)?:
+            return (slot, nil)
+        case .create?:
+            opening -= 1
+            return (nil, passCapacityToWaiter(now: now))
+        case .fail?:
+            return (nil, nil)
+        }
     }
 
     private mutating func dequeue(_ waiter: Waiter<Connection>, now: UInt64) {

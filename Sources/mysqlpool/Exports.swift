@@ -429,13 +429,172 @@ private func checkout(from box: PoolBox, _ poolBits: UInt, timeout: UInt64?, ove
     } else {
         slot = try box.pool.get(timeoutNanos: timeout, overflowAfterNanos: overflowAfter, ping: ping)
     }
-    // A connection's handle is made once, at its first checkout (see HandleTable).
+    return connectionHandle(slot, poolBits)
+}
+
+/// A connection's handle is made once, at its first checkout (see HandleTable).
+@inline(__always)
+private func connectionHandle(_ slot: Slot, _ poolBits: UInt) -> OpaquePointer {
     var handle = slot.leaseTag.load(ordering: .relaxed)
     if handle == 0 {
         handle = handles.withLock { $0.insert(slot, kind: .connection, context: poolBits) }
         slot.leaseTag.store(handle, ordering: .relaxed)
     }
     return OpaquePointer(bitPattern: handle)!
+}
+
+// MARK: - Borrowing from an event loop
+
+/// A borrow in progress, behind a pool_wait_t handle: which half of the pool
+/// it waits in, and whether a read-only borrow may still fall back to the
+/// primary (as pool_get_conn does when no replica answers).
+final class BorrowBox: @unchecked Sendable {
+    var borrow: ConnectionPool<MariaDBFactory>.Borrow
+    var pool: ConnectionPool<MariaDBFactory>
+    let box: PoolBox
+    let poolBits: UInt
+    let timeout: UInt64?
+    let ping: Bool
+    var mayFallBack: Bool
+
+    init(_ borrow: ConnectionPool<MariaDBFactory>.Borrow, pool: ConnectionPool<MariaDBFactory>, box: PoolBox,
+         poolBits: UInt, timeout: UInt64?, ping: Bool, mayFallBack: Bool) {
+        self.borrow = borrow
+        self.pool = pool
+        self.box = box
+        self.poolBits = poolBits
+        self.timeout = timeout
+        self.ping = ping
+        self.mayFallBack = mayFallBack
+    }
+}
+
+@_cdecl("pool_get_conn_start")
+public func exportGetConnStart(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ flags: UInt32,
+                               _ outConn: UnsafeMutablePointer<OpaquePointer?>?,
+                               _ outWait: UnsafeMutablePointer<OpaquePointer?>?,
+                               _ io: UnsafeMutablePointer<pool_io_t>?) -> Int32 {
+    outConn?.pointee = nil
+    outWait?.pointee = nil
+    var waiting = false
+    let code = status { () throws(PoolError) in
+        let box = try poolBox(pool)
+        let outConn = try nonNull(outConn, "out_conn")
+        let outWait = try nonNull(outWait, "out_wait")
+        let io = try nonNull(io, "io")
+        guard flags & ~UInt32(3) == 0 else {
+            throw PoolError(.badArgument, "unknown flag bits 0x\(String(flags & ~UInt32(3), radix: 16)) in flags")
+        }
+        let timeout = timeoutMs < 0 ? nil : nanos(milliseconds: timeoutMs)
+        let readHalf = flags & 2 != 0 ? box.readPool : nil
+        let ping = flags & 1 != 0
+        var target = readHalf ?? box.pool
+        var started: (step: AsyncBorrowStep<MariaDBConnection>, borrow: ConnectionPool<MariaDBFactory>.Borrow?)
+        do throws(PoolError) {
+            started = try target.startBorrow(timeoutNanos: timeout, overflowAfterNanos: 0, ping: ping)
+        } catch {
+            guard readHalf != nil, error.kind == .server else { throw error }
+            target = box.pool  // no replica answers: the primary serves reads meanwhile
+            started = try target.startBorrow(timeoutNanos: timeout, overflowAfterNanos: 0, ping: ping)
+        }
+        switch started.step {
+        case .ready(let slot):
+            outConn.pointee = connectionHandle(slot, bits(pool))
+            io.pointee = pool_io_t(fd: -1, events: 0, timeout_ms: -1)
+        case .wait(let timeoutNanos):
+            let borrow = started.borrow!
+            let waitBox = BorrowBox(borrow, pool: target, box: box, poolBits: bits(pool), timeout: timeout,
+                                    ping: ping, mayFallBack: readHalf != nil && target !== box.pool)
+            outWait.pointee = register(waitBox, .borrow)
+            io.pointee = borrowIO(borrow, timeoutNanos: timeoutNanos)
+            waiting = true
+        }
+    }
+    return code == 0 && waiting ? 102 : code
+}
+
+@_cdecl("pool_get_conn_continue")
+public func exportGetConnContinue(_ wait: OpaquePointer?, _ outConn: UnsafeMutablePointer<OpaquePointer?>?,
+                                  _ io: UnsafeMutablePointer<pool_io_t>?) -> Int32 {
+    outConn?.pointee = nil
+    var waiting = false
+    let code = status { () throws(PoolError) in
+        let waitBox = try lookup(wait, .borrow, as: BorrowBox.self)
+        let outConn = try nonNull(outConn, "out_conn")
+        let io = try nonNull(io, "io")
+        let step: AsyncBorrowStep<MariaDBConnection>
+        do throws(PoolError) {
+            step = try waitBox.pool.continueBorrow(waitBox.borrow)
+        } catch {
+            guard waitBox.mayFallBack, error.kind == .server else {
+                finishBorrow(wait)
+                throw error
+            }
+            // No replica answers: wait for the primary instead, as pool_get_conn does.
+            waitBox.mayFallBack = false
+            waitBox.pool = waitBox.box.pool
+            let started = try startOrFinish(wait, waitBox.pool, waitBox.timeout, waitBox.ping)
+            switch started.step {
+            case .ready(let slot):
+                outConn.pointee = connectionHandle(slot, waitBox.poolBits)
+                io.pointee = pool_io_t(fd: -1, events: 0, timeout_ms: -1)
+            case .wait(let timeoutNanos):
+                waitBox.borrow = started.borrow!
+                io.pointee = borrowIO(waitBox.borrow, timeoutNanos: timeoutNanos)
+                waiting = true
+            }
+            return
+        }
+        switch step {
+        case .ready(let slot):
+            finishBorrow(wait)
+            outConn.pointee = connectionHandle(slot, waitBox.poolBits)
+            io.pointee = pool_io_t(fd: -1, events: 0, timeout_ms: -1)
+        case .wait(let timeoutNanos):
+            io.pointee = borrowIO(waitBox.borrow, timeoutNanos: timeoutNanos)
+            waiting = true
+        }
+    }
+    return code == 0 && waiting ? 102 : code
+}
+
+@_cdecl("pool_get_conn_cancel")
+public func exportGetConnCancel(_ wait: OpaquePointer?) -> Int32 {
+    status { () throws(PoolError) in
+        guard let object = handles.withLock({ $0.remove(bits(wait), kind: .borrow) }) else {
+            throw wrongHandle(bits(wait), .borrow)
+        }
+        let waitBox = unsafeDowncast(object, to: BorrowBox.self)
+        waitBox.pool.cancelBorrow(waitBox.borrow)
+    }
+}
+
+private func startOrFinish(_ wait: OpaquePointer?, _ pool: ConnectionPool<MariaDBFactory>, _ timeout: UInt64?,
+                           _ ping: Bool) throws(PoolError)
+    -> (step: AsyncBorrowStep<MariaDBConnection>, borrow: ConnectionPool<MariaDBFactory>.Borrow?) {
+    do throws(PoolError) {
+        let started = try pool.startBorrow(timeoutNanos: timeout, overflowAfterNanos: 0, ping: ping)
+        if started.borrow == nil { finishBorrow(wait) }
+        return started
+    } catch {
+        finishBorrow(wait)
+        throw error
+    }
+}
+
+/// The borrow is over (a connection or a failure): its handle goes.
+private func finishBorrow(_ wait: OpaquePointer?) {
+    _ = handles.withLock { $0.remove(bits(wait), kind: .borrow) }
+}
+
+/// What the loop waits for: the borrow's eventfd readable, and a timeout
+/// when the pool has one for it (the wait's deadline or the overflow).
+private func borrowIO(_ borrow: ConnectionPool<MariaDBFactory>.Borrow, timeoutNanos: UInt64?) -> pool_io_t {
+    guard let timeoutNanos, timeoutNanos < UInt64(Int64.max) else {
+        return pool_io_t(fd: borrow.eventFD, events: 1, timeout_ms: -1)
+    }
+    let milliseconds = Int64(clamping: (timeoutNanos + 999_999) / 1_000_000)
+    return pool_io_t(fd: borrow.eventFD, events: 1 | 8, timeout_ms: milliseconds)
 }
 
 /// The pool closed a connection that had a handle: the handle goes with it.

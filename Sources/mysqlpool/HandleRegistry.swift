@@ -7,7 +7,7 @@ import Synchronization
 /// What a C handle stands for. The kind is part of the handle's bits, so a
 /// pool passed where a connection is expected is told apart from garbage.
 enum HandleKind: UInt, CustomStringConvertible {
-    case config = 1, pool = 2, connection = 3, result = 4, statement = 5
+    case config = 1, pool = 2, connection = 3, result = 4, statement = 5, borrow = 6
 
     var description: String {
         switch self {
@@ -16,6 +16,7 @@ enum HandleKind: UInt, CustomStringConvertible {
         case .connection: "connection"
         case .result: "result"
         case .statement: "statement"
+        case .borrow: "pending borrow"
         }
     }
 
@@ -27,6 +28,7 @@ enum HandleKind: UInt, CustomStringConvertible {
         case .connection: "released"
         case .result: "freed"
         case .statement: "closed, or its connection released"
+        case .borrow: "finished or cancelled"
         }
     }
 }

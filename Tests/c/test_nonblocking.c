@@ -5,13 +5,17 @@
  * server answers, two connections run their statements at once on one
  * thread, other calls are refused mid-operation, a server error and a
  * timeout come back as statuses, and a connection released mid-operation is
- * closed at once, never reused.
+ * closed at once, never reused. Borrowing without blocking: at once, after
+ * a wait in the queue shared with threads (first come, first served), at
+ * the deadline, cancelled before and after a connection was handed over
+ * (the books stay right), and opened by a helper thread.
  *
  * Run under scripts/server/with-mariadb.sh.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <poll.h>
+#include <pthread.h>
 
 #include "testlib.h"
 
@@ -214,6 +218,147 @@ static void test_timeout(void) {
     pool_destroy(p);
 }
 
+/* Drives a borrow to its end with poll(); *waits counts the POOL_WAITs. */
+static int drive_borrow(int rc, pool_wait_t *wait, pool_conn_t **conn, pool_io_t *io, int *waits) {
+    while (rc == POOL_WAIT) {
+        if (waits)
+            (*waits)++;
+        wait_once(io);
+        rc = pool_get_conn_continue(wait, conn, io);
+    }
+    return rc;
+}
+
+static void test_borrow_at_once_and_by_a_helper(void) {
+    pool_t *p = NULL;
+    pool_conn_t *conn = NULL, *again = NULL;
+    pool_wait_t *wait = NULL;
+    pool_io_t io;
+    int rc, waits = 0;
+    if (!CHECK_RC(tl_pool(&p, "size", "1", "maxsize", "2", NULL), POOL_OK))
+        return;
+    /* Nothing open yet: a helper thread opens it; the start does not wait. */
+    rc = pool_get_conn_start(p, 5000, 0, &conn, &wait, &io);
+    CHECK_RC(rc, POOL_WAIT);
+    CHECK(conn == NULL && wait != NULL && io.fd >= 0 && (io.events & POOL_IO_READ));
+    CHECK_RC(drive_borrow(rc, wait, &conn, &io, &waits), POOL_OK);
+    CHECK(conn != NULL && waits >= 1);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 2"), 2);
+    CHECK_RC(pool_get_conn_continue(wait, &again, &io), POOL_E_WRONG_HANDLE); /* consumed */
+    CHECK_RC(pool_release(p, conn), POOL_OK);
+    /* Idle now: at once. */
+    wait = NULL;
+    CHECK_RC(pool_get_conn_start(p, 5000, 0, &conn, &wait, &io), POOL_OK);
+    CHECK(conn != NULL && wait == NULL);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 3"), 3);
+    CHECK_RC(pool_release(p, conn), POOL_OK);
+    CHECK_EQ_U64(tl_stats(p).created, 1);
+    CHECK_RC(pool_get_conn_start(p, 5000, 4, &conn, &wait, &io), POOL_E_BAD_ARGUMENT);
+    CHECK_RC(pool_get_conn_start(p, 5000, 0, &conn, NULL, &io), POOL_E_BAD_ARGUMENT);
+    CHECK_RC(pool_get_conn_start(NULL, 5000, 0, &conn, &wait, &io), POOL_E_WRONG_HANDLE);
+    CHECK_RC(pool_get_conn_cancel(NULL), POOL_E_WRONG_HANDLE);
+    pool_destroy(p);
+}
+
+struct holder {
+    pool_t *pool;
+    pool_conn_t *conn;
+    int rc;
+};
+
+static void *borrow_blocking(void *arg) {
+    struct holder *h = arg;
+    h->rc = pool_get_conn(h->pool, 5000, &h->conn);
+    return NULL;
+}
+
+/* One connection, held. A thread queues first, then a loop's borrow: the
+ * release goes to the thread (first come), the next one to the loop. */
+static void test_borrow_waits_its_turn_with_threads(void) {
+    pool_t *p = NULL;
+    pool_conn_t *held, *conn = NULL;
+    pool_wait_t *wait = NULL;
+    pool_io_t io;
+    struct holder thread_side;
+    pthread_t thread;
+    struct pollfd pfd;
+    int rc;
+    if (!CHECK_RC(tl_pool(&p, "size", "1", "maxsize", "1", NULL), POOL_OK))
+        return;
+    held = borrow(p);
+    thread_side.pool = p;
+    thread_side.conn = NULL;
+    pthread_create(&thread, NULL, borrow_blocking, &thread_side);
+    while (tl_stats(p).waiting < 1)
+        tl_sleep_ms(1);
+    rc = pool_get_conn_start(p, 5000, 0, &conn, &wait, &io);
+    CHECK_RC(rc, POOL_WAIT);
+    CHECK_EQ_U64(tl_stats(p).waiting, 2);
+    CHECK(io.events & POOL_IO_TIMEOUT);
+    CHECK(io.timeout_ms > 4000 && io.timeout_ms <= 5000);
+    pfd.fd = io.fd, pfd.events = POLLIN, pfd.revents = 0;
+    CHECK_EQ_INT(poll(&pfd, 1, 50), 0); /* nothing yet */
+    CHECK_RC(pool_release(p, held), POOL_OK);
+    pthread_join(thread, NULL);
+    CHECK_RC(thread_side.rc, POOL_OK); /* the thread was first */
+    CHECK_RC(pool_get_conn_continue(wait, &conn, &io), POOL_WAIT);
+    CHECK(conn == NULL);
+    CHECK_RC(pool_release(p, thread_side.conn), POOL_OK);
+    CHECK_EQ_INT(poll(&pfd, 1, 1000), 1); /* handed over: the fd is readable */
+    CHECK_RC(drive_borrow(POOL_WAIT, wait, &conn, &io, NULL), POOL_OK);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 4"), 4);
+    CHECK_RC(pool_release(p, conn), POOL_OK);
+    CHECK_EQ_U64(tl_stats(p).in_use, 0);
+    CHECK_EQ_U64(tl_stats(p).created, 1);
+    pool_destroy(p);
+}
+
+static void test_borrow_deadline_and_cancel(void) {
+    pool_t *p = NULL;
+    pool_conn_t *held, *conn = NULL;
+    pool_wait_t *wait = NULL;
+    pool_io_t io;
+    pool_stats_t stats;
+    double started;
+    int rc;
+    if (!CHECK_RC(tl_pool(&p, "size", "1", "maxsize", "1", NULL), POOL_OK))
+        return;
+    held = borrow(p);
+    /* The deadline: the loop's timer fires, the borrow fails. */
+    started = tl_now_ms();
+    rc = pool_get_conn_start(p, 100, 0, &conn, &wait, &io);
+    CHECK_RC(rc, POOL_WAIT);
+    CHECK((io.events & POOL_IO_TIMEOUT) && io.timeout_ms <= 100);
+    CHECK_RC(drive_borrow(rc, wait, &conn, &io, NULL), POOL_E_EXHAUSTED);
+    tl_check(tl_now_ms() - started >= 95, __FILE__, __LINE__, "waited until the deadline", "%.0f ms",
+             tl_now_ms() - started);
+    CHECK_EQ_U64(tl_stats(p).timeouts, 1);
+    CHECK_EQ_U64(tl_stats(p).waiting, 0);
+    /* Cancelled while queued: out of the queue. */
+    CHECK_RC(pool_get_conn_start(p, 5000, 0, &conn, &wait, &io), POOL_WAIT);
+    CHECK_EQ_U64(tl_stats(p).waiting, 1);
+    CHECK_RC(pool_get_conn_cancel(wait), POOL_OK);
+    CHECK_EQ_U64(tl_stats(p).waiting, 0);
+    CHECK_RC(pool_get_conn_cancel(wait), POOL_E_WRONG_HANDLE);
+    /* Cancelled after the release handed it the connection: back to idle. */
+    CHECK_RC(pool_get_conn_start(p, 5000, 0, &conn, &wait, &io), POOL_WAIT);
+    CHECK_RC(pool_release(p, held), POOL_OK);
+    stats = tl_stats(p);
+    CHECK_EQ_U64(stats.in_use, 1); /* handed over, not yet taken */
+    CHECK_RC(pool_get_conn_cancel(wait), POOL_OK);
+    stats = tl_stats(p);
+    CHECK_EQ_U64(stats.in_use, 0);
+    CHECK_EQ_U64(stats.idle, 1);
+    CHECK_EQ_U64(stats.total, 1);
+    conn = borrow(p);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 5"), 5);
+    /* Destroyed while a loop waits: the borrow fails with POOL_E_CLOSED. */
+    CHECK_RC(pool_get_conn_start(p, 5000, 0, &held, &wait, &io), POOL_WAIT);
+    pool_destroy(p);
+    CHECK_RC(drive_borrow(POOL_WAIT, wait, &held, &io, NULL), POOL_E_CLOSED);
+    CHECK_RC(pool_release(p, conn), POOL_OK);
+}
+
 int main(int argc, char **argv) {
     tl_init(argc, argv);
     tl_require_server();
@@ -224,6 +369,9 @@ int main(int argc, char **argv) {
     RUN(test_calls_refused_mid_operation);
     RUN(test_release_mid_operation_closes);
     RUN(test_timeout);
+    RUN(test_borrow_at_once_and_by_a_helper);
+    RUN(test_borrow_waits_its_turn_with_threads);
+    RUN(test_borrow_deadline_and_cancel);
     pool_destroy(pool);
     return test_summary();
 }

@@ -39,6 +39,8 @@
  */
 #include "fuzz_common.h"
 
+#include <poll.h>
+
 #define MAX_LIVE 6
 #define MAX_STALE 32
 
@@ -160,7 +162,7 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
      * reported first as a bad argument. */
     int alt = null_out ? POOL_E_BAD_ARGUMENT : POOL_E_WRONG_HANDLE;
 
-    switch (which % 35) {
+    switch (which % 37) {
     case 0: /* the length is not read before the handle is checked */
         rc = pool_query(conn, null_out ? NULL : sql, (size_t)value);
         fz_expect("pool_query(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, alt);
@@ -303,6 +305,17 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
         fz_expect("pool_continue(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, POOL_E_BAD_ARGUMENT);
         break;
     }
+    case 31: { /* a wait handle is never live here */
+        pool_io_t io;
+        pool_conn_t *got = (pool_conn_t *)&value;
+        rc = pool_get_conn_continue((pool_wait_t *)h, null_out ? NULL : &got, extra & 2 ? NULL : &io);
+        fz_expect("pool_get_conn_continue(bad wait)", rc, 2, POOL_E_WRONG_HANDLE, POOL_E_BAD_ARGUMENT);
+        FZ_CHECK(null_out || got == NULL, "pool_get_conn_continue failed but left *out_conn set");
+        break;
+    }
+    case 32:
+        fz_expect("pool_get_conn_cancel(bad wait)", pool_get_conn_cancel((pool_wait_t *)h), 1, POOL_E_WRONG_HANDLE);
+        break;
     default: { /* release/discard with a live or bad pool: the connection is never live */
         void *pool = pick((uint8_t)(extra >> 1), value >> 17);
         rc = which % 3 == 0   ? pool_release((pool_t *)pool, conn)
@@ -364,7 +377,7 @@ static void pool_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
     int index = live_pool_index(h), rc;
     const char *name;
 
-    switch (which % 6) {
+    switch (which % 7) {
     case 0: /* pool_close */
         rc = pool_close(pool);
         fz_outcome(20, rc);
@@ -400,6 +413,48 @@ static void pool_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
             fz_expect("pool_stats(live pool, huge size)", rc, 2, POOL_OK, POOL_E_BAD_ARGUMENT);
         else
             fz_expect("pool_stats(live pool, out_size >= 16)", rc, 1, POOL_OK);
+        break;
+    }
+    case 6: { /* pool_get_conn_start; a borrow that has to wait is cancelled */
+        pool_conn_t *conn = NULL;
+        pool_wait_t *wait = NULL;
+        pool_io_t io;
+        uint32_t flags = extra & 8 ? (uint32_t)(value >> 40) : 0;
+        int bad_args = (flags & ~(POOL_GET_PING | POOL_GET_READONLY)) != 0;
+        rc = pool_get_conn_start(pool, (int64_t)(value % 1000), flags, &conn, &wait, extra & 128 ? NULL : &io);
+        fz_outcome(27, rc);
+        FZ_CHECK(conn == NULL, "pool_get_conn_start handed out a connection without a server");
+        if (rc == POOL_WAIT) { /* not an error: a helper thread tries to connect */
+            FZ_CHECK(index >= 0 && !bad_args && !(extra & 128) && !st.pool_closed[index] && wait != NULL,
+                     "pool_get_conn_start waits where it should have failed");
+            if (extra & 1) { /* driven to its end: the helper cannot connect */
+                while (rc == POOL_WAIT) {
+                    struct pollfd p = {io.fd, POLLIN, 0};
+                    (void)poll(&p, 1, 2000);
+                    rc = pool_get_conn_continue(wait, &conn, &io);
+                }
+                fz_expect("pool_get_conn_continue(no server)", rc, 2, POOL_E_SERVER, POOL_E_EXHAUSTED);
+            } else {
+                fz_expect("pool_get_conn_cancel(pending)", pool_get_conn_cancel(wait), 1, POOL_OK);
+            }
+            /* The helper's failed connect gives its capacity back soon after. */
+            for (int tries = 0; tries < 2000; tries++) {
+                fz_stats_buf out;
+                if (pool_stats(pool, &out.stats, sizeof out.stats) != POOL_OK || out.stats.opening == 0)
+                    break;
+                struct timespec pause = {0, 1000000};
+                nanosleep(&pause, NULL);
+            }
+            break;
+        }
+        FZ_CHECK(wait == NULL, "pool_get_conn_start failed but left *out_wait set");
+        if (index < 0)
+            fz_expect("pool_get_conn_start(bad pool)", rc, 1, POOL_E_WRONG_HANDLE);
+        else if (bad_args || (extra & 128))
+            fz_expect("pool_get_conn_start(live pool, bad arguments)", rc, 1, POOL_E_BAD_ARGUMENT);
+        else
+            fz_expect("pool_get_conn_start(live pool, no server)", rc, 2, POOL_E_SERVER,
+                      st.pool_closed[index] ? POOL_E_CLOSED : POOL_E_SERVER);
         break;
     }
     case 3: { /* pool_get_conn_ex, pool_borrow or pool_take, never waiting */
