@@ -20,6 +20,9 @@ POOL_E_MISUSE = 8
 POOL_ROW = 100
 POOL_DONE = 101
 POOL_WAIT = 102
+POOL_IO_READ = 1
+POOL_IO_WRITE = 2
+POOL_IO_TIMEOUT = 8
 POOL_GET_PING = 1
 POOL_GET_READONLY = 2
 POOL_PICKLE_RAW = 1
@@ -163,6 +166,11 @@ class Param(ctypes.Structure):
     _fields_ = [("type", ctypes.c_int), ("value", ParamValue)]
 
 
+class IO(ctypes.Structure):
+    """pool_io_t: what a non-blocking call waits for."""
+    _fields_ = [("fd", ctypes.c_int), ("events", ctypes.c_uint32), ("timeout_ms", ctypes.c_int64)]
+
+
 def _bind(name, restype, *argtypes):
     function = getattr(lib, name)
     function.restype = restype
@@ -227,6 +235,13 @@ pool_stmt_query_pickle = _bind(
     ctypes.POINTER(_size),
 )
 pool_stmt_close = _bind("pool_stmt_close", _int, _h)
+pool_query_start = _bind("pool_query_start", _int, _h, _b, _size, ctypes.POINTER(IO))
+pool_store_result_start = _bind("pool_store_result_start", _int, _h, _pp, ctypes.POINTER(IO))
+pool_ping_start = _bind("pool_ping_start", _int, _h, ctypes.POINTER(IO))
+pool_continue = _bind("pool_continue", _int, _h, _u32, ctypes.POINTER(IO), _pp)
+pool_get_conn_start = _bind("pool_get_conn_start", _int, _h, _i64, _u32, _pp, _pp, ctypes.POINTER(IO))
+pool_get_conn_continue = _bind("pool_get_conn_continue", _int, _h, _pp, ctypes.POINTER(IO))
+pool_get_conn_cancel = _bind("pool_get_conn_cancel", _int, _h)
 pool_result_free = _bind("pool_result_free", None, _h)
 LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, _int, _str, ctypes.c_void_p, _str)
 pool_set_log_callback = _bind("pool_set_log_callback", _int, LOG_CALLBACK, ctypes.c_void_p, _int)

@@ -747,6 +747,11 @@ class Connection:
         result_handle = ctypes.c_void_p()
         take = _lib.pool_use_result if unbuffered else _lib.pool_store_result
         self._check(take(self._handle, ctypes.byref(result_handle)))
+        return self._result_from(result_handle, unbuffered)
+
+    def _result_from(self, result_handle, unbuffered):
+        """The Result of a statement whose result set (if any) was just
+        taken into ``result_handle`` (a c_void_p)."""
         info = self._refresh_info()
         result = Result()
         result.insert_id = info.insert_id

@@ -160,34 +160,37 @@ class Cursor:
         (None when ``args`` is empty)."""
         if not args:
             return None
-        match = RE_INSERT_VALUES.match(query)
-        if match:
-            prefix = match.group(1) % ()
-            values = match.group(2).rstrip()
-            postfix = (match.group(3) or "") % ()
-            return self._do_execute_many(prefix, values, postfix, args)
-        self.rowcount = sum(self.execute(query, arg) for arg in args)
-        return self.rowcount
+        statements = self._multi_row_statements(query, args)
+        if statements is None:
+            self.rowcount = sum(self.execute(query, arg) for arg in args)
+            return self.rowcount
+        rows = 0
+        for statement in statements:
+            rows += self.execute(statement)
+        self.rowcount = rows
+        return rows
 
-    def _do_execute_many(self, prefix, values, postfix, args):
-        """PyMySQL's multi-row INSERT: rows joined into statements of at most
-        max_stmt_length bytes, formatted by the library in one call when it
-        can, else escaped here."""
+    def _multi_row_statements(self, query, args):
+        """PyMySQL's multi-row INSERT/REPLACE ... VALUES for executemany:
+        rows joined into statements of at most max_stmt_length bytes,
+        formatted by the library in one call when it can, else escaped here;
+        None when ``query`` is not one (it then runs once per row)."""
+        match = RE_INSERT_VALUES.match(query)
+        if not match:
+            return None
+        prefix = match.group(1) % ()
+        values = match.group(2).rstrip()
+        postfix = (match.group(3) or "") % ()
         connection = self._get_db()
-        statements = None
         # Only %s placeholders: %% or %(name)s rows go the general way.
         if type(args) in (list, tuple) and values.count("%") == values.count("%s") and "%%" not in values:
             encoding = connection.encoding
             statements = connection._insert_statements(
                 prefix.encode(encoding), tuple(piece.encode(encoding) for piece in values.split("%s")),
                 postfix.encode(encoding), args, self.max_stmt_length)
-        if statements is None:
-            statements = self._escaped_insert_statements(prefix, values, postfix, args)
-        rows = 0
-        for statement in statements:
-            rows += self.execute(statement)
-        self.rowcount = rows
-        return rows
+            if statements is not None:
+                return statements
+        return self._escaped_insert_statements(prefix, values, postfix, args)
 
     def _escaped_insert_statements(self, prefix, values, postfix, args):
         """The statements of _do_execute_many, escaped in Python: rows by a

@@ -1,0 +1,451 @@
+"""aiomysql's API on libmysqlpool, for asyncio: the event loop never waits
+for the server.
+
+    import pymysqlpool.aio as aiomysql
+
+    pool = await aiomysql.create_pool(host="127.0.0.1", user="app", password="secret", db="test")
+    async with pool.acquire() as conn:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT 42")
+            print(await cur.fetchone())
+    pool.close()
+    await pool.wait_closed()
+
+A borrow waits in the pool's one first-come first-served queue, shared with
+threads using the same pool, and is woken through a descriptor the loop
+watches (pool_get_conn_start); statements run through the library's
+non-blocking calls (pool_query_start, pool_store_result_start), so the loop
+only ever waits in its own selector. Values, types, escaping and exceptions
+are PyMySQL's, as in the blocking binding (aiomysql uses PyMySQL's too).
+
+Not yet as aiomysql: giving a connection back (its reset: a ROLLBACK when a
+transaction is open) runs on the loop's default executor, since the library
+has no non-blocking reset yet; SSCursor reads the whole result before the
+first row is returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+
+from . import _lib, cursors as _cursors, err
+from .connections import borrowed_connection
+from .pool import ConnectionPool as _BlockingPool
+
+__all__ = ["Connection", "Cursor", "DictCursor", "Pool", "SSCursor", "SSDictCursor", "connect", "create_pool"]
+
+_WAIT = _lib.POOL_WAIT
+# aiomysql's acquire() waits until served; a task gives up by being cancelled.
+_FOREVER_MS = 315_360_000_000
+_READ, _WRITE, _TIMEOUT = _lib.POOL_IO_READ, _lib.POOL_IO_WRITE, _lib.POOL_IO_TIMEOUT
+
+
+async def _ready(io):
+    """Waits in the loop for what a non-blocking call asked (io: an IO);
+    the POOL_IO_* bit of what happened."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    fd, events = io.fd, io.events
+
+    def happened(bit):
+        if not future.done():
+            future.set_result(bit)
+
+    if events & _READ:
+        loop.add_reader(fd, happened, _READ)
+    if events & _WRITE:
+        loop.add_writer(fd, happened, _WRITE)
+    timer = loop.call_later(max(io.timeout_ms, 0) / 1000, happened, _TIMEOUT) if events & _TIMEOUT else None
+    try:
+        return await future
+    finally:
+        if events & _READ:
+            loop.remove_reader(fd)
+        if events & _WRITE:
+            loop.remove_writer(fd)
+        if timer is not None:
+            timer.cancel()
+
+
+async def _borrow(pool_handle, timeout_ms):
+    """A connection handle from the pool, waiting without blocking; a task
+    cancelled meanwhile leaves the queue (or gives back what it was handed)."""
+    conn, wait, io = ctypes.c_void_p(), ctypes.c_void_p(), _lib.IO()
+    code = _lib.pool_get_conn_start(pool_handle, timeout_ms, 0, ctypes.byref(conn), ctypes.byref(wait),
+                                    ctypes.byref(io))
+    try:
+        while code == _WAIT:
+            await _ready(io)
+            code = _lib.pool_get_conn_continue(wait.value, ctypes.byref(conn), ctypes.byref(io))
+    except BaseException:
+        if code == _WAIT:
+            _lib.pool_get_conn_cancel(wait.value)
+        raise
+    _lib.check(code)
+    return conn.value
+
+
+class _ContextManager:
+    """aiomysql's: an awaitable that is also an async context manager (for
+    ``await pool.acquire()`` and ``async with pool.acquire() as conn``)."""
+
+    def __init__(self, coro, exit_action=None):
+        self._coro = coro
+        self._obj = None
+        self._exit_action = exit_action
+
+    def __await__(self):
+        return self._coro.__await__()
+
+    async def __aenter__(self):
+        self._obj = await self._coro
+        return self._obj
+
+    async def __aexit__(self, exc_type, exc, tb):
+        if self._exit_action is not None:
+            await self._exit_action(self._obj)
+        self._obj = None
+
+
+class Cursor:
+    """aiomysql.Cursor: ``await cur.execute(...)``, ``await cur.fetchone()``.
+    Rows, types and description come from the blocking binding's cursor."""
+
+    _blocking_class = _cursors.Cursor
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._cursor = self._blocking_class(connection._blocking)
+
+    @property
+    def connection(self):
+        return self._connection
+
+    def __getattr__(self, name):  # rowcount, lastrowid, description, arraysize, rownumber, _executed
+        return getattr(self._cursor, name)
+
+    @property
+    def closed(self) -> bool:
+        return self._cursor.connection is None
+
+    async def execute(self, query, args=None) -> int:
+        cursor = self._cursor
+        cursor._get_db()  # a closed cursor raises here, as PyMySQL's
+        if args is not None:
+            query = cursor._mogrify(query, args)
+        await self._connection._query(query)
+        cursor._do_get_result()
+        cursor._executed = query
+        return cursor.rowcount
+
+    async def executemany(self, query, args):
+        if not args:
+            return None
+        statements = self._cursor._multi_row_statements(query, args)
+        if statements is None:
+            rows = 0
+            for arg in args:
+                rows += await self.execute(query, arg)
+        else:
+            rows = 0
+            for statement in list(statements):
+                rows += await self.execute(statement)
+        self._cursor.rowcount = rows
+        return rows
+
+    def mogrify(self, query, args=None):
+        return self._cursor.mogrify(query, args)
+
+    async def fetchone(self):
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size=None):
+        return self._cursor.fetchmany(size)
+
+    async def fetchall(self):
+        return self._cursor.fetchall()
+
+    async def scroll(self, value, mode="relative"):
+        self._cursor.scroll(value, mode)
+
+    async def close(self):
+        self._cursor.close()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb):
+        await self.close()
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        row = self._cursor.fetchone()
+        if row is None:
+            raise StopAsyncIteration
+        return row
+
+
+class DictCursor(Cursor):
+    """Rows as dictionaries."""
+
+    _blocking_class = _cursors.DictCursor
+
+
+class SSCursor(Cursor):
+    """aiomysql's unbuffered cursor; here the rows are read before the first
+    is returned (the library has no non-blocking row fetch yet)."""
+
+
+class SSDictCursor(DictCursor):
+    """SSCursor with rows as dictionaries."""
+
+
+class Connection:
+    """aiomysql.Connection over a borrowed libmysqlpool connection."""
+
+    def __init__(self, blocking, pool: Pool | None = None) -> None:
+        self._blocking = blocking
+        self._pool = pool
+        self._closed = False
+
+    def __getattr__(self, name):  # host, port, user, db, charset, encoding, thread_id(), escape(), ...
+        return getattr(self._blocking, name)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def cursor(self, *cursors):
+        """``async with conn.cursor(DictCursor) as cur`` (or ``await``)."""
+        cls = cursors[0] if cursors else Cursor
+        if not (isinstance(cls, type) and issubclass(cls, Cursor)):
+            cls = {"DictCursor": DictCursor, "SSCursor": SSCursor, "SSDictCursor": SSDictCursor}.get(
+                getattr(cls, "__name__", ""), Cursor)
+
+        async def make():
+            return cls(self)
+
+        return _ContextManager(make())
+
+    async def _query(self, sql):
+        """Runs one statement without blocking the loop; its result becomes
+        the blocking connection's ``_result`` as its own query() would."""
+        blocking = self._blocking
+        handle = blocking._live()
+        previous = blocking._result
+        if previous is not None:
+            blocking._free(previous)
+            blocking._result = None
+        if isinstance(sql, str):
+            sql = sql.encode(blocking.encoding, "surrogateescape")
+        io = _lib.IO()
+        await self._drive(_lib.pool_query_start(handle, sql, len(sql), ctypes.byref(io)), io, None)
+        result_handle = ctypes.c_void_p()
+        await self._drive(_lib.pool_store_result_start(handle, ctypes.byref(result_handle), ctypes.byref(io)), io,
+                          result_handle)
+        blocking._result = result = blocking._result_from(result_handle, False)
+        blocking._affected_rows = result.affected_rows
+        return result.affected_rows
+
+    async def _drive(self, code, io, result_handle):
+        handle = self._blocking._handle
+        out = ctypes.byref(result_handle) if result_handle is not None else None
+        while code == _WAIT:
+            # A task cancelled here leaves the operation in progress: the
+            # library closes the connection when it is given back.
+            code = _lib.pool_continue(handle, await _ready(io), ctypes.byref(io), out)
+        if code:
+            self._blocking._check(code)
+
+    async def commit(self):
+        await self._query(b"COMMIT")
+
+    async def rollback(self):
+        await self._query(b"ROLLBACK")
+
+    async def begin(self):
+        await self._query(b"BEGIN")
+
+    async def autocommit(self, value):
+        await self._query(b"SET AUTOCOMMIT = 1" if value else b"SET AUTOCOMMIT = 0")
+
+    def get_autocommit(self):
+        return self._blocking.get_autocommit()
+
+    async def select_db(self, db):
+        await self._query(b"USE `" + db.encode(self._blocking.encoding).replace(b"`", b"``") + b"`")
+        self._blocking.db = db
+
+    async def ping(self, reconnect=True):
+        io = _lib.IO()
+        await self._drive(_lib.pool_ping_start(self._blocking._live(), ctypes.byref(io)), io, None)
+
+    def close(self):
+        """Closes the connection now (as aiomysql's close(): never reused)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pool is not None:
+            self._pool._forget(self)
+        self._blocking._give_back(discard=True)
+        private = self.__dict__.get("_private_pool")
+        if private is not None:  # connect()'s pool of one goes with it
+            private._pool.close()
+
+    async def ensure_closed(self):
+        self.close()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb):
+        if self._pool is not None:
+            await self._pool.release(self)
+        else:
+            self.close()
+
+
+class Pool:
+    """aiomysql.Pool: ``async with pool.acquire() as conn``; size counts open
+    connections, freesize the idle ones."""
+
+    def __init__(self, blocking: _BlockingPool, minsize: int, maxsize: int, echo: bool) -> None:
+        self._pool = blocking
+        self._minsize = minsize
+        self._maxsize = maxsize
+        self.echo = echo
+        self._used = set()
+        self._closing = False
+        self._closed = False
+        self._released = asyncio.Event()
+
+    @property
+    def minsize(self) -> int:
+        return self._minsize
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    @property
+    def size(self) -> int:
+        return self._pool._stats().total
+
+    @property
+    def freesize(self) -> int:
+        return self._pool._stats().idle
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def stats(self):
+        return self._pool.stats()
+
+    def acquire(self):
+        return _ContextManager(self._acquire(), self.release)
+
+    async def _acquire(self):
+        if self._closing:
+            raise RuntimeError("Cannot acquire connection after closing pool")
+        pool = self._pool
+        handle = await _borrow(pool._handle, _FOREVER_MS)
+        connection = Connection(borrowed_connection(pool._connection_class, handle, pool._handle), self)
+        self._used.add(connection)
+        return connection
+
+    def release(self, conn):
+        """Gives ``conn`` back; returns a future (await it, or not)."""
+        loop = asyncio.get_running_loop()
+        if conn._closed or conn not in self._used:
+            future = loop.create_future()
+            future.set_result(None)
+            return future
+        self._forget(conn)
+        conn._closed = True
+        return loop.run_in_executor(None, conn._blocking.close)
+
+    def _forget(self, conn):
+        self._used.discard(conn)
+        if not self._used:
+            self._released.set()
+
+    def close(self):
+        """No new acquires; wait_closed() waits for the borrowed ones."""
+        self._closing = True
+
+    def terminate(self):
+        """Closes every borrowed connection now, then the pool."""
+        self._closing = True
+        for conn in list(self._used):
+            conn.close()
+
+    async def wait_closed(self):
+        if not self._closing:
+            raise RuntimeError("wait_closed() should be called after close()")
+        while self._used:
+            self._released.clear()
+            await self._released.wait()
+        if not self._closed:
+            self._closed = True
+            await asyncio.get_running_loop().run_in_executor(None, self._pool.close)
+
+    async def clear(self):
+        """Closes the idle connections (kept for aiomysql compatibility: the
+        pool's own idle_timeout does this continuously)."""
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb):
+        self.close()
+        await self.wait_closed()
+
+
+def create_pool(minsize=1, maxsize=10, echo=False, pool_recycle=-1, loop=None, **kwargs):
+    """aiomysql.create_pool: ``pool = await create_pool(...)`` or
+    ``async with create_pool(...) as pool``. minsize connections are opened
+    first (on the loop's executor: the loop keeps running), up to maxsize are
+    kept; pool_recycle (seconds, -1: never) is con_lifetime. Our pool
+    keywords (idle_timeout, pre_ping, ha_mode, ...) are accepted too."""
+
+    async def make():
+        def build():
+            return _BlockingPool(size=maxsize, maxsize=maxsize, pre_create_num=min(minsize, maxsize),
+                                 con_lifetime=pool_recycle if pool_recycle and pool_recycle > 0 else 0,
+                                 min_idle=min(minsize, maxsize), **kwargs)
+
+        blocking = await asyncio.get_running_loop().run_in_executor(None, build)
+        return Pool(blocking, minsize, maxsize, echo)
+
+    return _PoolContextManager(make())
+
+
+class _PoolContextManager(_ContextManager):
+    async def __aexit__(self, exc_type, exc, tb):
+        self._obj.close()
+        await self._obj.wait_closed()
+        self._obj = None
+
+
+def connect(loop=None, **kwargs):
+    """aiomysql.connect: one connection (a private pool of one behind it)."""
+
+    async def make():
+        pool = await create_pool(minsize=1, maxsize=1, **kwargs)
+        conn = await pool.acquire()
+        conn._pool = None
+        conn._private_pool = pool
+        return conn
+
+    return _ContextManager(make())
+
+
+# PyMySQL's exceptions, as aiomysql re-exports them.
+Error, MySQLError, Warning = err.Error, err.MySQLError, err.Warning  # noqa: A001
+InterfaceError, DatabaseError, DataError = err.InterfaceError, err.DatabaseError, err.DataError
+OperationalError, IntegrityError, InternalError = err.OperationalError, err.IntegrityError, err.InternalError
+ProgrammingError, NotSupportedError = err.ProgrammingError, err.NotSupportedError

@@ -1,0 +1,200 @@
+"""pymysqlpool.aio: aiomysql's API over the library's non-blocking calls,
+against the real server. The loop keeps running while statements and
+borrows wait; cancellation and timeouts leave the pool's books right; threads
+and tasks share one queue."""
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+import pymysqlpool.aio as aiomysql
+
+pytestmark = pytest.mark.fixed_in_mysqlpool  # pymysql-pool 0.5.0 has no asyncio API
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def test_aiomysqls_readme_examples(server_kw):
+    """aiomysql's README: a pool, and a single connection, unchanged but
+    for the import."""
+    kw = dict(server_kw)
+    kw["db"] = kw.pop("database")
+
+    async def pool_example():
+        pool = await aiomysql.create_pool(minsize=1, maxsize=5, **kw)
+        async with pool.acquire() as conn:
+            async with conn.cursor() as cur:
+                await cur.execute("SELECT 42;")
+                print(cur.description)
+                (r,) = await cur.fetchone()
+                assert r == 42
+        pool.close()
+        await pool.wait_closed()
+
+    async def connection_example():
+        conn = await aiomysql.connect(**kw)
+        cur = await conn.cursor()
+        await cur.execute("SELECT 'localhost' AS Host, CURRENT_USER() AS User")
+        print(cur.description)
+        r = await cur.fetchall()
+        assert r[0][0] == "localhost"
+        await cur.close()
+        conn.close()
+
+    run(pool_example())
+    run(connection_example())
+
+
+def test_values_cursors_and_transactions(server_kw):
+    async def main():
+        async with aiomysql.create_pool(maxsize=2, **server_kw) as pool:
+            assert (pool.minsize, pool.maxsize) == (1, 2)
+            async with pool.acquire() as conn:
+                async with conn.cursor(aiomysql.DictCursor) as cur:
+                    await cur.execute("SELECT %s AS a, %s AS b, CAST(%s AS DECIMAL(5,2)) AS c", (1, "x'y", "2.5"))
+                    assert await cur.fetchone() == {"a": 1, "b": "x'y", "c": __import__("decimal").Decimal("2.50")}
+                async with conn.cursor() as cur:
+                    await cur.execute("CREATE TEMPORARY TABLE aio_t (id INT PRIMARY KEY, v VARCHAR(10))")
+                    await conn.begin()
+                    assert await cur.executemany("INSERT INTO aio_t VALUES (%s, %s)", [(1, "a"), (2, "b")]) == 2
+                    await conn.rollback()
+                    await cur.execute("SELECT COUNT(*) FROM aio_t")
+                    assert await cur.fetchone() == (0,)
+                    await cur.executemany("INSERT INTO aio_t VALUES (%s, %s)", [(1, "a"), (2, "b")])
+                    await conn.commit()
+                    await cur.execute("SELECT v FROM aio_t ORDER BY id")
+                    assert [row async for row in cur] == [("a",), ("b",)]
+                    with pytest.raises(aiomysql.ProgrammingError) as raised:
+                        await cur.execute("SELEC 1")
+                    assert raised.value.args[0] == 1064
+                    await conn.ping()
+            assert pool.freesize == pool.size
+
+    run(main())
+
+
+def test_the_loop_keeps_running_while_statements_and_borrows_wait(server_kw):
+    """20 tasks run SLEEP(0.3) on maxsize=5 (4 rounds of waiting for a
+    connection) while a ticker counts: a loop blocked by any of them would
+    stall the ticker for 0.3 s at a time. The worst lag is printed, not
+    asserted (timings are for the benchmarks)."""
+
+    async def main():
+        async with aiomysql.create_pool(maxsize=5, **server_kw) as pool:
+            stop = asyncio.Event()
+            lags = []
+
+            async def ticker():
+                while not stop.is_set():
+                    before = time.monotonic()
+                    await asyncio.sleep(0.005)
+                    lags.append(time.monotonic() - before - 0.005)
+
+            async def task():
+                async with pool.acquire() as conn:
+                    async with conn.cursor() as cur:
+                        await cur.execute("SELECT SLEEP(0.3)")
+                        return await cur.fetchone()
+
+            ticking = asyncio.ensure_future(ticker())
+            started = time.monotonic()
+            results = await asyncio.gather(*(task() for _ in range(20)))
+            took = time.monotonic() - started
+            stop.set()
+            await ticking
+            assert results == [(0,)] * 20
+            print(f"20 x SLEEP(0.3) on 5 connections: {took:.2f} s; {len(lags)} ticks, worst lag "
+                  f"{max(lags) * 1000:.1f} ms")
+            assert took >= 1.1  # four rounds: the pool's limit held
+            assert len(lags) >= 50  # a blocked loop would tick a handful of times at most
+            assert pool.size <= 5 and pool.stats()["in_use"] == 0
+
+    run(main())
+
+
+def test_a_thousand_tasks_on_ten_connections(server_kw):
+    async def main():
+        async with aiomysql.create_pool(maxsize=10, **server_kw) as pool:
+            async def task(i):
+                async with pool.acquire() as conn:
+                    async with conn.cursor() as cur:
+                        await cur.execute("SELECT %s", (i,))
+                        return (await cur.fetchone())[0]
+
+            assert await asyncio.gather(*(task(i) for i in range(1000))) == list(range(1000))
+            stats = pool.stats()
+            assert stats["total"] <= 10 and stats["in_use"] == 0 and stats["waiting"] == 0
+
+    run(main())
+
+
+def test_cancelled_waiting_and_mid_query(server_kw):
+    async def main():
+        async with aiomysql.create_pool(maxsize=1, **server_kw) as pool:
+            held = await pool.acquire()
+            # Waiting for a connection, cancelled (wait_for's timeout): out of the queue.
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(pool.acquire(), 0.1)
+            assert pool.stats()["waiting"] == 0
+            async with held.cursor() as cur:
+                await cur.execute("SELECT CONNECTION_ID()")
+                (first_id,) = await cur.fetchone()
+            await pool.release(held)
+            # Cancelled mid-query: that connection is closed, never handed out again.
+            async def slow():
+                async with pool.acquire() as conn:
+                    async with conn.cursor() as cur:
+                        await cur.execute("SELECT SLEEP(5)")
+
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(slow(), 0.2)
+            await asyncio.sleep(0.1)  # the release runs on the executor
+            stats = pool.stats()
+            assert stats["in_use"] == 0 and stats["closed_broken"] == 1
+            async with pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute("SELECT CONNECTION_ID()")
+                    (new_id,) = await cur.fetchone()
+            assert new_id != first_id
+
+    run(main())
+
+
+def test_threads_and_tasks_share_one_queue(server_kw):
+    """The only connection is held; a thread asks first, then a task: the
+    thread is served first, the task next."""
+
+    async def main():
+        async with aiomysql.create_pool(maxsize=1, **server_kw) as pool:
+            held = await pool.acquire()
+            order = []
+
+            def thread_borrow():
+                conn = pool._pool.get_connection(retry_num=10, retry_interval=0.5)
+                order.append("thread")
+                time.sleep(0.05)
+                conn.close()
+
+            thread = threading.Thread(target=thread_borrow)
+            thread.start()
+            while pool.stats()["waiting"] < 1:
+                await asyncio.sleep(0.005)
+
+            async def task():
+                async with pool.acquire():
+                    order.append("task")
+
+            waiting = asyncio.ensure_future(task())
+            await asyncio.sleep(0.05)
+            assert pool.stats()["waiting"] == 2
+            await pool.release(held)
+            await waiting
+            await asyncio.get_running_loop().run_in_executor(None, thread.join)
+            assert order == ["thread", "task"]
+            assert pool.stats()["in_use"] == 0
+
+    run(main())
