@@ -45,9 +45,12 @@ PY_PEERS = ["ours", "ours-conn", "pymysql", "pymysql-pool", "mysqlclient", "mari
             "sqlalchemy+pymysql", "sqlalchemy+mysqlclient", "dbutils+pymysql"]
 # Scenarios a peer runs when not all (ours-conn is a diagnostic: the driver
 # path on one held connection, without the pool).
-PEER_SCENARIOS = {"ours-conn": ["point"]}
+PEER_SCENARIOS = {"ours-conn": ["point"], "ours-aio": ["async_point"], "aiomysql": ["async_point"],
+                  "asyncmy": ["async_point"]}
+# The asyncio peers: one scenario, their own rows.
+ASYNC_PEERS = ["ours-aio", "aiomysql", "asyncmy"]
 # The module each peer needs in the venv (ours needs none: it is imported from bindings/python).
-PEER_MODULES = {"pymysql": "pymysql", "pymysql-pool": "pymysqlpool", "mysqlclient": "MySQLdb",
+PEER_MODULES = {"aiomysql": "aiomysql", "asyncmy": "asyncmy", "pymysql": "pymysql", "pymysql-pool": "pymysqlpool", "mysqlclient": "MySQLdb",
                 "mariadb": "mariadb", "mariadb-pool": "mariadb", "sqlalchemy+pymysql": "sqlalchemy",
                 "sqlalchemy+mysqlclient": "MySQLdb", "dbutils+pymysql": "dbutils"}
 PEER_EXTRA_MODULES = {"sqlalchemy+pymysql": ["pymysql"], "sqlalchemy+mysqlclient": ["sqlalchemy"],
@@ -56,6 +59,9 @@ PEER_EXTRA_MODULES = {"sqlalchemy+pymysql": ["pymysql"], "sqlalchemy+mysqlclient
 LABELS = {
     "ours": "ours (pymysqlpool)",
     "ours-conn": "ours, 1 held conn (diagnostic)",
+    "ours-aio": "ours (pymysqlpool.aio)",
+    "aiomysql": "aiomysql pool",
+    "asyncmy": "asyncmy pool",
     "pymysql": "PyMySQL",
     "pymysql-pool": "pymysql-pool 0.5.0",
     "mysqlclient": "mysqlclient",
@@ -81,6 +87,9 @@ SECTIONS = [
     ("bulk_rss_growth", "bulk RSS growth (peak - before)", "MiB", False, "ours", PY_PEERS + ["raw-c"]),
     ("threads", "threads (8 threads, one pool, point)", "q/s", True, "ours", POOLS),
     ("executemany", "executemany (10,000 rows + commit)", "rows/s", True, "ours", PY_PEERS),
+    ("async_point", "asyncio: 100 tasks on one loop, point queries through a pool of 10", "q/s", True,
+     "ours-aio", ASYNC_PEERS),
+    ("async_lag", "asyncio: the loop's worst lag meanwhile (a 1 ms ticker)", "ms", False, "ours-aio", ASYNC_PEERS),
     ("c_point", "C point loop", "q/s", True, "ours-c", ["ours-c", "raw-c", "raw-c-rotating"]),
     ("c_stmt_point", "C point through a prepared statement (ours: get, cached prepare, execute, release; "
      "raw: mysql_stmt_execute on one held statement)", "q/s", True, "ours-c", ["ours-c", "raw-c"]),
@@ -99,7 +108,7 @@ def _ratio(sections, key, peer, base="ours"):
     return ours / other if ours and other else None
 
 
-def _best_peer(sections, key, exclude=("ours", "ours-conn", "ours-c", "raw-c", "raw-c-rotating")):
+def _best_peer(sections, key, exclude=("ours", "ours-conn", "ours-aio", "ours-c", "raw-c", "raw-c-rotating")):
     rows = {p: r["median"] for p, r in sections.get(key, {}).get("rows", {}).items() if p not in exclude}
     return max(rows, key=rows.get) if rows else None
 
@@ -135,6 +144,10 @@ TARGETS = [
     ("prepared point: ours >= 1.0x mariadb (binary protocol)",
      lambda s: _at_least(_ratio(s, "stmt_point", "mariadb"), 1.0)),
     ("prepared point: ours >= 1.0x mysqlclient", lambda s: _at_least(_ratio(s, "stmt_point", "mysqlclient"), 1.0)),
+    ("asyncio point: ours >= 2x aiomysql",
+     lambda s: _at_least(_ratio(s, "async_point", "aiomysql", "ours-aio"), 2.0)),
+    ("asyncio point: ours >= 1.3x asyncmy",
+     lambda s: _at_least(_ratio(s, "async_point", "asyncmy", "ours-aio"), 1.3)),
     ("get/release from C: no RSS growth (KiB over the loop)",
      lambda s: _at_most(_median(s, "c_checkout_rss", "ours-c"), 64)),
 ]
@@ -296,7 +309,7 @@ def peer_availability():
     result = subprocess.run([str(VENV_PY), "-c", code], capture_output=True, text=True, cwd=BENCH)
     modules = json.loads(result.stdout) if result.returncode == 0 else {n: result.stderr[-300:] for n in names}
     status = {"ours": None if LIB.exists() else f"{LIB} missing: run make build"}
-    status["ours-conn"] = status["ours"]
+    status["ours-conn"] = status["ours-aio"] = status["ours"]
     for peer, module in PEER_MODULES.items():
         reasons = [f"{m}: {modules[m]}" for m in [module] + PEER_EXTRA_MODULES.get(peer, []) if modules.get(m)]
         status[peer] = "; ".join(reasons) or None
@@ -519,6 +532,8 @@ def run_placement(name, cpus, pid, cfg, peers, run_c_side):
                 errors.setdefault(unit, {})[scenario] = error
             for scenario, res in out.get("results", {}).items():
                 collect(samples, (scenario, unit), res["value"])
+                if scenario == "async_point":
+                    collect(samples, ("async_lag", unit), res["worst_lag_ms"])
                 if scenario == "bulk":
                     collect(samples, ("bulk_rss", unit), res["rss_peak_kib"] / 1024.0)
                     collect(samples, ("bulk_rss_growth", unit), (res["rss_peak_kib"] - res["rss_before_kib"]) / 1024.0)
@@ -643,7 +658,7 @@ def main(argv):
     compile_ours()
     status = peer_availability()
     wanted = [p.strip() for p in os.environ.get("BENCH_PEERS", "").split(",") if p.strip()]
-    peers = [p for p in PY_PEERS if (not wanted or p in wanted) and not status.get(p)]
+    peers = [p for p in PY_PEERS + ASYNC_PEERS if (not wanted or p in wanted) and not status.get(p)]
     run_c_side = not wanted or "c" in wanted
     unavailable = {p: why for p, why in status.items() if why and (not wanted or p in wanted)}
     for peer, why in unavailable.items():

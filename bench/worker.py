@@ -25,6 +25,8 @@ POINT_SQL = "SELECT 1+1"
 BULK_TABLE = "bench_bulk"
 BULK_ROWS = 100_000
 POOL_SIZE = 8
+ASYNC_POOL_SIZE = 10
+ASYNC_TASKS = 100
 
 
 def server_kwargs():
@@ -169,7 +171,45 @@ def peer_dbutils_pymysql():
     return Peer("dbutils+pymysql", get=pool.connection, close=pool.close)
 
 
+def _async_kwargs():
+    """server_kwargs() as aiomysql and asyncmy spell them (db=)."""
+    kwargs = server_kwargs()
+    kwargs["db"] = kwargs.pop("database")
+    return kwargs
+
+
+def peer_ours_aio():
+    import pymysqlpool.aio as aio
+
+    if "bindings" not in aio.__file__:
+        raise RuntimeError(f"imported the wrong pymysqlpool: {aio.__file__}")
+    peer = Peer("ours-aio")
+    peer.async_pool = lambda: aio.create_pool(minsize=ASYNC_POOL_SIZE, maxsize=ASYNC_POOL_SIZE, **_async_kwargs())
+    return peer
+
+
+def peer_aiomysql():
+    import aiomysql
+
+    peer = Peer("aiomysql")
+    peer.async_pool = lambda: aiomysql.create_pool(minsize=ASYNC_POOL_SIZE, maxsize=ASYNC_POOL_SIZE,
+                                                   **_async_kwargs())
+    return peer
+
+
+def peer_asyncmy():
+    import asyncmy
+
+    peer = Peer("asyncmy")
+    peer.async_pool = lambda: asyncmy.create_pool(minsize=ASYNC_POOL_SIZE, maxsize=ASYNC_POOL_SIZE,
+                                                  **_async_kwargs())
+    return peer
+
+
 PEERS = {
+    "ours-aio": peer_ours_aio,
+    "aiomysql": peer_aiomysql,
+    "asyncmy": peer_asyncmy,
     "ours": peer_ours,
     "ours-conn": peer_ours_conn,
     "pymysql": peer_pymysql,
@@ -321,6 +361,54 @@ def sc_stmt_point(peer, cfg):
     return {"value": n / elapsed, "unit": "q/s", "n": n}
 
 
+def sc_async_point(peer, cfg):
+    """ASYNC_TASKS tasks on one event loop, each N / ASYNC_TASKS times:
+    acquire, cursor, execute, fetchone, release; a ticker task measures how
+    late the loop gets to it meanwhile (its worst lag)."""
+    if not hasattr(peer, "async_pool"):
+        return None
+    import asyncio
+
+    per_task = max(cfg["point_n"] // ASYNC_TASKS, 1)
+
+    async def main():
+        pool = await peer.async_pool()
+
+        async def task(k):
+            row = None
+            for _ in range(k):
+                async with pool.acquire() as conn:
+                    async with conn.cursor() as cur:
+                        await cur.execute(POINT_SQL)
+                        row = await cur.fetchone()
+            return row
+
+        rows = await asyncio.gather(*(task(2) for _ in range(ASYNC_TASKS)))
+        if rows[0][0] != 2:
+            raise RuntimeError(f"async_point: got {rows[0]!r}")
+        stop, lags = asyncio.Event(), []
+
+        async def ticker():
+            while not stop.is_set():
+                before = time.perf_counter()
+                await asyncio.sleep(0.001)
+                lags.append(time.perf_counter() - before - 0.001)
+
+        ticking = asyncio.ensure_future(ticker())
+        t0 = time.perf_counter()
+        await asyncio.gather(*(task(per_task) for _ in range(ASYNC_TASKS)))
+        elapsed = time.perf_counter() - t0
+        stop.set()
+        await ticking
+        pool.close()
+        await pool.wait_closed()
+        return elapsed, max(lags) * 1000
+
+    elapsed, worst_lag_ms = asyncio.run(main())
+    n = per_task * ASYNC_TASKS
+    return {"value": n / elapsed, "unit": "q/s", "n": n, "worst_lag_ms": worst_lag_ms}
+
+
 def sc_checkout(peer, cfg):
     if not peer.pooled:
         return None
@@ -416,7 +504,7 @@ def sc_executemany(peer, cfg):
 
 # Bulk first, so that its peak RSS is not inflated by what other scenarios left.
 SCENARIOS = [("bulk", sc_bulk), ("point", sc_point), ("stmt_point", sc_stmt_point), ("checkout", sc_checkout),
-             ("threads", sc_threads), ("executemany", sc_executemany)]
+             ("threads", sc_threads), ("executemany", sc_executemany), ("async_point", sc_async_point)]
 
 
 def run(peer_name, cfg):

@@ -1003,6 +1003,18 @@ POOL_API int pool_stmt_query_pickle(pool_conn_t *conn, const char *sql, size_t s
                                     const pool_param_t *params, uint32_t flags, const char **out_bytes,
                                     size_t *out_length);
 
+/* pool_result_outcome_pickle: a stored result (pool_store_result or
+ * pool_store_result_start) as pool_query_pickle encodes a statement's
+ * outcome, (fields, rows, tail), all rows in one pickle, for bindings that
+ * read the result without blocking; then frees it (the handle is stale
+ * after the call, whatever it returns). tail's affected_rows is the row
+ * count, insert_id None. Ownership: the bytes belong to the connection,
+ * valid until its next call or its release. Return: POOL_OK;
+ * POOL_E_WRONG_HANDLE; POOL_E_MISUSE for a streaming result;
+ * POOL_E_BAD_ARGUMENT for NULL out pointers or unknown flags. */
+POOL_API int pool_result_outcome_pickle(pool_result_t *result, uint32_t flags, const char **out_bytes,
+                                        size_t *out_length);
+
 /* pool_format_insert_pickle: executemany's multi-row INSERT statements,
  * written without a round trip, for bindings that would otherwise escape
  * every value in their own language.

@@ -653,6 +653,24 @@ public final class MariaDBConnection: @unchecked Sendable {
         return statementPickle.bytes.withUnsafeBufferPointer { $0 }
     }
 
+    /// A stored result's whole outcome as `runForPython` encodes one, in one
+    /// batch (its rows are in memory: no I/O), for bindings that stored it
+    /// without blocking (pool_store_result_start). The result is freed.
+    func outcomeForPython(of result: MariaDBResult, options: MariaDBResult.PickleOptions) throws(PoolError)
+        -> UnsafeBufferPointer<UInt8>
+    {
+        defer { result.free() }
+        statementPickle.begin()
+        statementPickle.beginTuple()
+        let namesAsBytes = options.contains(.textAsBytes)
+        statementPickle.appendNestedPickle { result.appendFields(to: &$0, namesAsBytes: namesAsBytes) }
+        let rows = try result.appendRows(to: &statementPickle, maxRows: 0, options: options)
+        appendTail(affectedRows: rows, insertID: nil)
+        statementPickle.endTuple()
+        statementPickle.finish()
+        return statementPickle.bytes.withUnsafeBufferPointer { $0 }
+    }
+
     private func appendTail(affectedRows: UInt64, insertID: UInt64?) {
         statementPickle.beginTuple()
         statementPickle.appendUInt64(affectedRows)
@@ -1055,6 +1073,15 @@ public final class MariaDBResult: @unchecked Sendable {
             encoder.endTuple()
         }
         encoder.endTuple()
+    }
+
+    /// The whole outcome as a pickle (see MariaDBConnection.outcomeForPython);
+    /// frees the result.
+    public func outcomeForPython(options: PickleOptions) throws(PoolError) -> UnsafeBufferPointer<UInt8> {
+        guard !isFreed, !isStreaming else {
+            throw PoolError(.misuse, "only a stored result's outcome can be encoded at once")
+        }
+        return try connection.outcomeForPython(of: self, options: options)
     }
 
     /// Frees the result (a streaming one is read to its end by libmariadb).

@@ -1286,6 +1286,22 @@ private func pickleOptions(_ flags: UInt32) throws(PoolError) -> MariaDBResult.P
     return MariaDBResult.PickleOptions(rawValue: flags)
 }
 
+@_cdecl("pool_result_outcome_pickle")
+public func exportResultOutcomePickle(_ res: OpaquePointer?, _ flags: UInt32,
+                                      _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                      _ outLength: UnsafeMutablePointer<Int>?) -> Int32 {
+    status { () throws(PoolError) in
+        try writePickle(to: outBytes, outLength) { () throws(PoolError) in
+            let options = try pickleOptions(flags)
+            // The handle goes first: the result is freed however the encoding ends.
+            guard let object = handles.withLock({ $0.remove(bits(res), kind: .result) }) else {
+                throw wrongHandle(bits(res), .result)
+            }
+            return try unsafeDowncast(object, to: MariaDBResult.self).outcomeForPython(options: options)
+        }
+    }
+}
+
 @_cdecl("pool_result_seek")
 public func exportResultSeek(_ res: OpaquePointer?, _ row: UInt64) -> Int32 {
     status { () throws(PoolError) in try result(res).seek(row) }

@@ -338,7 +338,7 @@ static void result_call(unsigned which, void *h, uint8_t extra, uint64_t value) 
     uint64_t rows = 0;
     int rc;
 
-    switch (which % 8) {
+    switch (which % 9) {
     case 0:
         FZ_CHECK(pool_result_field_count(res) == 0, "pool_result_field_count(bad result)");
         break;
@@ -367,6 +367,11 @@ static void result_call(unsigned which, void *h, uint8_t extra, uint64_t value) 
     case 6:
         fz_expect("pool_result_seek(bad result)", pool_result_seek(res, value), 1,
                   POOL_E_WRONG_HANDLE);
+        break;
+    case 7:
+        rc = pool_result_outcome_pickle(res, (uint32_t)(extra >> 4), extra & 1 ? NULL : &bytes,
+                                        extra & 2 ? NULL : &length);
+        fz_expect("pool_result_outcome_pickle(bad result)", rc, 2, POOL_E_WRONG_HANDLE, POOL_E_BAD_ARGUMENT);
         break;
     default: pool_result_free(res); break; /* a harmless no-op */
     }

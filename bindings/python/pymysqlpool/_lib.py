@@ -242,6 +242,9 @@ pool_continue = _bind("pool_continue", _int, _h, _u32, ctypes.POINTER(IO), _pp)
 pool_get_conn_start = _bind("pool_get_conn_start", _int, _h, _i64, _u32, _pp, _pp, ctypes.POINTER(IO))
 pool_get_conn_continue = _bind("pool_get_conn_continue", _int, _h, _pp, ctypes.POINTER(IO))
 pool_get_conn_cancel = _bind("pool_get_conn_cancel", _int, _h)
+pool_result_outcome_pickle = _bind(
+    "pool_result_outcome_pickle", _int, _h, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
+)
 pool_result_free = _bind("pool_result_free", None, _h)
 LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, _int, _str, ctypes.c_void_p, _str)
 pool_set_log_callback = _bind("pool_set_log_callback", _int, LOG_CALLBACK, ctypes.c_void_p, _int)

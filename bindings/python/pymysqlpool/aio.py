@@ -30,7 +30,7 @@ import asyncio
 import ctypes
 
 from . import _lib, cursors as _cursors, err
-from .connections import borrowed_connection
+from .connections import _OUT, borrowed_connection
 from .pool import ConnectionPool as _BlockingPool
 
 __all__ = ["Connection", "Cursor", "DictCursor", "Pool", "SSCursor", "SSDictCursor", "connect", "create_pool"]
@@ -246,7 +246,15 @@ class Connection:
         result_handle = ctypes.c_void_p()
         await self._drive(_lib.pool_store_result_start(handle, ctypes.byref(result_handle), ctypes.byref(io)), io,
                           result_handle)
-        blocking._result = result = blocking._result_from(result_handle, False)
+        if result_handle.value:  # rows: one call encodes them all, as the blocking path's pickle
+            flags = blocking._pickle_flags
+            out = _OUT
+            blocking._check(_lib.pool_result_outcome_pickle(result_handle.value, flags, out.data_ref,
+                                                            out.length_ref))
+            result = blocking._outcome(handle, flags)
+        else:
+            result = blocking._result_from(result_handle, False)
+        blocking._result = result
         blocking._affected_rows = result.affected_rows
         return result.affected_rows
 
@@ -366,7 +374,20 @@ class Pool:
             return future
         self._forget(conn)
         conn._closed = True
+        if self._clean(conn._blocking):
+            conn._blocking.close()  # no reset round trip: given back at once
+            future = loop.create_future()
+            future.set_result(None)
+            return future
         return loop.run_in_executor(None, conn._blocking.close)
+
+    def _clean(self, blocking):
+        """Whether giving ``blocking`` back needs no round trip, as far as its
+        last statement's server status tells: no open transaction and the
+        pool's autocommit mode (the library resets only what is dirty)."""
+        status = blocking._server_status
+        return (status is not None and not status & _lib.STATUS_IN_TRANS
+                and bool(status & _lib.STATUS_AUTOCOMMIT) == self._pool._autocommit)
 
     def _forget(self, conn):
         self._used.discard(conn)
