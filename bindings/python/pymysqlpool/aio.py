@@ -433,6 +433,8 @@ def create_pool(minsize=1, maxsize=10, echo=False, pool_recycle=-1, loop=None, *
     kept; pool_recycle (seconds, -1: never) is con_lifetime. Our pool
     keywords (idle_timeout, pre_ping, ha_mode, ...) are accepted too."""
 
+    kwargs.setdefault("autocommit", False)  # aiomysql's default (PEP 249's), not pymysql-pool's
+
     async def make():
         def build():
             return _BlockingPool(size=maxsize, maxsize=maxsize, pre_create_num=min(minsize, maxsize),
@@ -463,6 +465,10 @@ def connect(loop=None, **kwargs):
         return conn
 
     return _ContextManager(make())
+
+
+class cursors:  # noqa: N801 - aiomysql's module of that name, as SQLAlchemy reads it
+    Cursor, DictCursor, SSCursor, SSDictCursor = Cursor, DictCursor, SSCursor, SSDictCursor
 
 
 # PyMySQL's exceptions, as aiomysql re-exports them.

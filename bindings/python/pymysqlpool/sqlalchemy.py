@@ -4,6 +4,7 @@ SQLAlchemy's PyMySQL dialects over ``pymysqlpool`` instead of ``pymysql``.
     from sqlalchemy import create_engine
     engine = create_engine("mysql+mysqlpool://app:secret@127.0.0.1:3306/test")
     engine = create_engine("mariadb+mysqlpool://app:secret@127.0.0.1:3306/test")  # dialect.name "mariadb"
+    engine = create_async_engine("mysql+mysqlpool_async://app:secret@127.0.0.1:3306/test")  # asyncio
 
 The names are registered as ``sqlalchemy.dialects`` entry points by the
 installed package; in a source checkout without installing, register them once::
@@ -11,6 +12,7 @@ installed package; in a source checkout without installing, register them once::
     from sqlalchemy.dialects import registry
     registry.register("mysql.mysqlpool", "pymysqlpool.sqlalchemy", "MySQLDialect_mysqlpool")
     registry.register("mariadb.mysqlpool", "pymysqlpool.sqlalchemy", "MariaDBDialect_mysqlpool")
+    registry.register("mysql.mysqlpool_async", "pymysqlpool.sqlalchemy", "MySQLDialect_mysqlpool_async")
 
 Each connection of the engine's pool is a ``pymysqlpool.connect(...)``
 connection; SQLAlchemy's own pool (QueuePool, pre_ping, recycle) manages
@@ -33,6 +35,7 @@ reads from ``pymysqlpool`` instead:
 
 from sqlalchemy import util
 from sqlalchemy.dialects.mysql.mariadb import MariaDBDialect
+from sqlalchemy.dialects.mysql.aiomysql import AsyncAdapt_aiomysql_dbapi, MySQLDialect_aiomysql
 from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
 
 
@@ -85,6 +88,31 @@ class MariaDBDialect_mysqlpool(MariaDBDialect, MySQLDialect_mysqlpool):  # noqa:
     dialect (``dialect.name == "mariadb"``), as ``mariadb+pymysql`` is built."""
 
     supports_statement_cache = True
+
+
+class MySQLDialect_mysqlpool_async(MySQLDialect_aiomysql):  # noqa: N801 - SQLAlchemy's naming
+    """``mysql+mysqlpool_async``, for ``create_async_engine``: SQLAlchemy's
+    aiomysql dialect with ``pymysqlpool.aio`` as its aiomysql (and
+    ``pymysqlpool`` as its PyMySQL)."""
+
+    driver = "mysqlpool_async"
+    supports_statement_cache = True
+
+    @classmethod
+    def import_dbapi(cls):
+        from pymysqlpool import aio
+
+        return AsyncAdapt_aiomysql_dbapi(aio, __import__("pymysqlpool"))
+
+    def retrieve_dbapi_version(self, dbapi):
+        return util.parse_version_string(getattr(__import__("pymysqlpool"), "__version__", None))
+
+    def _found_rows_client_flag(self):
+        from pymysqlpool.constants import CLIENT
+
+        return CLIENT.FOUND_ROWS
+
+    load_provisioning = MySQLDialect_mysqlpool.load_provisioning
 
 
 dialect = MySQLDialect_mysqlpool
