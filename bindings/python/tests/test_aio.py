@@ -198,3 +198,78 @@ def test_threads_and_tasks_share_one_queue(server_kw):
             assert pool.stats()["in_use"] == 0
 
     run(main())
+
+
+def test_a_stalled_server_leaves_the_loop_running(server_kw):
+    """The TCP proxy stops forwarding mid-statement: wait_for's timeout
+    fires on time, the library's read_timeout ends the statement, and the
+    ticker never stops meanwhile."""
+    from tcp_proxy import TCPProxy
+
+    async def main(proxy):
+        async with aiomysql.create_pool(maxsize=2, read_timeout=2, **dict(server_kw, port=proxy.port)) as pool:
+            async with pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute("SELECT 1")
+            ticks = 0
+            stop = asyncio.Event()
+
+            async def ticker():
+                nonlocal ticks
+                while not stop.is_set():
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            ticking = asyncio.ensure_future(ticker())
+            proxy.stall()
+
+            async def query():
+                async with pool.acquire() as conn:
+                    async with conn.cursor() as cur:
+                        await cur.execute("SELECT 2")
+
+            started = time.monotonic()
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(query(), 0.5)
+            assert time.monotonic() - started < 1.5
+            with pytest.raises(aiomysql.OperationalError):
+                await query()  # read_timeout=2: the link is given up
+            waited = time.monotonic() - started
+            stop.set()
+            await ticking
+            assert ticks >= waited / 0.01 / 4, f"{ticks} ticks in {waited:.1f} s: the loop was held up"
+            proxy.resume()
+            await asyncio.sleep(0.1)
+            await query()
+            assert pool.stats()["in_use"] == 0
+
+    with TCPProxy(server_kw["host"], server_kw["port"]) as proxy:
+        run(main(proxy))
+
+
+@pytest.mark.throwaway_server("kills and restarts the server")
+def test_server_killed_mid_statement(server_kw, server):
+    from test_faults import kill_server, restart_server
+
+    async def main():
+        async with aiomysql.create_pool(maxsize=3, **server_kw) as pool:
+            async def slow():
+                async with pool.acquire() as conn:
+                    async with conn.cursor() as cur:
+                        await cur.execute("SELECT SLEEP(10)")
+
+            tasks = [asyncio.ensure_future(slow()) for _ in range(3)]
+            await asyncio.sleep(0.3)
+            await asyncio.get_running_loop().run_in_executor(None, kill_server, server)
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            assert all(isinstance(o, aiomysql.OperationalError) for o in outcomes), outcomes
+            await asyncio.get_running_loop().run_in_executor(None, restart_server)
+            await asyncio.sleep(0.1)  # the releases of the broken ones run on the executor
+            stats = pool.stats()
+            assert stats["in_use"] == 0 and stats["closed_broken"] == 3, stats
+            async with pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute("SELECT 7")
+                    assert await cur.fetchone() == (7,)
+
+    run(main())
