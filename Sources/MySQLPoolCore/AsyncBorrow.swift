@@ -194,9 +194,9 @@ extension ConnectionPool {
                     var deadlines = borrow.deadlines
                     if self.passes(slot, .ping, countPing: planned != .ping, deadlines: &deadlines) { return slot }
                     self.finishRelease(slot, .failedValidation)
-                    let remaining = borrow.waiter.deadline &- MonotonicClock.now()
-                    return try self.get(timeoutNanos: remaining > borrow.waiter.deadline ? 0 : remaining,
-                                        overflowAfterNanos: 0, ping: borrow.ping)
+                    let now = MonotonicClock.now(), deadline = borrow.waiter.deadline
+                    return try self.get(timeoutNanos: deadline > now ? deadline - now : 0, overflowAfterNanos: 0,
+                                        ping: borrow.ping)
                 }
                 return .wait(timeoutNanos: nil)
             }

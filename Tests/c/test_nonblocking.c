@@ -359,6 +359,32 @@ static void test_borrow_deadline_and_cancel(void) {
     CHECK_RC(pool_release(p, conn), POOL_OK);
 }
 
+/* A connection that needs a ping before checkout (validation_interval, or
+ * POOL_GET_PING) is pinged by a helper: the start does not wait for it. */
+static void test_borrow_pinged_by_a_helper(void) {
+    pool_t *p = NULL;
+    pool_conn_t *conn = NULL;
+    pool_wait_t *wait = NULL;
+    pool_io_t io;
+    int rc;
+    if (!CHECK_RC(tl_pool(&p, "size", "1", "maxsize", "1", "pre_create_num", "1", "validation_interval", "0.02",
+                          NULL), POOL_OK))
+        return;
+    tl_sleep_ms(60);
+    rc = pool_get_conn_start(p, 5000, 0, &conn, &wait, &io);
+    CHECK_RC(rc, POOL_WAIT);
+    CHECK_RC(drive_borrow(rc, wait, &conn, &io, NULL), POOL_OK);
+    CHECK_EQ_U64(tl_stats(p).pings, 1);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 8"), 8);
+    CHECK_RC(pool_release(p, conn), POOL_OK);
+    rc = pool_get_conn_start(p, 5000, POOL_GET_PING, &conn, &wait, &io);
+    CHECK_RC(rc, POOL_WAIT);
+    CHECK_RC(drive_borrow(rc, wait, &conn, &io, NULL), POOL_OK);
+    CHECK_EQ_U64(tl_stats(p).pings, 2);
+    CHECK_RC(pool_release(p, conn), POOL_OK);
+    pool_destroy(p);
+}
+
 int main(int argc, char **argv) {
     tl_init(argc, argv);
     tl_require_server();
@@ -372,6 +398,7 @@ int main(int argc, char **argv) {
     RUN(test_borrow_at_once_and_by_a_helper);
     RUN(test_borrow_waits_its_turn_with_threads);
     RUN(test_borrow_deadline_and_cancel);
+    RUN(test_borrow_pinged_by_a_helper);
     pool_destroy(pool);
     return test_summary();
 }
