@@ -15,22 +15,6 @@
 
 static pool_t *pool;
 
-static pool_param_t text(const char *data, size_t length) {
-    pool_param_t p;
-    memset(&p, 0, sizeof p);
-    p.type = POOL_PARAM_TEXT;
-    p.value.bytes.data = data;
-    p.value.bytes.length = length;
-    return p;
-}
-
-static pool_param_t typed(int type) {
-    pool_param_t p;
-    memset(&p, 0, sizeof p);
-    p.type = type;
-    return p;
-}
-
 /* Runs `sql` with params; the first row's cells must be `want` (NULL: SQL NULL). */
 static void expect_row(pool_conn_t *conn, const char *sql, size_t n, const pool_param_t *params, size_t columns,
                        const char *const *want) {
@@ -53,47 +37,15 @@ static void expect_row(pool_conn_t *conn, const char *sql, size_t n, const pool_
 
 static void test_every_type(void) {
     pool_conn_t *conn = NULL;
-    pool_param_t p[12];
-    static const char *const want[12] = {
-        NULL, "-9223372036854775808", "18446744073709551615", "0.1", "it's \"quoted\" \\ back",
-        "DEADBEEF", "2026-02-28", "-838:59:59.000001", "2026-12-03 07:53:30.123456", "-12.50", "0.001", "3",
-    };
+    pool_param_t p[TL_EVERY_TYPE_COUNT];
     if (!CHECK_RC(pool_get_conn(pool, 5000, &conn), POOL_OK))
         return;
-    p[0] = typed(POOL_PARAM_NULL);
-    p[1] = typed(POOL_PARAM_INT64);
-    p[1].value.i64 = INT64_MIN;
-    p[2] = typed(POOL_PARAM_UINT64);
-    p[2].value.u64 = UINT64_MAX;
-    p[3] = typed(POOL_PARAM_DOUBLE);
-    p[3].value.f64 = 0.1;
-    p[4] = text("it's \"quoted\" \\ back", 20);
-    p[5] = typed(POOL_PARAM_BINARY);
-    p[5].value.bytes.data = "\xde\xad\xbe\xef";
-    p[5].value.bytes.length = 4;
-    p[6] = typed(POOL_PARAM_DATE);
-    p[6].value.time.year = 2026, p[6].value.time.month = 2, p[6].value.time.day = 28;
-    p[7] = typed(POOL_PARAM_TIME);
-    p[7].value.time.negative = 1, p[7].value.time.hour = 838, p[7].value.time.minute = 59;
-    p[7].value.time.second = 59, p[7].value.time.microsecond = 1;
-    p[8] = typed(POOL_PARAM_DATETIME);
-    p[8].value.time.year = 2026, p[8].value.time.month = 12, p[8].value.time.day = 3;
-    p[8].value.time.hour = 7, p[8].value.time.minute = 53, p[8].value.time.second = 30;
-    p[8].value.time.microsecond = 123456;
-    p[9] = typed(POOL_PARAM_DECIMAL);
-    p[9].value.bytes.data = "-12.50", p[9].value.bytes.length = 6;
-    p[10] = typed(POOL_PARAM_DECIMAL);
-    p[10].value.bytes.data = "1e-3", p[10].value.bytes.length = 4;
-    p[11] = typed(POOL_PARAM_INT64);
-    p[11].value.i64 = 3;
+    tl_every_type(p);
     /* Each literal as the server reads it: CAST to text where the type would
      * otherwise be formatted by the client. */
-    expect_row(conn,
-               "SELECT ?, ?, ?, ?, ?, HEX(?), CAST(? AS DATE), CAST(? AS TIME(6)), CAST(? AS DATETIME(6)), "
-               "CAST(? AS DECIMAL(10,2)), CAST(? AS DECIMAL(10,3)), ? ",
-               12, p, 12, want);
+    expect_row(conn, TL_EVERY_TYPE_SQL, TL_EVERY_TYPE_COUNT, p, TL_EVERY_TYPE_COUNT, TL_EVERY_TYPE_TEXT);
     /* The DOUBLE's shortest text reads back as the same double. */
-    p[0] = typed(POOL_PARAM_DOUBLE);
+    p[0] = tl_param(POOL_PARAM_DOUBLE);
     p[0].value.f64 = 1.0 / 3.0;
     {
         static const char *const third[1] = {"1"};
@@ -110,8 +62,8 @@ static void test_placeholders_are_found_lexically(void) {
         "SELECT '?', \"?\", ? -- ?\n, /* ? */ ?, `x?` FROM (SELECT 1 AS `x?`) t # ?";
     if (!CHECK_RC(pool_get_conn(pool, 5000, &conn), POOL_OK))
         return;
-    p[0] = text("one", 3);
-    p[1] = text("two", 3);
+    p[0] = tl_text("one", 3);
+    p[1] = tl_text("two", 3);
     expect_row(conn, sql, 2, p, 5, want);
     /* An escaped quote does not end the string; a doubled one neither. */
     expect_row(conn, "SELECT 'it\\'s ?', 'a''?', ?", 1, p, 3,
@@ -132,32 +84,32 @@ static void test_bad_values_are_refused(void) {
     pool_param_t p;
     if (!CHECK_RC(pool_get_conn(pool, 5000, &conn), POOL_OK))
         return;
-    p = typed(POOL_PARAM_DOUBLE);
+    p = tl_param(POOL_PARAM_DOUBLE);
     p.value.f64 = 1.0 / 0.0;
     CHECK_RC(pool_query_params(conn, "SELECT ?", 8, 1, &p), POOL_E_BAD_ARGUMENT);
     CHECK_CONTAINS(pool_last_error(), "parameter 1");
-    p = typed(POOL_PARAM_DECIMAL);
+    p = tl_param(POOL_PARAM_DECIMAL);
     p.value.bytes.data = "1; DROP TABLE x", p.value.bytes.length = 15;
     CHECK_RC(pool_query_params(conn, "SELECT ?", 8, 1, &p), POOL_E_BAD_ARGUMENT);
     CHECK_CONTAINS(pool_last_error(), "not a decimal");
-    p = typed(POOL_PARAM_DATE);
+    p = tl_param(POOL_PARAM_DATE);
     p.value.time.year = 2026, p.value.time.month = 13, p.value.time.day = 1;
     CHECK_RC(pool_query_params(conn, "SELECT ?", 8, 1, &p), POOL_E_BAD_ARGUMENT);
-    p = typed(POOL_PARAM_TIME);
+    p = tl_param(POOL_PARAM_TIME);
     p.value.time.hour = 839;
     CHECK_RC(pool_query_params(conn, "SELECT ?", 8, 1, &p), POOL_E_BAD_ARGUMENT);
-    p = typed(POOL_PARAM_DATETIME);
+    p = tl_param(POOL_PARAM_DATETIME);
     p.value.time.year = 2026, p.value.time.month = 1, p.value.time.day = 1, p.value.time.hour = 24;
     CHECK_RC(pool_query_params(conn, "SELECT ?", 8, 1, &p), POOL_E_BAD_ARGUMENT);
-    p = text(NULL, 3);
+    p = tl_text(NULL, 3);
     CHECK_RC(pool_query_params(conn, "SELECT ?", 8, 1, &p), POOL_E_BAD_ARGUMENT);
     CHECK_CONTAINS(pool_last_error(), "data is NULL");
-    p = typed(77);
+    p = tl_param(77);
     CHECK_RC(pool_query_params(conn, "SELECT ?", 8, 1, &p), POOL_E_BAD_ARGUMENT);
     CHECK_CONTAINS(pool_last_error(), "unknown type 77");
     CHECK_RC(pool_query_params(conn, "SELECT ?", 8, 1, NULL), POOL_E_BAD_ARGUMENT);
     CHECK_RC(pool_query_params(NULL, "SELECT 1", 8, 0, NULL), POOL_E_WRONG_HANDLE);
-    p = text("", 0);
+    p = tl_text("", 0);
     expect_row(conn, "SELECT ?", 1, &p, 1, (const char *const[]){""});
     CHECK_EQ_INT(tl_query_int(conn, "SELECT 8"), 8);
     pool_release(pool, conn);
@@ -189,16 +141,16 @@ static void injection_round(pool_conn_t *conn, const char *charset, const char *
     pool_param_t p[2];
     static const char insert[] = "INSERT INTO inj (k, b) VALUES (?, ?)";
     tl_exec(conn, "DELETE FROM inj");
-    p[0] = text(charset, strlen(charset));
-    p[1] = typed(POOL_PARAM_BINARY); /* the reference copy: hex, charset-proof */
+    p[0] = tl_text(charset, strlen(charset));
+    p[1] = tl_param(POOL_PARAM_BINARY); /* the reference copy: hex, charset-proof */
     p[1].value.bytes.data = value, p[1].value.bytes.length = length;
     if (!CHECK_RC(pool_query_params(conn, insert, sizeof insert - 1, 2, p), POOL_OK))
         return;
-    p[1] = text(value, length);
+    p[1] = tl_text(value, length);
     /* The same value as text, compared by the server with the reference. */
     static const char check[] = "SELECT COUNT(*), SUM(CAST(? AS BINARY) = b) FROM inj WHERE k = ?";
     p[0] = p[1];
-    p[1] = text(charset, strlen(charset));
+    p[1] = tl_text(charset, strlen(charset));
     if (!CHECK_RC(pool_query_params(conn, check, sizeof check - 1, 2, p), POOL_OK) ||
         !CHECK_RC(pool_store_result(conn, &result), POOL_OK))
         return;

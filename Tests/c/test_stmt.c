@@ -15,22 +15,8 @@
 
 static pool_t *pool;
 
-static pool_param_t typed(int type) {
-    pool_param_t p;
-    memset(&p, 0, sizeof p);
-    p.type = type;
-    return p;
-}
-
-static pool_param_t text(const char *data, size_t length) {
-    pool_param_t p = typed(POOL_PARAM_TEXT);
-    p.value.bytes.data = data;
-    p.value.bytes.length = length;
-    return p;
-}
-
 static pool_param_t int64(int64_t value) {
-    pool_param_t p = typed(POOL_PARAM_INT64);
+    pool_param_t p = tl_param(POOL_PARAM_INT64);
     p.value.i64 = value;
     return p;
 }
@@ -71,42 +57,14 @@ static long long session_status(pool_conn_t *conn, const char *name) {
 static void test_parameters_of_every_type(void) {
     pool_conn_t *conn = NULL;
     pool_stmt_t *stmt;
-    pool_param_t p[12];
-    static const char *const want[12] = {
-        NULL, "-9223372036854775808", "18446744073709551615", "0.1", "it's \"quoted\" \\ back",
-        "DEADBEEF", "2026-02-28", "-838:59:59.000001", "2026-12-03 07:53:30.123456", "-12.50", "0.001", "3",
-    };
+    pool_param_t p[TL_EVERY_TYPE_COUNT];
     if (!CHECK_RC(pool_get_conn(pool, 5000, &conn), POOL_OK))
         return;
-    p[0] = typed(POOL_PARAM_NULL);
-    p[1] = int64(INT64_MIN);
-    p[2] = typed(POOL_PARAM_UINT64);
-    p[2].value.u64 = UINT64_MAX;
-    p[3] = typed(POOL_PARAM_DOUBLE);
-    p[3].value.f64 = 0.1;
-    p[4] = text("it's \"quoted\" \\ back", 20);
-    p[5] = typed(POOL_PARAM_BINARY);
-    p[5].value.bytes.data = "\xde\xad\xbe\xef", p[5].value.bytes.length = 4;
-    p[6] = typed(POOL_PARAM_DATE);
-    p[6].value.time.year = 2026, p[6].value.time.month = 2, p[6].value.time.day = 28;
-    p[7] = typed(POOL_PARAM_TIME);
-    p[7].value.time.negative = 1, p[7].value.time.hour = 838, p[7].value.time.minute = 59;
-    p[7].value.time.second = 59, p[7].value.time.microsecond = 1;
-    p[8] = typed(POOL_PARAM_DATETIME);
-    p[8].value.time.year = 2026, p[8].value.time.month = 12, p[8].value.time.day = 3;
-    p[8].value.time.hour = 7, p[8].value.time.minute = 53, p[8].value.time.second = 30;
-    p[8].value.time.microsecond = 123456;
-    p[9] = typed(POOL_PARAM_DECIMAL);
-    p[9].value.bytes.data = "-12.50", p[9].value.bytes.length = 6;
-    p[10] = typed(POOL_PARAM_DECIMAL);
-    p[10].value.bytes.data = "1e-3", p[10].value.bytes.length = 4;
-    p[11] = int64(3);
-    stmt = prepare(conn,
-                   "SELECT ?, ?, ?, ?, ?, HEX(?), CAST(? AS DATE), CAST(? AS TIME(6)), CAST(? AS DATETIME(6)), "
-                   "CAST(? AS DECIMAL(10,2)), CAST(? AS DECIMAL(10,3)), ?");
+    tl_every_type(p);
+    stmt = prepare(conn, TL_EVERY_TYPE_SQL);
     if (CHECK(stmt != NULL)) {
-        CHECK_EQ_INT(pool_stmt_param_count(stmt), 12);
-        expect_stmt_row(conn, stmt, 12, p, 12, want);
+        CHECK_EQ_INT(pool_stmt_param_count(stmt), TL_EVERY_TYPE_COUNT);
+        expect_stmt_row(conn, stmt, TL_EVERY_TYPE_COUNT, p, TL_EVERY_TYPE_COUNT, TL_EVERY_TYPE_TEXT);
         /* A wrong count names both counts; nothing is sent. */
         CHECK_RC(pool_stmt_execute(stmt, 11, p), POOL_E_BAD_ARGUMENT);
         CHECK_CONTAINS(pool_last_error(), "12 placeholder(s) but 11 parameter(s)");
@@ -125,8 +83,8 @@ static void test_parameters_of_every_type(void) {
     if (CHECK(stmt != NULL)) {
         pool_param_t two[2];
         static const char *const placeholders[5] = {"?", "?", "one", "two", "1"};
-        two[0] = text("one", 3);
-        two[1] = text("two", 3);
+        two[0] = tl_text("one", 3);
+        two[1] = tl_text("two", 3);
         CHECK_EQ_INT(pool_stmt_param_count(stmt), 2);
         expect_stmt_row(conn, stmt, 2, two, 5, placeholders);
         CHECK_RC(pool_stmt_close(stmt), POOL_OK);
@@ -258,8 +216,8 @@ static void test_statement_outcomes(void) {
         return;
     tl_exec(conn, "CREATE OR REPLACE TABLE outcomes (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10))");
     insert = prepare(conn, "INSERT INTO outcomes (v) VALUES (?), (?)");
-    p[0] = text("a", 1);
-    p[1] = text("b", 1);
+    p[0] = tl_text("a", 1);
+    p[1] = tl_text("b", 1);
     if (CHECK(insert != NULL) && CHECK_RC(pool_stmt_execute(insert, 2, p), POOL_OK)) {
         CHECK_RC(pool_store_result(conn, &result), POOL_OK);
         CHECK(result == NULL);
@@ -386,10 +344,10 @@ static void test_injection_corpus(void) {
                 continue;
             tl_exec(conn, "DELETE FROM inj");
             insert = prepare(conn, "INSERT INTO inj (k, b, t) VALUES (?, ?, CAST(? AS BINARY))");
-            p[0] = text(corpus[i].charset, strlen(corpus[i].charset));
-            p[1] = typed(POOL_PARAM_BINARY);
+            p[0] = tl_text(corpus[i].charset, strlen(corpus[i].charset));
+            p[1] = tl_param(POOL_PARAM_BINARY);
             p[1].value.bytes.data = corpus[i].value, p[1].value.bytes.length = corpus[i].length;
-            p[2] = text(corpus[i].value, corpus[i].length);
+            p[2] = tl_text(corpus[i].value, corpus[i].length);
             if (CHECK(insert != NULL))
                 CHECK_RC(pool_stmt_execute(insert, 3, p), POOL_OK);
             pool_stmt_close(insert);

@@ -466,4 +466,61 @@ static inline pool_conn_info_t tl_info(pool_conn_t *conn) {
     return info;
 }
 
+/* ------------------------------------------------------------------------
+ * Parameters (test_params.c, test_stmt.c)
+ */
+
+static inline pool_param_t tl_param(int type) {
+    pool_param_t p;
+    memset(&p, 0, sizeof p);
+    p.type = type;
+    return p;
+}
+
+static inline pool_param_t tl_text(const char *data, size_t length) {
+    pool_param_t p = tl_param(POOL_PARAM_TEXT);
+    p.value.bytes.data = data;
+    p.value.bytes.length = length;
+    return p;
+}
+
+/* One parameter of every type and its extremes, for TL_EVERY_TYPE_SQL:
+ * the server reads them back as TL_EVERY_TYPE_TEXT (NULL: SQL NULL). */
+#define TL_EVERY_TYPE_COUNT 12
+#define TL_EVERY_TYPE_SQL                                                                            \
+    "SELECT ?, ?, ?, ?, ?, HEX(?), CAST(? AS DATE), CAST(? AS TIME(6)), CAST(? AS DATETIME(6)), "   \
+    "CAST(? AS DECIMAL(10,2)), CAST(? AS DECIMAL(10,3)), ?"
+static const char *const TL_EVERY_TYPE_TEXT[TL_EVERY_TYPE_COUNT] = {
+    NULL, "-9223372036854775808", "18446744073709551615", "0.1", "it's \"quoted\" \\ back",
+    "DEADBEEF", "2026-02-28", "-838:59:59.000001", "2026-12-03 07:53:30.123456", "-12.50", "0.001", "3",
+};
+
+static inline void tl_every_type(pool_param_t p[TL_EVERY_TYPE_COUNT]) {
+    p[0] = tl_param(POOL_PARAM_NULL);
+    p[1] = tl_param(POOL_PARAM_INT64);
+    p[1].value.i64 = INT64_MIN;
+    p[2] = tl_param(POOL_PARAM_UINT64);
+    p[2].value.u64 = UINT64_MAX;
+    p[3] = tl_param(POOL_PARAM_DOUBLE);
+    p[3].value.f64 = 0.1;
+    p[4] = tl_text("it's \"quoted\" \\ back", 20);
+    p[5] = tl_param(POOL_PARAM_BINARY);
+    p[5].value.bytes.data = "\xde\xad\xbe\xef", p[5].value.bytes.length = 4;
+    p[6] = tl_param(POOL_PARAM_DATE);
+    p[6].value.time.year = 2026, p[6].value.time.month = 2, p[6].value.time.day = 28;
+    p[7] = tl_param(POOL_PARAM_TIME);
+    p[7].value.time.negative = 1, p[7].value.time.hour = 838, p[7].value.time.minute = 59;
+    p[7].value.time.second = 59, p[7].value.time.microsecond = 1;
+    p[8] = tl_param(POOL_PARAM_DATETIME);
+    p[8].value.time.year = 2026, p[8].value.time.month = 12, p[8].value.time.day = 3;
+    p[8].value.time.hour = 7, p[8].value.time.minute = 53, p[8].value.time.second = 30;
+    p[8].value.time.microsecond = 123456;
+    p[9] = tl_param(POOL_PARAM_DECIMAL);
+    p[9].value.bytes.data = "-12.50", p[9].value.bytes.length = 6;
+    p[10] = tl_param(POOL_PARAM_DECIMAL);
+    p[10].value.bytes.data = "1e-3", p[10].value.bytes.length = 4;
+    p[11] = tl_param(POOL_PARAM_INT64);
+    p[11].value.i64 = 3;
+}
+
 #endif /* MYSQLPOOL_TESTLIB_H */
