@@ -165,12 +165,10 @@ public final class PreparedStatement: @unchecked Sendable {
 /// hash of the statement's bytes (no copy of them per lookup), and the bytes
 /// compared on a hit; small (stmt_cache_size), so eviction scans.
 struct StatementCache {
-    private(set) var entries: [Int: PreparedStatement] = [:]
+    private var entries: [Int: PreparedStatement] = [:]
     private var clock: UInt64 = 0
     /// The counters' pressure this cache last answered.
     var pressureSeen: UInt64 = 0
-
-    var count: Int { entries.count }
 
     static func key(_ sql: UnsafeRawBufferPointer) -> Int {
         var hasher = Hasher()

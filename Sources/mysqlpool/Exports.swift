@@ -500,7 +500,7 @@ public func exportGetConnStart(_ pool: OpaquePointer?, _ timeoutMs: Int64, _ fla
         switch started.step {
         case .ready(let slot):
             outConn.pointee = connectionHandle(slot, bits(pool))
-            io.pointee = pool_io_t(fd: -1, events: 0, timeout_ms: -1)
+            io.pointee = noWait
         case .wait(let timeoutNanos):
             let borrow = started.borrow!
             let waitBox = BorrowBox(borrow, pool: target, box: box, poolBits: bits(pool), timeout: timeout,
@@ -524,32 +524,27 @@ public func exportGetConnContinue(_ wait: OpaquePointer?, _ outConn: UnsafeMutab
         let io = try nonNull(io, "io")
         let step: AsyncBorrowStep<MariaDBConnection>
         do throws(PoolError) {
-            step = try waitBox.pool.continueBorrow(waitBox.borrow)
+            do throws(PoolError) {
+                step = try waitBox.pool.continueBorrow(waitBox.borrow)
+            } catch {
+                guard waitBox.mayFallBack, error.kind == .server else { throw error }
+                // No replica answers: wait for the primary instead, as pool_get_conn does.
+                waitBox.mayFallBack = false
+                waitBox.pool = waitBox.box.pool
+                let started = try waitBox.pool.startBorrow(timeoutNanos: waitBox.timeout, overflowAfterNanos: 0,
+                                                           ping: waitBox.ping)
+                if let borrow = started.borrow { waitBox.borrow = borrow }
+                step = started.step
+            }
         } catch {
-            guard waitBox.mayFallBack, error.kind == .server else {
-                finishBorrow(wait)
-                throw error
-            }
-            // No replica answers: wait for the primary instead, as pool_get_conn does.
-            waitBox.mayFallBack = false
-            waitBox.pool = waitBox.box.pool
-            let started = try startOrFinish(wait, waitBox.pool, waitBox.timeout, waitBox.ping)
-            switch started.step {
-            case .ready(let slot):
-                outConn.pointee = connectionHandle(slot, waitBox.poolBits)
-                io.pointee = pool_io_t(fd: -1, events: 0, timeout_ms: -1)
-            case .wait(let timeoutNanos):
-                waitBox.borrow = started.borrow!
-                io.pointee = borrowIO(waitBox.borrow, timeoutNanos: timeoutNanos)
-                waiting = true
-            }
-            return
+            finishBorrow(wait)
+            throw error
         }
         switch step {
         case .ready(let slot):
             finishBorrow(wait)
             outConn.pointee = connectionHandle(slot, waitBox.poolBits)
-            io.pointee = pool_io_t(fd: -1, events: 0, timeout_ms: -1)
+            io.pointee = noWait
         case .wait(let timeoutNanos):
             io.pointee = borrowIO(waitBox.borrow, timeoutNanos: timeoutNanos)
             waiting = true
@@ -569,23 +564,13 @@ public func exportGetConnCancel(_ wait: OpaquePointer?) -> Int32 {
     }
 }
 
-private func startOrFinish(_ wait: OpaquePointer?, _ pool: ConnectionPool<MariaDBFactory>, _ timeout: UInt64?,
-                           _ ping: Bool) throws(PoolError)
-    -> (step: AsyncBorrowStep<MariaDBConnection>, borrow: ConnectionPool<MariaDBFactory>.Borrow?) {
-    do throws(PoolError) {
-        let started = try pool.startBorrow(timeoutNanos: timeout, overflowAfterNanos: 0, ping: ping)
-        if started.borrow == nil { finishBorrow(wait) }
-        return started
-    } catch {
-        finishBorrow(wait)
-        throw error
-    }
-}
-
 /// The borrow is over (a connection or a failure): its handle goes.
 private func finishBorrow(_ wait: OpaquePointer?) {
     _ = handles.withLock { $0.remove(bits(wait), kind: .borrow) }
 }
+
+/// The pool_io_t of a call that finished: nothing to wait for.
+private let noWait = pool_io_t(fd: -1, events: 0, timeout_ms: -1)
 
 /// What the loop waits for: the borrow's eventfd readable, and a timeout
 /// when the pool has one for it (the wait's deadline or the overflow).
@@ -1022,7 +1007,7 @@ private func ioStatus(_ io: UnsafeMutablePointer<pool_io_t>?, result: UnsafeMuta
             io.pointee = pool_io_t(fd: wait.socket, events: wait.events, timeout_ms: wait.timeoutMilliseconds)
             waiting = true
         case .done(let stored):
-            io.pointee = pool_io_t(fd: -1, events: 0, timeout_ms: -1)
+            io.pointee = noWait
             guard let stored else { return }
             guard let result else {
                 stored.free()
