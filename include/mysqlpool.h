@@ -776,7 +776,8 @@ POOL_API int pool_get_conn_cancel(pool_wait_t *wait);
 
 /* pool_query_start: pool_query without blocking. Then read its result with
  * pool_store_result_start (or pool_store_result/pool_use_result, which
- * block). Return: POOL_OK (sent and answered), POOL_WAIT (*io filled),
+ * block). `sql` must stay valid until the statement finishes (libmariadb may
+ * still be sending it when the call returns POOL_WAIT). Return: POOL_OK (sent and answered), POOL_WAIT (*io filled),
  * otherwise as pool_query; POOL_E_BAD_ARGUMENT also for a NULL io. */
 POOL_API int pool_query_start(pool_conn_t *conn, const char *sql, size_t length, pool_io_t *io);
 
@@ -790,6 +791,20 @@ POOL_API int pool_store_result_start(pool_conn_t *conn, pool_result_t **out_resu
 
 /* pool_ping_start: pool_ping without blocking. */
 POOL_API int pool_ping_start(pool_conn_t *conn, pool_io_t *io);
+
+/* pool_return_start: pool_return without blocking. The reset a release
+ * does (unread rows drained, ROLLBACK of an open transaction, autocommit and
+ * character set put back, COM_RESET_CONNECTION with reset_connection=1)
+ * runs as non-blocking steps; most releases need none of them.
+ * Return: POOL_OK when the connection is back in the pool (or closed, when
+ * the reset failed or it was given back mid-operation), and the handle is
+ * stale; POOL_WAIT (*io filled): drive it with pool_continue, whose POOL_OK
+ * means the same. Meanwhile other calls on the connection return
+ * POOL_E_MISUSE; pool_release/pool_discard/pool_return give up the reset
+ * and close the connection (a cancelled task). Otherwise as pool_return;
+ * POOL_E_BAD_ARGUMENT for a NULL io. The pool's books count the connection
+ * as borrowed until the reset is over. */
+POOL_API int pool_return_start(pool_conn_t *conn, pool_io_t *io);
 
 /* pool_continue: go on with the connection's operation in progress after
  * what `ready` says happened (POOL_IO_* bits). out_result receives the

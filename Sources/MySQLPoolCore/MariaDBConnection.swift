@@ -21,9 +21,9 @@ private let linkLostErrnos: Set<UInt32> = [
     4031,  // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8)
 ]
 
-private let statusInTransaction: UInt32 = 0x0001
-private let statusAutocommit: UInt32 = 0x0002
-private let statusMoreResults: UInt32 = 0x0008
+let statusInTransaction: UInt32 = 0x0001
+let statusAutocommit: UInt32 = 0x0002
+let statusMoreResults: UInt32 = 0x0008
 private let statusNoBackslashEscapes: UInt32 = 0x0200
 
 /// Opens libmariadb connections as a `PoolConfiguration` says: to its one
@@ -123,6 +123,13 @@ public final class MariaDBFactory: ConnectionFactory {
                         serverErrno: lastError?.serverErrno ?? 2003, sqlstate: lastError?.sqlstate ?? "HY000")
     }
 
+    /// prepareForReuse's reset without blocking; the release that follows
+    /// takes its outcome.
+    public func startReuse(_ connection: MariaDBConnection) throws(PoolError) -> IOStep {
+        try connection.startReset(autocommit: configuration.autocommit,
+                                  resetThen: configuration.resetConnection ? sessionCommands : nil)
+    }
+
     public func prepareForReuse(_ connection: MariaDBConnection) -> ReturnCondition {
         let condition = connection.prepareForReuse(autocommit: configuration.autocommit,
                                                    resetThen: configuration.resetConnection ? sessionCommands : nil)
@@ -190,6 +197,10 @@ public final class MariaDBConnection: @unchecked Sendable {
     var pendingIO: PendingIO?
     /// Whether libmariadb's non-blocking context is set up.
     var nonBlockingEnabled = false
+    /// What remains of a non-blocking reset waiting for I/O, and the outcome
+    /// of one that finished, for the release (see SessionReset.swift).
+    var resetPlan: ResetPlan?
+    public internal(set) var finishedReset: ReturnCondition?
     /// Results the borrower has not freed; all are freed at release.
     public internal(set) var liveResults: [MariaDBResult] = []
     /// Whether an unbuffered result still owns the wire. Only the newest
@@ -203,10 +214,10 @@ public final class MariaDBConnection: @unchecked Sendable {
     private var usesTLS = false
     /// The character set the connection was opened with, as libmariadb names
     /// it: a borrower's mysql_set_character_set is undone at release.
-    private var openingCharset: [CChar] = []
+    private(set) var openingCharset: [CChar] = []
     /// libmariadb's name pointer for it (its static charset table): the
     /// same pointer at release means the same charset, without a strcmp.
-    private var openingCharsetName: UnsafePointer<CChar>?
+    private(set) var openingCharsetName: UnsafePointer<CChar>?
 
     /// Which host of the pool's HostSet it is connected to (multi-host pools).
     public internal(set) var hostIndex: Int?
@@ -798,73 +809,6 @@ public final class MariaDBConnection: @unchecked Sendable {
 
     // MARK: Pool hooks
 
-    /// Frees what the borrower left open and resets the session as
-    /// pymysql-pool does (rollback, autocommit), plus the character set the
-    /// borrower changed through the API, with a round trip only for what the
-    /// server status (or libmariadb) says is dirty.
-    /// `resetThen`: COM_RESET_CONNECTION, then these session commands; nil
-    /// for no reset (the array is not even passed on the common path).
-    func prepareForReuse(autocommit: Bool, resetThen sessionCommands: [String]?) -> ReturnCondition {
-        abandonPythonOutcome()
-        // Given back in the middle of a non-blocking call: closed.
-        abortPendingIO()
-        if !liveResults.isEmpty {
-            for result in liveResults { result.freeResources() }
-            liveResults.removeAll(keepingCapacity: true)
-        }
-        if !lentStatements.isEmpty || currentStatement != nil || sessionCommands != nil {
-            // COM_RESET_CONNECTION forgets every statement on the server.
-            returnStatements(dropAll: sessionCommands != nil)
-        }
-        drainPendingResults()
-        if isBroken { return .broken }
-        var neededRoundTrip = false
-        if let sessionCommands {
-            // COM_RESET_CONNECTION: temporary tables, user variables, session
-            // settings and prepared statements go; the pool's own session
-            // settings are put back below and here.
-            neededRoundTrip = true
-            if mysql_reset_connection(mysql) != 0 { return .broken }
-            for command in sessionCommands {
-                let failed = command.withCString { mysql_real_query(mysql, $0, UInt(strlen($0))) != 0 }
-                if failed { return .broken }
-            }
-        }
-        let status = serverStatus
-        if status & statusInTransaction != 0 {
-            neededRoundTrip = true
-            if mysql_rollback(mysql) != 0 { return .broken }
-        }
-        if (serverStatus & statusAutocommit != 0) != autocommit {
-            neededRoundTrip = true
-            if mysql_autocommit(mysql, autocommit ? 1 : 0) != 0 { return .broken }
-        }
-        let currentCharset = charsetName
-        if currentCharset != openingCharsetName && strcmp(currentCharset, openingCharset) != 0 {
-            neededRoundTrip = true
-            if mysql_set_character_set(mysql, openingCharset) != 0 { return .broken }
-        }
-        return .reusable(neededRoundTrip: neededRoundTrip)
-    }
-
-    /// Reads and drops unread result sets (of this or later statements) so
-    /// the next borrower starts with a quiet wire.
-    private func drainPendingResults() {
-        while !isBroken {
-            if resultPending {
-                resultPending = false
-                if let raw = mysql_use_result(mysql) { mysql_free_result(raw) } else { _ = currentError() }
-            }
-            // mysql_more_results, read from the status without a call.
-            guard serverStatus & statusMoreResults != 0 else { return }
-            if mysql_next_result(mysql) > 0 {
-                _ = currentError()
-                return
-            }
-            resultPending = mysql_field_count(mysql) > 0
-        }
-    }
-
     private var isClosed = false
 
     /// Closes this process's copy of an inherited connection's socket and
@@ -1088,6 +1032,15 @@ public final class MariaDBResult: @unchecked Sendable {
     public func free() {
         freeResources()
         connection.forget(self)
+    }
+
+    /// The libmariadb result of a streaming result with rows still unread,
+    /// taken out of this one (which is then freed without reading them):
+    /// the reset drains them, without blocking when it must not block.
+    func detachUnreadRows() -> UnsafeMutablePointer<MYSQL_RES>? {
+        guard isStreaming, !isExhausted, !connection.isInherited, let rows = raw else { return nil }
+        raw = nil
+        return rows
     }
 
     func freeResources() {

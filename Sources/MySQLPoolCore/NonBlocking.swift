@@ -28,6 +28,8 @@ public enum IOStep {
 /// The non-blocking operation a connection is in the middle of.
 enum PendingIO {
     case query, storeResult, ping
+    /// A step of the reset of a connection being given back.
+    case reset(ResetStep)
 }
 
 // MARK: - Non-blocking calls (libmariadb's _start/_cont API)
@@ -36,7 +38,7 @@ extension MariaDBConnection {
     /// libmariadb runs a non-blocking call on a stack of its own, set up on
     /// first use (MYSQL_OPT_NONBLOCK), so connections that never use it pay
     /// nothing.
-    private func enableNonBlocking() throws(PoolError) {
+    func enableNonBlocking() throws(PoolError) {
         guard !nonBlockingEnabled else { return }
         guard mysql_options(mysql, MYSQL_OPT_NONBLOCK, nil) == 0 else {
             throw PoolError(.noMemory, "cannot set up the non-blocking context of the connection")
@@ -94,6 +96,7 @@ extension MariaDBConnection {
         var raw: UnsafeMutablePointer<MYSQL_RES>?
         let status: Int32
         switch operation {
+        case .reset(let step): return continueReset(step, ready: ready)
         case .query: status = mysql_real_query_cont(&ret, mysql, Int32(ready))
         case .storeResult: status = mysql_store_result_cont(&raw, mysql, Int32(ready))
         case .ping: status = mysql_ping_cont(&ret, mysql, Int32(ready))
@@ -119,18 +122,24 @@ extension MariaDBConnection {
         }
     }
 
+    /// What libmariadb's wait bits (a _start or _cont call's status) ask for.
+    func waitFor(_ status: Int32) -> IOWait {
+        let wantsTimeout = UInt32(status) & IOWait.timeout != 0
+        return IOWait(socket: Int32(mysql_get_socket(mysql)), events: UInt32(status),
+                      timeoutMilliseconds: wantsTimeout ? Int64(mysql_get_timeout_value_ms(mysql)) : -1)
+    }
+
     /// What a _start or _cont call said: wait, or done (ret and result are
     /// then the call's outcome).
     private func step(_ operation: PendingIO, status: Int32, ret: Int32 = 0,
                       result raw: UnsafeMutablePointer<MYSQL_RES>? = nil) throws(PoolError) -> IOStep {
         if status != 0 {
             pendingIO = operation
-            let wantsTimeout = UInt32(status) & IOWait.timeout != 0
-            return .wait(IOWait(socket: Int32(mysql_get_socket(mysql)), events: UInt32(status),
-                                timeoutMilliseconds: wantsTimeout ? Int64(mysql_get_timeout_value_ms(mysql)) : -1))
+            return .wait(waitFor(status))
         }
         pendingIO = nil
         switch operation {
+        case .reset: preconditionFailure("a reset is driven by driveReset")
         case .query:
             guard ret == 0 else { throw currentError() }
             noteAnswer()

@@ -63,6 +63,14 @@ final class PoolBox: @unchecked Sendable {
         return nil
     }
 
+    /// Starts the reset a release of `slot` does, without blocking (see
+    /// pool_return_start); nil when the slot is of neither half.
+    func startReset(_ slot: Slot) throws(PoolError) -> IOStep? {
+        guard let readHalf = isReadHalf(of: slot) else { return nil }
+        let half = readHalf ? readPool! : pool
+        return try half.factory.startReuse(slot.connection)
+    }
+
     /// Takes back a connection of either half.
     func release(_ slot: Slot, readHalf: Bool, discard: Bool) throws(PoolError) {
         if readHalf, let readPool {
@@ -990,9 +998,38 @@ public func exportPingStart(_ conn: OpaquePointer?, _ io: UnsafeMutablePointer<p
 public func exportContinue(_ conn: OpaquePointer?, _ ready: UInt32, _ io: UnsafeMutablePointer<pool_io_t>?,
                            _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     out?.pointee = nil
-    return ioStatus(io, result: out) { () throws(PoolError) in
-        try withConnection(conn) { connection throws(PoolError) in try connection.continueOperation(ready: ready) }
+    var resetIsOver = false
+    let code = ioStatus(io, result: out) { () throws(PoolError) in
+        try withConnection(conn) { connection throws(PoolError) in
+            let step = try connection.continueOperation(ready: ready)
+            resetIsOver = connection.finishedReset != nil
+            return step
+        }
     }
+    return resetIsOver ? exportReturn(conn) : code
+}
+
+@_cdecl("pool_return_start")
+public func exportReturnStart(_ conn: OpaquePointer?, _ io: UnsafeMutablePointer<pool_io_t>?) -> Int32 {
+    var resetIsOver = false
+    let code = ioStatus(io) { () throws(PoolError) in
+        let connBits = bits(conn)
+        let found = handles.withLock { table -> (PoolBox, Slot)? in
+            guard let slot = table.object(connBits, kind: .connection),
+                  let box = table.object(table.context(of: connBits), kind: .pool) else { return nil }
+            return (unsafeDowncast(box.takeUnretainedValue(), to: PoolBox.self),
+                    unsafeDowncast(slot.takeUnretainedValue(), to: Slot.self))
+        }
+        guard let (box, slot) = found else { throw wrongHandle(connBits, .connection) }
+        slot.connection.settle()
+        guard let step = try box.startReset(slot) else {
+            throw PoolError(.wrongHandle, "the connection does not belong to pool '\(box.pool.name)'")
+        }
+        resetIsOver = slot.connection.finishedReset != nil
+        return step
+    }
+    // The reset is over: the release itself never waits.
+    return resetIsOver ? exportReturn(conn) : code
 }
 
 /// A non-blocking call's status: POOL_WAIT with `io` filled, or POOL_OK

@@ -24,7 +24,7 @@ static const char *const api_names[] = {
     "pool_get_conn", "pool_get_conn_ex", "pool_borrow", "pool_take", "pool_return", "pool_release", "pool_discard", "pool_name",
     "pool_stats", "pool_query", "pool_query_params", "pool_stmt_prepare", "pool_stmt_execute", "pool_stmt_param_count",
     "pool_stmt_close", "pool_stmt_query_pickle", "pool_query_start", "pool_store_result_start",
-    "pool_ping_start", "pool_continue", "pool_get_conn_start", "pool_get_conn_continue",
+    "pool_ping_start", "pool_return_start", "pool_continue", "pool_get_conn_start", "pool_get_conn_continue",
     "pool_get_conn_cancel", "pool_store_result", "pool_use_result", "pool_next_result",
     "pool_conn_info", "pool_commit", "pool_rollback", "pool_autocommit", "pool_ping",
     "pool_select_db", "pool_set_charset", "pool_escape", "pool_conn_charset",

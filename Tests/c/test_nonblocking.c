@@ -8,7 +8,9 @@
  * closed at once, never reused. Borrowing without blocking: at once, after
  * a wait in the queue shared with threads (first come, first served), at
  * the deadline, cancelled before and after a connection was handed over
- * (the books stay right), and opened by a helper thread.
+ * (the books stay right), and opened by a helper thread. Giving back
+ * without blocking (pool_return_start): the reset's steps, unread rows
+ * drained, reset_connection, given up midway, a link lost midway.
  *
  * Run under scripts/server/with-mariadb.sh.
  */
@@ -16,6 +18,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include "testlib.h"
 
@@ -385,6 +388,158 @@ static void test_borrow_pinged_by_a_helper(void) {
     pool_destroy(p);
 }
 
+/* Gives conn back with pool_return_start, driving the reset with poll();
+ * *waits counts the POOL_WAITs. */
+static int give_back(pool_conn_t *conn, int *waits) {
+    pool_io_t io;
+    return drive(conn, pool_return_start(conn, &io), &io, NULL, waits);
+}
+
+/* Leaves a transaction whose ROLLBACK takes the server a while, so the
+ * reset's first step surely waits for it. */
+static void open_big_transaction(pool_conn_t *conn) {
+    CHECK_RC(tl_exec(conn, "CREATE TEMPORARY TABLE IF NOT EXISTS t_return (a INT) ENGINE=InnoDB"), POOL_OK);
+    CHECK_RC(tl_exec(conn, "BEGIN"), POOL_OK);
+    CHECK_RC(tl_exec(conn, "INSERT INTO t_return SELECT seq FROM seq_1_to_100000"), POOL_OK);
+}
+
+/* A clean connection goes back at once; a dirty one (an open transaction,
+ * autocommit or the character set changed) through non-blocking steps that
+ * put the session back, and the books count the resets. */
+static void test_return_start_resets_without_blocking(void) {
+    pool_t *p = NULL;
+    pool_conn_t *conn;
+    pool_io_t io;
+    int waits = 0;
+    uint64_t thread_id;
+    if (!CHECK_RC(tl_pool(&p, "size", "1", "maxsize", "1", NULL), POOL_OK))
+        return;
+    conn = borrow(p);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 1"), 1);
+    CHECK_RC(give_back(conn, &waits), POOL_OK);
+    CHECK_EQ_INT(waits, 0);
+    CHECK_EQ_U64(tl_stats(p).idle, 1);
+    CHECK_RC(pool_return_start(conn, &io), POOL_E_WRONG_HANDLE); /* the handle is stale */
+
+    conn = borrow(p);
+    thread_id = tl_info(conn).thread_id;
+    open_big_transaction(conn);
+    CHECK_RC(tl_exec(conn, "SET autocommit = 0"), POOL_OK);
+    CHECK_RC(pool_set_charset(conn, "latin1"), POOL_OK);
+    if (CHECK_RC(pool_return_start(conn, &io), POOL_WAIT)) {
+        CHECK_RC(pool_query(conn, "SELECT 1", 8), POOL_E_MISUSE); /* the reset owns the wire */
+        CHECK_RC(drive(conn, POOL_WAIT, &io, NULL, &waits), POOL_OK);
+    }
+    CHECK_EQ_U64(tl_stats(p).resets, 1);
+    CHECK_EQ_U64(tl_stats(p).idle, 1);
+    conn = borrow(p);
+    CHECK_EQ_U64(tl_info(conn).thread_id, thread_id);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT COUNT(*) FROM t_return"), 0); /* rolled back */
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT @@autocommit"), 1);
+    CHECK(tl_info(conn).server_status & POOL_STATUS_AUTOCOMMIT);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT @@character_set_client = 'utf8mb4'"), 1);
+    CHECK_RC(give_back(conn, NULL), POOL_OK);
+    pool_destroy(p);
+}
+
+/* Rows left unread (a streaming result half read, the further results of a
+ * multi-statement query) are drained without blocking; the connection is
+ * reused, with a quiet wire. */
+static void test_return_start_drains_unread_rows(void) {
+    pool_t *p = NULL;
+    pool_conn_t *conn;
+    pool_result_t *result = NULL;
+    const char *const *values;
+    const size_t *lengths;
+    int waits = 0;
+    uint64_t thread_id;
+    static const char rows[] = "SELECT seq, REPEAT('x', 200) FROM seq_1_to_50000";
+    static const char several[] = "SELECT 1; SELECT 2; SELECT seq FROM seq_1_to_3";
+    if (!CHECK_RC(tl_pool(&p, "size", "1", "maxsize", "1", "multi_statements", "1", NULL), POOL_OK))
+        return;
+    conn = borrow(p);
+    thread_id = tl_info(conn).thread_id;
+    CHECK_RC(pool_query(conn, rows, sizeof rows - 1), POOL_OK);
+    CHECK_RC(pool_use_result(conn, &result), POOL_OK);
+    CHECK_RC(pool_result_fetch(result, &values, &lengths), POOL_ROW);
+    CHECK_RC(give_back(conn, &waits), POOL_OK);
+    CHECK(waits >= 1);
+    conn = borrow(p);
+    CHECK_EQ_U64(tl_info(conn).thread_id, thread_id);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 5"), 5);
+    CHECK_RC(pool_query(conn, several, sizeof several - 1), POOL_OK);
+    CHECK_RC(give_back(conn, NULL), POOL_OK);
+    conn = borrow(p);
+    CHECK_EQ_U64(tl_info(conn).thread_id, thread_id);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 6"), 6);
+    CHECK_EQ_U64(tl_stats(p).closed_broken, 0);
+    CHECK_RC(give_back(conn, NULL), POOL_OK);
+    pool_destroy(p);
+}
+
+/* reset_connection=1: COM_RESET_CONNECTION and the session commands run as
+ * non-blocking steps too. */
+static void test_return_start_with_reset_connection(void) {
+    pool_t *p = NULL;
+    pool_conn_t *conn;
+    if (!CHECK_RC(tl_pool(&p, "size", "1", "maxsize", "1", "reset_connection", "1", "init_command",
+                          "SET @pool_init = 7", NULL),
+                  POOL_OK))
+        return;
+    conn = borrow(p);
+    CHECK_RC(tl_exec(conn, "SET @left_behind = 1"), POOL_OK);
+    CHECK_RC(give_back(conn, NULL), POOL_OK);
+    conn = borrow(p);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT @left_behind IS NULL"), 1);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT @pool_init"), 7);
+    CHECK_RC(give_back(conn, NULL), POOL_OK);
+    pool_destroy(p);
+}
+
+/* A task cancelled while its connection's reset waits: pool_discard (or
+ * pool_release) gives up the reset and closes the connection at once; the
+ * books stay right and the next borrower gets a fresh connection. A link
+ * lost during the reset closes it as broken. */
+static void test_return_start_given_up(void) {
+    pool_t *p = NULL;
+    pool_conn_t *conn;
+    pool_io_t io;
+    uint64_t thread_id;
+    double started;
+    if (!CHECK_RC(tl_pool(&p, "size", "1", "maxsize", "1", NULL), POOL_OK))
+        return;
+    conn = borrow(p);
+    open_big_transaction(conn);
+    CHECK_RC(pool_return_start(conn, &io), POOL_WAIT);
+    started = tl_now_ms();
+    CHECK_RC(pool_discard(p, conn), POOL_OK);
+    tl_check(tl_now_ms() - started < 1000, __FILE__, __LINE__, "the discard did not wait for the reset",
+             "%.0f ms", tl_now_ms() - started);
+    CHECK_EQ_U64(tl_stats(p).closed_discarded, 1);
+    CHECK_EQ_U64(tl_stats(p).in_use, 0);
+    CHECK_RC(pool_continue(conn, POOL_IO_READ, &io, NULL), POOL_E_WRONG_HANDLE);
+
+    /* The link goes while the ROLLBACK is on its way: closed as broken. */
+    conn = borrow(p);
+    thread_id = tl_info(conn).thread_id;
+    open_big_transaction(conn);
+    if (CHECK_RC(pool_return_start(conn, &io), POOL_WAIT)) {
+        shutdown(io.fd, SHUT_RDWR);
+        CHECK_RC(drive(conn, POOL_WAIT, &io, NULL, NULL), POOL_OK);
+    }
+    CHECK_EQ_U64(tl_stats(p).closed_broken, 1);
+    CHECK_EQ_U64(tl_stats(p).in_use, 0);
+    conn = borrow(p);
+    CHECK(conn != NULL && tl_info(conn).thread_id != thread_id);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 8"), 8);
+    CHECK_RC(give_back(conn, NULL), POOL_OK);
+    CHECK_RC(pool_return_start(NULL, &io), POOL_E_WRONG_HANDLE);
+    conn = borrow(p);
+    CHECK_RC(pool_return_start(conn, NULL), POOL_E_BAD_ARGUMENT);
+    CHECK_RC(give_back(conn, NULL), POOL_OK);
+    pool_destroy(p);
+}
+
 int main(int argc, char **argv) {
     tl_init(argc, argv);
     tl_require_server();
@@ -399,6 +554,10 @@ int main(int argc, char **argv) {
     RUN(test_borrow_waits_its_turn_with_threads);
     RUN(test_borrow_deadline_and_cancel);
     RUN(test_borrow_pinged_by_a_helper);
+    RUN(test_return_start_resets_without_blocking);
+    RUN(test_return_start_drains_unread_rows);
+    RUN(test_return_start_with_reset_connection);
+    RUN(test_return_start_given_up);
     pool_destroy(pool);
     return test_summary();
 }

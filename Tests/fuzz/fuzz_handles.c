@@ -162,7 +162,7 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
      * reported first as a bad argument. */
     int alt = null_out ? POOL_E_BAD_ARGUMENT : POOL_E_WRONG_HANDLE;
 
-    switch (which % 37) {
+    switch (which % 38) {
     case 0: /* the length is not read before the handle is checked */
         rc = pool_query(conn, null_out ? NULL : sql, (size_t)value);
         fz_expect("pool_query(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, alt);
@@ -316,6 +316,13 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
     case 32:
         fz_expect("pool_get_conn_cancel(bad wait)", pool_get_conn_cancel((pool_wait_t *)h), 1, POOL_E_WRONG_HANDLE);
         break;
+    case 33: {
+        pool_io_t io = {12345, 0, 0};
+        rc = pool_return_start(conn, extra & 2 ? NULL : &io);
+        fz_expect("pool_return_start(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, POOL_E_BAD_ARGUMENT);
+        FZ_CHECK(io.fd == 12345, "pool_return_start failed but wrote *io");
+        break;
+    }
     default: { /* release/discard with a live or bad pool: the connection is never live */
         void *pool = pick((uint8_t)(extra >> 1), value >> 17);
         rc = which % 3 == 0   ? pool_release((pool_t *)pool, conn)

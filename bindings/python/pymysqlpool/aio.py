@@ -18,10 +18,12 @@ non-blocking calls (pool_query_start, pool_store_result_start), so the loop
 only ever waits in its own selector. Values, types, escaping and exceptions
 are PyMySQL's, as in the blocking binding (aiomysql uses PyMySQL's too).
 
-Not yet as aiomysql: giving a connection back (its reset: a ROLLBACK when a
-transaction is open) runs on the loop's default executor, since the library
-has no non-blocking reset yet; SSCursor reads the whole result before the
-first row is returned.
+Giving a connection back resets it without blocking either
+(pool_return_start: a ROLLBACK of an open transaction, unread rows
+drained); most releases need no round trip and finish at once.
+
+Not yet as aiomysql: SSCursor reads the whole result before the first row
+is returned.
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ async def _ready(io):
             timer.cancel()
 
 
+async def _finish(handle, code, io, out=None):
+    """Drives the non-blocking operation in progress on the connection
+    `handle` (code: its start's status) to its end; its final status."""
+    while code == _WAIT:
+        code = _lib.pool_continue(handle, await _ready(io), ctypes.byref(io), out)
+    return code
+
+
 async def _borrow(pool_handle, timeout_ms):
     """A connection handle from the pool, waiting without blocking; a task
     cancelled meanwhile leaves the queue (or gives back what it was handed)."""
@@ -84,6 +94,17 @@ async def _borrow(pool_handle, timeout_ms):
         raise
     _lib.check(code)
     return conn.value
+
+
+def _done(loop, code=0):
+    """A finished future: None, or the error of status `code`."""
+    future = loop.create_future()
+    try:
+        _lib.check(code)
+        future.set_result(None)
+    except Exception as error:  # noqa: BLE001 - handed to the awaiting caller
+        future.set_exception(error)
+    return future
 
 
 class _ContextManager:
@@ -259,12 +280,10 @@ class Connection:
         return result.affected_rows
 
     async def _drive(self, code, io, result_handle):
-        handle = self._blocking._handle
         out = ctypes.byref(result_handle) if result_handle is not None else None
-        while code == _WAIT:
-            # A task cancelled here leaves the operation in progress: the
-            # library closes the connection when it is given back.
-            code = _lib.pool_continue(handle, await _ready(io), ctypes.byref(io), out)
+        # A task cancelled here leaves the operation in progress: the
+        # library closes the connection when it is given back.
+        code = await _finish(self._blocking._handle, code, io, out)
         if code:
             self._blocking._check(code)
 
@@ -326,6 +345,7 @@ class Pool:
         self._maxsize = maxsize
         self.echo = echo
         self._used = set()
+        self._returning = set()
         self._closing = False
         self._closed = False
         self._released = asyncio.Event()
@@ -366,28 +386,33 @@ class Pool:
         return connection
 
     def release(self, conn):
-        """Gives ``conn`` back; returns a future (await it, or not)."""
+        """Gives ``conn`` back; returns a future (await it, or not). The
+        reset runs without blocking; a connection still being reset counts
+        as used (wait_closed waits for it)."""
         loop = asyncio.get_running_loop()
         if conn._closed or conn not in self._used:
-            future = loop.create_future()
-            future.set_result(None)
-            return future
-        self._forget(conn)
+            return _done(loop)
         conn._closed = True
-        if self._clean(conn._blocking):
-            conn._blocking.close()  # no reset round trip: given back at once
-            future = loop.create_future()
-            future.set_result(None)
-            return future
-        return loop.run_in_executor(None, conn._blocking.close)
+        handle = conn._blocking._give_back(detach_only=True)
+        io = _lib.IO()
+        code = _lib.pool_return_start(handle, ctypes.byref(io)) if handle is not None else 0
+        if code != _WAIT:
+            self._forget(conn)
+            return _done(loop, code)
+        task = loop.create_task(self._finish_return(conn, handle, io))
+        self._returning.add(task)  # the loop holds tasks weakly: kept until done
+        task.add_done_callback(self._returning.discard)
+        return task
 
-    def _clean(self, blocking):
-        """Whether giving ``blocking`` back needs no round trip, as far as its
-        last statement's server status tells: no open transaction and the
-        pool's autocommit mode (the library resets only what is dirty)."""
-        status = blocking._server_status
-        return (status is not None and not status & _lib.STATUS_IN_TRANS
-                and bool(status & _lib.STATUS_AUTOCOMMIT) == self._pool._autocommit)
+    async def _finish_return(self, conn, handle, io):
+        code = _WAIT
+        try:
+            code = await _finish(handle, code, io)
+        finally:
+            if code == _WAIT:  # cancelled mid-reset: closed instead
+                _lib.pool_discard(self._pool._handle_arg, handle)
+            self._forget(conn)
+        _lib.check(code)
 
     def _forget(self, conn):
         self._used.discard(conn)

@@ -71,8 +71,10 @@ def _giver_back(pool):
     handle_arg, leak_detection = pool._handle_arg, pool._leak_detection
     forget_lease, discard_in = _LEASES.pop, _lib.pool_discard
 
-    def close(connection, discard=False):
-        """Returns the connection to its pool (pymysql-pool's close())."""
+    def close(connection, discard=False, detach_only=False):
+        """Returns the connection to its pool (pymysql-pool's close()).
+        detach_only: only the wrapper's side; the handle is returned for the
+        caller to give back (pymysqlpool.aio does, without blocking)."""
         if connection._returned:
             raise ReturnConnectionToPoolError(f"this connection has already returned to the pool({pool.name})")
         connection._returned = True
@@ -86,6 +88,8 @@ def _giver_back(pool):
         if handle is not None:  # None after a failed ping(reconnect=True)
             if leak_detection:
                 _logging.forget_borrower(handle)
+            if detach_only:
+                return handle
             code = discard_in(handle_arg, handle) if discard else _return(handle)
             if code:
                 _lib.raise_last(code)

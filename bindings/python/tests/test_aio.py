@@ -152,7 +152,6 @@ def test_cancelled_waiting_and_mid_query(server_kw):
 
             with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(slow(), 0.2)
-            await asyncio.sleep(0.1)  # the release runs on the executor
             stats = pool.stats()
             assert stats["in_use"] == 0 and stats["closed_broken"] == 1
             async with pool.acquire() as conn:
@@ -160,6 +159,75 @@ def test_cancelled_waiting_and_mid_query(server_kw):
                     await cur.execute("SELECT CONNECTION_ID()")
                     (new_id,) = await cur.fetchone()
             assert new_id != first_id
+
+    run(main())
+
+
+async def _ticking(body):
+    """Runs body() with a 10 ms ticker in the same loop: (body's value,
+    seconds it took, ticks seen)."""
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker():
+        nonlocal ticks
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticking = asyncio.ensure_future(ticker())
+    started = time.monotonic()
+    try:
+        value = await body()
+    finally:
+        stop.set()
+        await ticking
+    return value, time.monotonic() - started, ticks
+
+
+async def _fill_transaction(conn, rows):
+    """An open transaction whose ROLLBACK takes the server a while
+    (autocommit is off, as aiomysql's default); the connection's id."""
+    async with conn.cursor() as cur:
+        await cur.execute("CREATE TEMPORARY TABLE IF NOT EXISTS t_release (a INT) ENGINE=InnoDB")
+        await cur.execute(f"INSERT INTO t_release SELECT seq FROM seq_1_to_{rows}")
+        await cur.execute("SELECT CONNECTION_ID()")
+        return (await cur.fetchone())[0]
+
+
+def test_release_resets_without_blocking(server_kw):
+    """Giving back a connection with a big open transaction: the ROLLBACK
+    runs while the loop goes on; the connection is reused, rolled back. A
+    release cancelled mid-reset closes the connection instead, and the
+    books stay right."""
+
+    async def main():
+        async with aiomysql.create_pool(maxsize=1, **server_kw) as pool:
+            conn = await pool.acquire()
+            first_id = await _fill_transaction(conn, 300_000)
+            _, took, ticks = await _ticking(lambda: pool.release(conn))
+            assert ticks >= took / 0.01 / 4, f"{ticks} ticks in {took:.2f} s: the loop was held up"
+            stats = pool.stats()
+            assert stats["resets"] == 1 and stats["idle"] == 1 and stats["in_use"] == 0, stats
+            async with pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute("SELECT CONNECTION_ID(), COUNT(*) FROM t_release")
+                    assert await cur.fetchone() == (first_id, 0)
+
+            conn = await pool.acquire()
+            await _fill_transaction(conn, 300_000)
+            releasing = pool.release(conn)
+            await asyncio.sleep(0.02)
+            assert not releasing.done(), "the ROLLBACK of 300k rows took under 20 ms"
+            releasing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await releasing
+            stats = pool.stats()
+            assert stats["in_use"] == 0 and stats["closed_discarded"] == 1 and stats["total"] == 0, stats
+            async with pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute("SELECT CONNECTION_ID()")
+                    assert (await cur.fetchone())[0] != first_id
 
     run(main())
 
@@ -264,7 +332,6 @@ def test_server_killed_mid_statement(server_kw, server):
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
             assert all(isinstance(o, aiomysql.OperationalError) for o in outcomes), outcomes
             await asyncio.get_running_loop().run_in_executor(None, restart_server)
-            await asyncio.sleep(0.1)  # the releases of the broken ones run on the executor
             stats = pool.stats()
             assert stats["in_use"] == 0 and stats["closed_broken"] == 3, stats
             async with pool.acquire() as conn:
