@@ -315,6 +315,94 @@ def test_a_stalled_server_leaves_the_loop_running(server_kw):
         run(main(proxy))
 
 
+def _sessions_alive(server_kw, ids):
+    """How many of the server sessions `ids` are still open, as the server's
+    process list says (asked over a connection of its own)."""
+    import pymysql
+
+    probe = pymysql.connect(**server_kw)
+    try:
+        with probe.cursor() as cur:
+            marks = ",".join(["%s"] * len(ids))
+            cur.execute(f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN ({marks})", list(ids))
+            return cur.fetchone()[0]
+    finally:
+        probe.close()
+
+
+def test_threads_and_tasks_under_sustained_load(server_kw):
+    """4 threads and 40 tasks borrow from one pool of 4 for 3 s (a few
+    statements each, some in transactions left open for the release to
+    roll back). Everyone is served, nobody waits far longer than the rest,
+    and afterwards the books match the server: every connection the pool
+    counts is a live session, the rest are gone."""
+
+    seconds = 3.0
+
+    async def main():
+        async with aiomysql.create_pool(maxsize=4, **server_kw) as pool:
+            sessions, served, worst_wait, errors = set(), {}, [0.0], []
+            deadline = time.monotonic() + seconds
+
+            def thread_work(name):
+                try:
+                    while time.monotonic() < deadline:
+                        asked = time.monotonic()
+                        conn = pool._pool.get_connection(retry_num=10, retry_interval=1)
+                        worst_wait[0] = max(worst_wait[0], time.monotonic() - asked)
+                        try:
+                            with conn.cursor() as cur:
+                                cur.execute("SELECT CONNECTION_ID()")
+                                sessions.add(cur.fetchone()[0])
+                                if served.get(name, 0) % 3 == 0:
+                                    cur.execute("BEGIN")
+                                    cur.execute("SELECT 1 FROM DUAL")
+                        finally:
+                            conn.close()
+                        served[name] = served.get(name, 0) + 1
+                except Exception as error:  # noqa: BLE001 - reported below
+                    errors.append(error)
+
+            async def task_work(name):
+                while time.monotonic() < deadline:
+                    asked = time.monotonic()
+                    async with pool.acquire() as conn:
+                        worst_wait[0] = max(worst_wait[0], time.monotonic() - asked)
+                        async with conn.cursor() as cur:
+                            await cur.execute("SELECT CONNECTION_ID(), SLEEP(0.001)")
+                            sessions.add((await cur.fetchone())[0])
+                            if served.get(name, 0) % 2 == 0:
+                                await cur.execute("INSERT INTO t_mixed VALUES (1)")
+                    served[name] = served.get(name, 0) + 1
+
+            async with pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute("CREATE TABLE IF NOT EXISTS t_mixed (a INT) ENGINE=InnoDB")
+                await conn.commit()
+            threads = [threading.Thread(target=thread_work, args=(f"thread{i}",)) for i in range(4)]
+            for thread in threads:
+                thread.start()
+            await asyncio.gather(*(task_work(f"task{i}") for i in range(40)))
+            for thread in threads:
+                await asyncio.get_running_loop().run_in_executor(None, thread.join)
+            assert not errors, errors
+            assert len(served) == 44 and min(served.values()) >= 2, served
+            assert worst_wait[0] < 2.0, f"a borrower waited {worst_wait[0]:.2f} s"
+            stats = pool.stats()
+            assert stats["in_use"] == 0 and stats["waiting"] == 0, stats
+            assert stats["gets"] == stats["releases"] == sum(served.values()) + 1, stats
+            assert stats["total"] <= 4
+            alive = await asyncio.get_running_loop().run_in_executor(None, _sessions_alive, server_kw, sessions)
+            assert alive == stats["total"], (alive, stats)
+            async with pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute("SELECT COUNT(*) FROM t_mixed")  # the tasks' inserts were rolled back
+                    assert await cur.fetchone() == (0,)
+                    await cur.execute("DROP TABLE t_mixed")
+
+    run(main())
+
+
 @pytest.mark.throwaway_server("kills and restarts the server")
 def test_server_killed_mid_statement(server_kw, server):
     from test_faults import kill_server, restart_server
@@ -333,10 +421,16 @@ def test_server_killed_mid_statement(server_kw, server):
             assert all(isinstance(o, aiomysql.OperationalError) for o in outcomes), outcomes
             await asyncio.get_running_loop().run_in_executor(None, restart_server)
             stats = pool.stats()
-            assert stats["in_use"] == 0 and stats["closed_broken"] == 3, stats
-            async with pool.acquire() as conn:
+            assert stats["in_use"] == 0 and stats["closed_broken"] == 3 and stats["total"] == 0, stats
+            conns = [await pool.acquire() for _ in range(2)]
+            ids = []
+            for conn in conns:
                 async with conn.cursor() as cur:
-                    await cur.execute("SELECT 7")
-                    assert await cur.fetchone() == (7,)
+                    await cur.execute("SELECT CONNECTION_ID()")
+                    ids.append((await cur.fetchone())[0])
+                await pool.release(conn)
+            # The books match the server: both sessions alive, none left over.
+            alive = await asyncio.get_running_loop().run_in_executor(None, _sessions_alive, server_kw, ids)
+            assert alive == pool.stats()["total"] == 2
 
     run(main())
