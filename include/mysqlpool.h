@@ -950,6 +950,29 @@ POOL_API int pool_result_fetch_pickle(pool_result_t *result, uint64_t max_rows, 
                                       const char **out_bytes, size_t *out_length,
                                       uint64_t *out_rows);
 
+/* pool_result_fetch_pickle_start / pool_result_fetch_pickle_continue:
+ * pool_result_fetch_pickle without blocking, for a result from
+ * pool_use_result (a stored result's rows are in memory: they come at once).
+ * A batch is exactly max_rows rows (0: all), fewer only at the end of the
+ * result; an empty list after the end. The start returns POOL_OK with the
+ * batch, or POOL_WAIT with *io (see NON-BLOCKING CALLS); then call
+ * _continue with the POOL_IO_* bits of what happened until it returns
+ * something other than POOL_WAIT. Meanwhile every other call on the
+ * connection or the result returns POOL_E_MISUSE, except pool_result_free
+ * and the release, which close the connection (the link is given up
+ * mid-row). Ownership: *out_bytes as pool_result_fetch_pickle (after
+ * POOL_WAIT it points to an empty buffer). Return: POOL_OK, POOL_WAIT,
+ * otherwise as pool_result_fetch_pickle (POOL_E_SERVER for a link lost
+ * mid-batch: the rows of that batch are lost), POOL_E_MISUSE for a
+ * prepared statement's streaming result or a _continue without a fetch in
+ * progress; POOL_E_BAD_ARGUMENT also for a NULL io or unknown `ready`
+ * bits. Thread-safety: as every call on a result. */
+POOL_API int pool_result_fetch_pickle_start(pool_result_t *result, uint64_t max_rows, uint32_t flags,
+                                            const char **out_bytes, size_t *out_length, uint64_t *out_rows,
+                                            pool_io_t *io);
+POOL_API int pool_result_fetch_pickle_continue(pool_result_t *result, uint32_t ready, const char **out_bytes,
+                                               size_t *out_length, uint64_t *out_rows, pool_io_t *io);
+
 /* pool_result_fields_pickle: the result's column metadata as one pickle of
  * the tuple pool_query_pickle's `fields` bytes hold, byte for byte the same
  * (names as bytes with

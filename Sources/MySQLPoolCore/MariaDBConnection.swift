@@ -844,17 +844,17 @@ public final class MariaDBConnection: @unchecked Sendable {
 /// A result set: stored (all rows in memory) or streaming (rows read as
 /// fetched). Owned by its connection until freed.
 public final class MariaDBResult: @unchecked Sendable {
-    private var raw: UnsafeMutablePointer<MYSQL_RES>?
+    var raw: UnsafeMutablePointer<MYSQL_RES>?
     /// A prepared statement's result: its rows, as text (see StatementRows).
     private var statement: PreparedStatement?
     private var statementRows: StatementRows?
-    private let connection: MariaDBConnection
+    let connection: MariaDBConnection
     public let isStreaming: Bool
     /// A streaming result is exhausted once fetch returned its last row; the
     /// connection may then run other statements.
-    public private(set) var isExhausted = false
+    public internal(set) var isExhausted = false
     public private(set) var isFreed = false
-    private var fetched: UInt64 = 0
+    var fetched: UInt64 = 0
     /// A tag for the embedding layer (the C API keeps its handle here).
     public var embedderTag: UInt = 0
 
@@ -894,8 +894,14 @@ public final class MariaDBResult: @unchecked Sendable {
     /// nil after the last row.
     public func fetch() throws(PoolError) -> (values: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
                                               lengths: UnsafeMutablePointer<UInt>)? {
-        if isStreaming && connection.isInherited {
-            throw PoolError(.misuse, "this result streams from a connection the parent process opened before fork()")
+        if isStreaming {
+            if connection.isInherited {
+                throw PoolError(.misuse, "this result streams from a connection the parent process opened before fork()")
+            }
+            if connection.pendingIO != nil {
+                throw PoolError(.misuse, "a non-blocking operation is in progress on this result's connection: "
+                                    + "finish it first")
+            }
         }
         guard let raw else { return try fetchStatementRow() }
         guard let row = mysql_fetch_row(raw) else {
@@ -944,8 +950,11 @@ public final class MariaDBResult: @unchecked Sendable {
         public static let textAsBytes = PickleOptions(rawValue: 2)
     }
 
-    private var pickle = PickleRowEncoder()
-    private var pickleKinds: [PythonColumnKind] = []
+    var pickle = PickleRowEncoder()
+    /// The non-blocking batch being gathered (see startPickleRows).
+    var batchRows: UInt64 = 0
+    var batchLimit: UInt64 = 0
+    private(set) var pickleKinds: [PythonColumnKind] = []
     private var pickleKindsOptions: PickleOptions?
 
     /// The next `maxRows` rows (0: all that are left) as a pickle of a list of
@@ -978,15 +987,7 @@ public final class MariaDBResult: @unchecked Sendable {
     func appendRows(to encoder: inout PickleRowEncoder, maxRows: UInt64, maxBytes: Int = .max,
                     options: PickleOptions) throws(PoolError) -> UInt64
     {
-        if pickleKindsOptions != options {
-            pickleKinds = (0..<fieldCount).map { index in
-                let field = self.field(index)!.pointee
-                if options.contains(.raw) { return .bytes }
-                return PythonColumnKind(type: field.type, charsetnr: field.charsetnr,
-                                        textAsBytes: options.contains(.textAsBytes))
-            }
-            pickleKindsOptions = options
-        }
+        preparePickleKinds(options)
         encoder.beginList()
         var rows: UInt64 = 0
         while maxRows == 0 || rows < maxRows, encoder.count < maxBytes, let row = try fetch() {
@@ -995,6 +996,18 @@ public final class MariaDBResult: @unchecked Sendable {
         }
         encoder.endList()
         return rows
+    }
+
+    /// How each column's values are pickled, worked out once per options.
+    func preparePickleKinds(_ options: PickleOptions) {
+        guard pickleKindsOptions != options else { return }
+        pickleKinds = (0..<fieldCount).map { index in
+            let field = self.field(index)!.pointee
+            if options.contains(.raw) { return .bytes }
+            return PythonColumnKind(type: field.type, charsetnr: field.charsetnr,
+                                    textAsBytes: options.contains(.textAsBytes))
+        }
+        pickleKindsOptions = options
     }
 
     /// The columns as a tuple of (name, type, charsetnr, length, decimals,
@@ -1045,6 +1058,9 @@ public final class MariaDBResult: @unchecked Sendable {
 
     func freeResources() {
         guard !isFreed else { return }
+        // Freed while a non-blocking fetch of its rows waits: libmariadb is
+        // inside that fetch, so the link is given up first.
+        if case .fetchRows(let fetching)? = connection.pendingIO, fetching === self { connection.abortPendingIO() }
         // Freeing a streaming result reads its rest from the socket, which
         // after fork() is the parent's: leave it.
         let mayRead = !(isStreaming && connection.isInherited)

@@ -30,6 +30,16 @@ enum PendingIO {
     case query, storeResult, ping
     /// A step of the reset of a connection being given back.
     case reset(ResetStep)
+    /// A batch of rows of this streaming result (see startPickleRows).
+    case fetchRows(MariaDBResult)
+}
+
+/// The outcome of a non-blocking row fetch.
+public enum RowsStep {
+    /// The batch: a pickle of a list of rows, valid until the result's next
+    /// fetch or free, and how many rows it holds.
+    case done(UnsafeBufferPointer<UInt8>, rows: UInt64)
+    case wait(IOWait)
 }
 
 // MARK: - Non-blocking calls (libmariadb's _start/_cont API)
@@ -97,6 +107,8 @@ extension MariaDBConnection {
         let status: Int32
         switch operation {
         case .reset(let step): return continueReset(step, ready: ready)
+        case .fetchRows:
+            throw PoolError(.misuse, "a row fetch is in progress: go on with pool_result_fetch_pickle_continue")
         case .query: status = mysql_real_query_cont(&ret, mysql, Int32(ready))
         case .storeResult: status = mysql_store_result_cont(&raw, mysql, Int32(ready))
         case .ping: status = mysql_ping_cont(&ret, mysql, Int32(ready))
@@ -116,9 +128,13 @@ extension MariaDBConnection {
         let socket = mysql_get_socket(mysql)
         if socket >= 0 { _ = Glibc.shutdown(Int32(socket), Int32(SHUT_RDWR)) }
         var rounds = 0
-        while pendingIO != nil && rounds < 100 {
+        while let operation = pendingIO, rounds < 100 {
             rounds += 1
-            _ = try? continueOperation(ready: IOWait.read | IOWait.write)
+            if case .fetchRows(let result) = operation {
+                _ = try? result.continuePickleRows(ready: IOWait.read | IOWait.write)
+            } else {
+                _ = try? continueOperation(ready: IOWait.read | IOWait.write)
+            }
         }
     }
 
@@ -139,7 +155,7 @@ extension MariaDBConnection {
         }
         pendingIO = nil
         switch operation {
-        case .reset: preconditionFailure("a reset is driven by driveReset")
+        case .reset, .fetchRows: preconditionFailure("driven by driveReset / gatherRows")
         case .query:
             guard ret == 0 else { throw currentError() }
             noteAnswer()
@@ -156,5 +172,80 @@ extension MariaDBConnection {
             liveResults.append(result)
             return .done(result)
         }
+    }
+}
+
+// MARK: - Rows of a streaming result, without blocking
+
+extension MariaDBResult {
+    /// pickleRows without blocking, for a result from useResult: exactly
+    /// `maxRows` rows (fewer only at the end of the result; 0: all) as one
+    /// pickle, or the I/O to wait for before `continuePickleRows`. A stored
+    /// result's rows are in memory: they come at once.
+    public func startPickleRows(maxRows: UInt64, options: PickleOptions) throws(PoolError) -> RowsStep {
+        guard !isFreed else { throw PoolError(.wrongHandle, "the result was already freed") }
+        guard isStreaming, raw != nil else {
+            if isStreaming {
+                throw PoolError(.misuse, "a prepared statement's rows are fetched with pool_result_fetch_pickle")
+            }
+            let (bytes, rows) = try pickleRows(maxRows: maxRows, options: options)
+            return .done(bytes, rows: rows)
+        }
+        if connection.pendingIO != nil { try connection.ensureIdleWire() }
+        if connection.isInherited {
+            throw PoolError(.misuse, "this result streams from a connection the parent process opened before fork()")
+        }
+        try connection.enableNonBlocking()
+        preparePickleKinds(options)
+        pickle.begin()
+        pickle.beginList()
+        batchRows = 0
+        batchLimit = maxRows
+        return try gatherRows(status: 0, row: nil)
+    }
+
+    /// Goes on with the batch once `ready` (IOWait bits) happened.
+    public func continuePickleRows(ready: UInt32) throws(PoolError) -> RowsStep {
+        guard case .fetchRows(let fetching)? = connection.pendingIO, fetching === self else {
+            throw PoolError(.misuse, "no row fetch of this result is in progress")
+        }
+        guard ready & ~(IOWait.read | IOWait.write | IOWait.timeout) == 0 else {
+            throw PoolError(.badArgument, "unknown bits 0x\(String(ready, radix: 16)) in ready")
+        }
+        var row: MYSQL_ROW?
+        let status = mysql_fetch_row_cont(&row, raw, Int32(ready))
+        return try gatherRows(status: status, row: row)
+    }
+
+    /// Takes the row a fetch finished with (status 0), then fetches until
+    /// the batch is full, the result ends, or a fetch has to wait.
+    private func gatherRows(status: Int32, row: MYSQL_ROW?) throws(PoolError) -> RowsStep {
+        var status = status
+        var row = row
+        var fetching = connection.pendingIO != nil
+        while true {
+            if status != 0 {
+                connection.pendingIO = .fetchRows(self)
+                return .wait(connection.waitFor(status))
+            }
+            if fetching {
+                connection.pendingIO = nil
+                guard let values = row else {
+                    isExhausted = true
+                    if connection.errorNumber != 0 { throw connection.currentError() }
+                    break
+                }
+                pickle.appendRow(values, mysql_fetch_lengths(raw), kinds: pickleKinds)
+                fetched += 1
+                batchRows += 1
+            }
+            guard !isExhausted, batchLimit == 0 || batchRows < batchLimit else { break }
+            status = mysql_fetch_row_start(&row, raw)
+            fetching = true
+        }
+        pickle.endList()
+        pickle.finish()
+        // Untouched until the next fetch or free (as pickleRows).
+        return .done(pickle.bytes.withUnsafeBufferPointer { $0 }, rows: batchRows)
     }
 }

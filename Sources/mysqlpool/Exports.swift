@@ -1233,6 +1233,58 @@ public func exportResultFetchPickle(_ res: OpaquePointer?, _ maxRows: UInt64, _ 
     }
 }
 
+@_cdecl("pool_result_fetch_pickle_start")
+public func exportResultFetchPickleStart(_ res: OpaquePointer?, _ maxRows: UInt64, _ flags: UInt32,
+                                         _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                         _ outLength: UnsafeMutablePointer<Int>?,
+                                         _ outRows: UnsafeMutablePointer<UInt64>?,
+                                         _ io: UnsafeMutablePointer<pool_io_t>?) -> Int32 {
+    rowsStatus(outBytes, outLength, outRows, io) { () throws(PoolError) in
+        let options = try pickleOptions(flags)
+        return try withResult(res) { result throws(PoolError) in try result.startPickleRows(maxRows: maxRows, options: options) }
+    }
+}
+
+@_cdecl("pool_result_fetch_pickle_continue")
+public func exportResultFetchPickleContinue(_ res: OpaquePointer?, _ ready: UInt32,
+                                            _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                            _ outLength: UnsafeMutablePointer<Int>?,
+                                            _ outRows: UnsafeMutablePointer<UInt64>?,
+                                            _ io: UnsafeMutablePointer<pool_io_t>?) -> Int32 {
+    rowsStatus(outBytes, outLength, outRows, io) { () throws(PoolError) in
+        try withResult(res) { result throws(PoolError) in try result.continuePickleRows(ready: ready) }
+    }
+}
+
+/// A non-blocking row fetch's status: POOL_WAIT with `io` filled, or POOL_OK
+/// with the batch written out.
+private func rowsStatus(_ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                        _ outLength: UnsafeMutablePointer<Int>?, _ outRows: UnsafeMutablePointer<UInt64>?,
+                        _ io: UnsafeMutablePointer<pool_io_t>?, _ body: () throws(PoolError) -> RowsStep) -> Int32 {
+    var waiting = false
+    let code = status { () throws(PoolError) in
+        let io = try nonNull(io, "io")
+        let outRows = try nonNull(outRows, "out_rows")
+        try writePickle(to: outBytes, outLength) { () throws(PoolError) in
+            switch try body() {
+            case .wait(let wait):
+                io.pointee = pool_io_t(fd: wait.socket, events: wait.events, timeout_ms: wait.timeoutMilliseconds)
+                waiting = true
+                outRows.pointee = 0
+                return emptyBytes
+            case .done(let bytes, let rows):
+                io.pointee = noWait
+                outRows.pointee = rows
+                return bytes
+            }
+        }
+    }
+    return code == 0 && waiting ? 102 : code
+}
+
+/// What the out_bytes of a call that is still waiting point to.
+nonisolated(unsafe) private let emptyBytes = UnsafeBufferPointer<UInt8>(start: UnsafeMutablePointer<UInt8>.allocate(capacity: 1), count: 0)
+
 @_cdecl("pool_result_fields_pickle")
 public func exportResultFieldsPickle(_ res: OpaquePointer?, _ flags: UInt32,
                                      _ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?,

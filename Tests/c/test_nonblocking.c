@@ -10,7 +10,9 @@
  * the deadline, cancelled before and after a connection was handed over
  * (the books stay right), and opened by a helper thread. Giving back
  * without blocking (pool_return_start): the reset's steps, unread rows
- * drained, reset_connection, given up midway, a link lost midway.
+ * drained, reset_connection, given up midway, a link lost midway. A
+ * streaming result's rows in batches without blocking, and abandoned
+ * mid-batch.
  *
  * Run under scripts/server/with-mariadb.sh.
  */
@@ -540,6 +542,124 @@ static void test_return_start_given_up(void) {
     pool_destroy(p);
 }
 
+/* Fetches a batch of a streaming result with poll(); *waits counts the
+ * POOL_WAITs. */
+static int fetch_batch(pool_result_t *result, uint64_t max_rows, uint64_t *rows, size_t *length, int *waits) {
+    const char *bytes;
+    pool_io_t io;
+    int rc = pool_result_fetch_pickle_start(result, max_rows, 0, &bytes, length, rows, &io);
+    while (rc == POOL_WAIT) {
+        (*waits)++;
+        rc = pool_result_fetch_pickle_continue(result, wait_once(&io), &bytes, length, rows, &io);
+    }
+    return rc;
+}
+
+/* A streaming result's rows in batches without blocking: exactly max_rows
+ * a batch, fewer at the end, then empty; a row the server is still working
+ * on is waited for in the loop, not in the call. A stored result's rows
+ * come at once. */
+static void test_rows_fetched_without_blocking(void) {
+    pool_conn_t *conn = borrow(pool);
+    pool_result_t *result = NULL;
+    uint64_t rows, total = 0;
+    size_t length;
+    int waits = 0, rc, batches = 0;
+    const char *bytes;
+    pool_io_t io;
+    double started;
+    static const char many[] = "SELECT seq, REPEAT('x', 200) FROM seq_1_to_50000";
+    /* The server sends its first 16 KiB at once, then sleeps at row 200. */
+    static const char slow[] = "SELECT IF(seq = 200, SLEEP(0.3), 0), REPEAT('x', 200) FROM seq_1_to_300";
+    CHECK_RC(pool_query(conn, many, sizeof many - 1), POOL_OK);
+    CHECK_RC(pool_use_result(conn, &result), POOL_OK);
+    do {
+        rc = fetch_batch(result, 1000, &rows, &length, &waits);
+        total += rows;
+        batches++;
+    } while (rc == POOL_OK && rows == 1000);
+    CHECK_RC(rc, POOL_OK);
+    CHECK_EQ_U64(total, 50000);
+    CHECK_EQ_U64(rows, 0); /* 50 full batches, then the empty one */
+    CHECK_EQ_INT(batches, 51);
+    CHECK(waits >= 1);
+    pool_result_free(result);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 9"), 9);
+
+    CHECK_RC(pool_query(conn, slow, sizeof slow - 1), POOL_OK);
+    CHECK_RC(pool_use_result(conn, &result), POOL_OK);
+    started = tl_now_ms();
+    rc = pool_result_fetch_pickle_start(result, 0, 0, &bytes, &length, &rows, &io);
+    tl_check(tl_now_ms() - started < 150, __FILE__, __LINE__, "the start did not wait for the row", "%.0f ms",
+             tl_now_ms() - started);
+    if (CHECK_RC(rc, POOL_WAIT)) {
+        const char *const *values;
+        const size_t *lengths;
+        CHECK(io.fd >= 0 && (io.events & POOL_IO_READ));
+        CHECK_EQ_U64(rows, 0);
+        CHECK_RC(pool_query(conn, "SELECT 1", 8), POOL_E_MISUSE);
+        CHECK_RC(pool_result_fetch(result, &values, &lengths), POOL_E_MISUSE);
+        CHECK_RC(pool_continue(conn, POOL_IO_READ, &io, NULL), POOL_E_MISUSE);
+        CHECK_RC(pool_result_fetch_pickle_continue(result, 64, &bytes, &length, &rows, &io), POOL_E_BAD_ARGUMENT);
+        waits = 0;
+        do
+            rc = pool_result_fetch_pickle_continue(result, wait_once(&io), &bytes, &length, &rows, &io);
+        while (rc == POOL_WAIT && ++waits < 100);
+        CHECK_RC(rc, POOL_OK);
+        CHECK_EQ_U64(rows, 300);
+        CHECK(length > 0 && (unsigned char)bytes[0] == 0x80); /* a pickle */
+    }
+    CHECK_RC(pool_result_fetch_pickle_continue(result, POOL_IO_READ, &bytes, &length, &rows, &io), POOL_E_MISUSE);
+    pool_result_free(result);
+
+    /* A stored result: at once. */
+    CHECK_RC(pool_query(conn, "SELECT 1 UNION SELECT 2", 23), POOL_OK);
+    CHECK_RC(pool_store_result(conn, &result), POOL_OK);
+    CHECK_RC(pool_result_fetch_pickle_start(result, 0, 0, &bytes, &length, &rows, &io), POOL_OK);
+    CHECK_EQ_U64(rows, 2);
+    CHECK_EQ_INT(io.fd, -1);
+    CHECK_RC(pool_result_fetch_pickle_start(result, 0, 0, &bytes, &length, &rows, NULL), POOL_E_BAD_ARGUMENT);
+    CHECK_RC(pool_result_fetch_pickle_start(result, 0, 99, &bytes, &length, &rows, &io), POOL_E_BAD_ARGUMENT);
+    pool_result_free(result);
+    CHECK_RC(pool_result_fetch_pickle_start(result, 0, 0, &bytes, &length, &rows, &io), POOL_E_WRONG_HANDLE);
+    pool_release(pool, conn);
+}
+
+/* A streaming result freed, or its connection given back, while a batch
+ * waits: the link is given up at once (libmariadb is inside the fetch), the
+ * connection closed as broken, and the books stay right. */
+static void test_rows_abandoned_mid_fetch(void) {
+    pool_t *p = NULL;
+    pool_conn_t *conn;
+    pool_result_t *result = NULL;
+    uint64_t rows;
+    size_t length;
+    const char *bytes;
+    pool_io_t io;
+    double started;
+    static const char slow[] = "SELECT IF(seq = 200, SLEEP(2), 0), REPEAT('x', 200) FROM seq_1_to_300";
+    if (!CHECK_RC(tl_pool(&p, "size", "1", "maxsize", "1", NULL), POOL_OK))
+        return;
+    for (int given_back = 0; given_back < 2; given_back++) {
+        conn = borrow(p);
+        CHECK_RC(pool_query(conn, slow, sizeof slow - 1), POOL_OK);
+        CHECK_RC(pool_use_result(conn, &result), POOL_OK);
+        CHECK_RC(pool_result_fetch_pickle_start(result, 250, 0, &bytes, &length, &rows, &io), POOL_WAIT);
+        started = tl_now_ms();
+        if (!given_back)
+            pool_result_free(result);
+        CHECK_RC(pool_release(p, conn), POOL_OK);
+        tl_check(tl_now_ms() - started < 1000, __FILE__, __LINE__, "did not wait for the rows", "%.0f ms",
+                 tl_now_ms() - started);
+        CHECK_EQ_U64(tl_stats(p).closed_broken, (uint64_t)given_back + 1);
+        CHECK_EQ_U64(tl_stats(p).in_use, 0);
+    }
+    conn = borrow(p);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 10"), 10);
+    pool_release(p, conn);
+    pool_destroy(p);
+}
+
 int main(int argc, char **argv) {
     tl_init(argc, argv);
     tl_require_server();
@@ -558,6 +678,8 @@ int main(int argc, char **argv) {
     RUN(test_return_start_drains_unread_rows);
     RUN(test_return_start_with_reset_connection);
     RUN(test_return_start_given_up);
+    RUN(test_rows_fetched_without_blocking);
+    RUN(test_rows_abandoned_mid_fetch);
     pool_destroy(pool);
     return test_summary();
 }

@@ -345,7 +345,7 @@ static void result_call(unsigned which, void *h, uint8_t extra, uint64_t value) 
     uint64_t rows = 0;
     int rc;
 
-    switch (which % 9) {
+    switch (which % 11) {
     case 0:
         FZ_CHECK(pool_result_field_count(res) == 0, "pool_result_field_count(bad result)");
         break;
@@ -380,6 +380,23 @@ static void result_call(unsigned which, void *h, uint8_t extra, uint64_t value) 
                                         extra & 2 ? NULL : &length);
         fz_expect("pool_result_outcome_pickle(bad result)", rc, 2, POOL_E_WRONG_HANDLE, POOL_E_BAD_ARGUMENT);
         break;
+    case 8: {
+        pool_io_t io;
+        rc = pool_result_fetch_pickle_start(res, value, (uint32_t)(extra >> 4), extra & 1 ? NULL : &bytes,
+                                            extra & 2 ? NULL : &length, extra & 4 ? NULL : &rows,
+                                            extra & 8 ? NULL : &io);
+        fz_expect("pool_result_fetch_pickle_start(bad result)", rc, 2, POOL_E_WRONG_HANDLE, POOL_E_BAD_ARGUMENT);
+        break;
+    }
+    case 9: {
+        pool_io_t io;
+        rc = pool_result_fetch_pickle_continue(res, (uint32_t)value, extra & 1 ? NULL : &bytes,
+                                               extra & 2 ? NULL : &length, extra & 4 ? NULL : &rows,
+                                               extra & 8 ? NULL : &io);
+        fz_expect("pool_result_fetch_pickle_continue(bad result)", rc, 2, POOL_E_WRONG_HANDLE,
+                  POOL_E_BAD_ARGUMENT);
+        break;
+    }
     default: pool_result_free(res); break; /* a harmless no-op */
     }
 }
