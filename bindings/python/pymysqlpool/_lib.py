@@ -243,6 +243,14 @@ pool_continue = _bind("pool_continue", _int, _h, _u32, ctypes.POINTER(IO), _pp)
 pool_get_conn_start = _bind("pool_get_conn_start", _int, _h, _i64, _u32, _pp, _pp, ctypes.POINTER(IO))
 pool_get_conn_continue = _bind("pool_get_conn_continue", _int, _h, _pp, ctypes.POINTER(IO))
 pool_get_conn_cancel = _bind("pool_get_conn_cancel", _int, _h)
+pool_result_fetch_pickle_start = _bind(
+    "pool_result_fetch_pickle_start", _int, _h, _u64, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
+    ctypes.POINTER(_u64), ctypes.POINTER(IO),
+)
+pool_result_fetch_pickle_continue = _bind(
+    "pool_result_fetch_pickle_continue", _int, _h, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
+    ctypes.POINTER(_u64), ctypes.POINTER(IO),
+)
 pool_result_outcome_pickle = _bind(
     "pool_result_outcome_pickle", _int, _h, _u32, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(_size),
 )

@@ -18,12 +18,10 @@ non-blocking calls (pool_query_start, pool_store_result_start), so the loop
 only ever waits in its own selector. Values, types, escaping and exceptions
 are PyMySQL's, as in the blocking binding (aiomysql uses PyMySQL's too).
 
-Giving a connection back resets it without blocking either
-(pool_return_start: a ROLLBACK of an open transaction, unread rows
-drained); most releases need no round trip and finish at once.
-
-Not yet as aiomysql: SSCursor reads the whole result before the first row
-is returned.
+SSCursor streams: rows come in batches (growing from 1 to 1000 rows)
+through pool_result_fetch_pickle_start. Giving a connection back resets it without
+blocking either (pool_return_start: a ROLLBACK of an open transaction,
+unread rows drained); most releases need no round trip and finish at once.
 """
 
 from __future__ import annotations
@@ -134,6 +132,7 @@ class Cursor:
     Rows, types and description come from the blocking binding's cursor."""
 
     _blocking_class = _cursors.Cursor
+    _unbuffered = False
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -155,8 +154,10 @@ class Cursor:
         cursor._get_db()  # a closed cursor raises here, as PyMySQL's
         if args is not None:
             query = cursor._mogrify(query, args)
-        await self._connection._query(query)
+        await self._connection._query(query, self._unbuffered)
         cursor._do_get_result()
+        if self._unbuffered:
+            cursor._buffer, cursor._buffer_index = [], 0
         cursor._executed = query
         return cursor.rowcount
 
@@ -203,7 +204,7 @@ class Cursor:
         return self
 
     async def __anext__(self):
-        row = self._cursor.fetchone()
+        row = await self.fetchone()
         if row is None:
             raise StopAsyncIteration
         return row
@@ -216,12 +217,70 @@ class DictCursor(Cursor):
 
 
 class SSCursor(Cursor):
-    """aiomysql's unbuffered cursor; here the rows are read before the first
-    is returned (the library has no non-blocking row fetch yet)."""
+    """aiomysql's unbuffered cursor: rows are read from the server as they
+    are fetched, a batch at a time, without blocking the loop."""
+
+    _blocking_class = _cursors.SSCursor
+    _unbuffered = True
+    _batch = 1
+
+    async def execute(self, query, args=None) -> int:
+        self._batch = 1
+        return await super().execute(query, args)
+
+    async def _refill(self):
+        """Reads the next batch when the blocking cursor's buffer is used up,
+        so its fetchone() never has to read (and block) itself. A batch
+        waits for all its rows, so batches start at one row and double up
+        to 1000: the first rows come as soon as the server sends them."""
+        cursor = self._cursor
+        result = cursor._result
+        if cursor._buffer_index >= len(cursor._buffer) and result is not None and result.handle is not None:
+            cursor._buffer = await self._connection._read_unbuffered(result, self._batch)
+            cursor._buffer_index = 0
+            self._batch = min(self._batch * 2, 1000)
+
+    async def fetchone(self):
+        await self._refill()
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size=None):
+        rows = []
+        for _ in range(size or self._cursor.arraysize):
+            row = await self.fetchone()
+            if row is None:
+                break
+            rows.append(row)
+        return rows
+
+    async def fetchall(self):
+        rows = []
+        while (row := await self.fetchone()) is not None:
+            rows.append(row)
+        return rows
+
+    async def scroll(self, value, mode="relative"):
+        if mode == "absolute":
+            value -= self._cursor.rownumber
+        elif mode != "relative":
+            self._cursor.scroll(value, mode)  # the ProgrammingError of PyMySQL's SSCursor
+        if value < 0:
+            raise err.NotSupportedError("Backwards scrolling not supported by this cursor")
+        for _ in range(value):
+            if await self.fetchone() is None:
+                break
+
+    async def close(self):
+        """Reads and drops the rest of the result without blocking."""
+        if self._cursor.connection is not None:
+            await self._connection._drain(self._cursor._result)
+        self._cursor.close()
 
 
-class SSDictCursor(DictCursor):
+class SSDictCursor(SSCursor):
     """SSCursor with rows as dictionaries."""
+
+    _blocking_class = _cursors.SSDictCursor
 
 
 class Connection:
@@ -251,13 +310,14 @@ class Connection:
 
         return _ContextManager(make())
 
-    async def _query(self, sql):
+    async def _query(self, sql, unbuffered=False):
         """Runs one statement without blocking the loop; its result becomes
         the blocking connection's ``_result`` as its own query() would."""
         blocking = self._blocking
         handle = blocking._live()
         previous = blocking._result
         if previous is not None:
+            await self._drain(previous)
             blocking._free(previous)
             blocking._result = None
         if isinstance(sql, str):
@@ -265,6 +325,11 @@ class Connection:
         io = _lib.IO()
         await self._drive(_lib.pool_query_start(handle, sql, len(sql), ctypes.byref(io)), io, None)
         result_handle = ctypes.c_void_p()
+        if unbuffered:
+            blocking._check(_lib.pool_use_result(handle, ctypes.byref(result_handle)))  # no I/O: rows come later
+            result = blocking._result = blocking._result_from(result_handle, True)
+            blocking._affected_rows = result.affected_rows
+            return result.affected_rows
         await self._drive(_lib.pool_store_result_start(handle, ctypes.byref(result_handle), ctypes.byref(io)), io,
                           result_handle)
         if result_handle.value:  # rows: one call encodes them all, as the blocking path's pickle
@@ -278,6 +343,29 @@ class Connection:
         blocking._result = result
         blocking._affected_rows = result.affected_rows
         return result.affected_rows
+
+    async def _read_unbuffered(self, result, max_rows):
+        """The next batch of a streaming result's rows, read without blocking
+        (the blocking connection's _read_unbuffered, otherwise)."""
+        blocking = self._blocking
+        if result.handle is None:
+            return []
+        out, io = _OUT, _lib.IO()
+        code = _lib.pool_result_fetch_pickle_start(result.handle, max_rows, blocking._pickle_flags, out.data_ref,
+                                                   out.length_ref, out.rows_ref, ctypes.byref(io))
+        while code == _WAIT:
+            code = _lib.pool_result_fetch_pickle_continue(result.handle, await _ready(io), out.data_ref,
+                                                          out.length_ref, out.rows_ref, ctypes.byref(io))
+        blocking._check(code)
+        rows = blocking._unpickled_rows(out.written(), result)
+        blocking._batch_read(result, len(rows), max_rows)
+        return rows
+
+    async def _drain(self, result):
+        """Reads and drops what is left of a streaming result, so freeing it
+        does not block."""
+        while result is not None and result.handle is not None and result.unbuffered:
+            await self._read_unbuffered(result, 10_000)
 
     async def _drive(self, code, io, result_handle):
         out = ctypes.byref(result_handle) if result_handle is not None else None

@@ -800,7 +800,10 @@ class Connection:
         out = _OUT
         self._check(_lib.pool_result_fetch_pickle(result.handle, max_rows, self._pickle_flags, out.data_ref,
                                                  out.length_ref, out.rows_ref))
-        rows = _loads(out.written())
+        return self._unpickled_rows(out.written(), result)
+
+    def _unpickled_rows(self, pickled, result):
+        rows = _loads(pickled)
         if result.converters is not None:
             rows = [self._convert_row(row, result.converters) for row in rows]
         return rows
@@ -821,11 +824,16 @@ class Connection:
         if result.handle is None:
             return []
         rows = self._fetch_rows(result, max_rows)
-        if len(rows) < max_rows or max_rows == 0:
+        self._batch_read(result, len(rows), max_rows)
+        return rows
+
+    def _batch_read(self, result, count, max_rows):
+        """A streaming result's batch of `count` rows arrived; a short one
+        was the last."""
+        if count < max_rows or max_rows == 0:
             self._free(result)
             result.has_next = bool(self._refresh_info().server_status & _lib.STATUS_MORE_RESULTS)
             result.warning_count = self._info.warning_count
-        return rows
 
     def _free(self, result):
         if result.handle is not None:

@@ -232,6 +232,66 @@ def test_release_resets_without_blocking(server_kw):
     run(main())
 
 
+def test_sscursor_streams_without_blocking(server_kw):
+    """SSCursor returns the first rows before the server has produced the
+    rest, the loop keeps running while it waits for them, and its rows equal
+    the buffered cursor's; rows left unread are dropped without blocking at
+    the next statement and at release."""
+    # The server flushes its first 16 KiB, then sleeps at row 200.
+    slow = "SELECT seq, IF(seq = 200, SLEEP(0.5), 0) AS s, REPEAT('x', 200) AS pad FROM seq_1_to_300"
+
+    async def main():
+        async with aiomysql.create_pool(maxsize=1, **server_kw) as pool:
+            async with pool.acquire() as conn:
+                async with conn.cursor(aiomysql.SSCursor) as cur:
+                    started = time.monotonic()
+                    await cur.execute(slow)
+                    assert (await cur.fetchone())[0] == 1
+                    assert time.monotonic() - started < 0.4, "the first row waited for the whole result"
+
+                    async def rest():
+                        return await cur.fetchall()
+
+                    rows, took, ticks = await _ticking(rest)
+                    assert len(rows) == 299 and rows[-1][0] == 300
+                    assert took >= 0.3 and ticks >= took / 0.01 / 4, (took, ticks)
+                    assert await cur.fetchone() is None
+
+                    query = "SELECT seq, seq * 1.5, CONCAT('r', seq), NULL FROM seq_1_to_2500"
+                    await cur.execute(query)
+                    streamed = [await cur.fetchone()] + await cur.fetchmany(1200)
+                    streamed += [row async for row in cur]
+                async with conn.cursor() as cur:
+                    await cur.execute(query)
+                    assert streamed == list(await cur.fetchall())
+                async with conn.cursor(aiomysql.SSDictCursor) as cur:
+                    await cur.execute("SELECT seq AS n FROM seq_1_to_3")
+                    assert await cur.fetchall() == [{"n": 1}, {"n": 2}, {"n": 3}]
+                    # Re-executed with rows unread: the rest is dropped first.
+                    await cur.execute("SELECT seq AS n, REPEAT('y', 100) FROM seq_1_to_50000")
+                    assert (await cur.fetchone())["n"] == 1
+                    await cur.execute("SELECT 5 AS n")
+                    assert await cur.fetchall() == [{"n": 5}]
+                cur = await conn.cursor(aiomysql.SSCursor)
+                await cur.execute("SELECT seq, REPEAT('z', 100) FROM seq_1_to_50000")
+                assert (await cur.fetchone())[0] == 1
+                await cur.scroll(5)
+                assert (await cur.fetchone())[0] == 7
+                await cur.scroll(20, "absolute")
+                assert (await cur.fetchone())[0] == 21
+                with pytest.raises(aiomysql.NotSupportedError):
+                    await cur.scroll(-1)
+            # Given back with 49,999 rows unread: drained by the release's reset.
+            stats = pool.stats()
+            assert stats["idle"] == 1 and stats["in_use"] == 0 and stats["closed_broken"] == 0, stats
+            async with pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute("SELECT 6")
+                    assert await cur.fetchone() == (6,)
+
+    run(main())
+
+
 def test_threads_and_tasks_share_one_queue(server_kw):
     """The only connection is held; a thread asks first, then a task: the
     thread is served first, the task next."""
