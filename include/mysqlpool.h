@@ -735,6 +735,13 @@ POOL_API int pool_next_result(pool_conn_t *conn);
 #define POOL_IO_READ 1u
 #define POOL_IO_WRITE 2u
 #define POOL_IO_TIMEOUT 8u
+/* Only from the borrow calls: the borrow waits its turn in the pool's queue
+ * (not for a helper thread). Borrows are served in the order they queued,
+ * so a loop with many queued borrows of one pool may watch only the oldest
+ * one's fd and, once it is served, try the next ones in order until one
+ * still waits (pymysqlpool.aio does). Not a bit to wait for: a loop passes
+ * only POOL_IO_READ / POOL_IO_TIMEOUT to the continue call. */
+#define POOL_IO_QUEUED 16u
 
 /* What a non-blocking operation waits for. Its fields are never extended. */
 typedef struct pool_io_s {
@@ -751,7 +758,8 @@ typedef struct pool_io_s {
  *   pool_get_conn_start: POOL_OK with *out_conn when a connection is ready
  *     at once (an idle one whose check needs no round trip); POOL_WAIT with
  *     *out_wait and *io (io->fd readable, and io->timeout_ms with
- *     POOL_IO_TIMEOUT while the wait has a deadline or an overflow instant).
+ *     POOL_IO_TIMEOUT while the wait has a deadline or an overflow instant;
+ *     POOL_IO_QUEUED while it waits in the queue).
  *     timeout_ms and flags: as pool_get_conn_ex (timeout_ms < 0: get_timeout);
  *     a read-only borrow falls back to the primary as there.
  *   pool_get_conn_continue: after the fd became readable or the timeout

@@ -582,12 +582,13 @@ private let noWait = pool_io_t(fd: -1, events: 0, timeout_ms: -1)
 
 /// What the loop waits for: the borrow's eventfd readable, and a timeout
 /// when the pool has one for it (the wait's deadline or the overflow).
+/// A timeout comes only with a wait in the queue (nil: a helper is at work),
+/// which POOL_IO_QUEUED tells the loop.
 private func borrowIO(_ borrow: ConnectionPool<MariaDBFactory>.Borrow, timeoutNanos: UInt64?) -> pool_io_t {
-    guard let timeoutNanos, timeoutNanos < UInt64(Int64.max) else {
-        return pool_io_t(fd: borrow.eventFD, events: 1, timeout_ms: -1)
-    }
+    guard let timeoutNanos else { return pool_io_t(fd: borrow.eventFD, events: 1, timeout_ms: -1) }
+    guard timeoutNanos < UInt64(Int64.max) else { return pool_io_t(fd: borrow.eventFD, events: 1 | 16, timeout_ms: -1) }
     let milliseconds = Int64(clamping: (timeoutNanos + 999_999) / 1_000_000)
-    return pool_io_t(fd: borrow.eventFD, events: 1 | 8, timeout_ms: milliseconds)
+    return pool_io_t(fd: borrow.eventFD, events: 1 | 8 | 16, timeout_ms: milliseconds)
 }
 
 /// The pool closed a connection that had a handle: the handle goes with it.

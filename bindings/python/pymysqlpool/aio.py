@@ -27,6 +27,7 @@ unread rows drained); most releases need no round trip and finish at once.
 from __future__ import annotations
 
 import asyncio
+import collections
 import ctypes
 
 from . import _lib, cursors as _cursors, err
@@ -39,6 +40,7 @@ _WAIT = _lib.POOL_WAIT
 # aiomysql's acquire() waits until served; a task gives up by being cancelled.
 _FOREVER_MS = 315_360_000_000
 _READ, _WRITE, _TIMEOUT = _lib.POOL_IO_READ, _lib.POOL_IO_WRITE, _lib.POOL_IO_TIMEOUT
+_QUEUED = _lib.POOL_IO_QUEUED
 
 
 async def _ready(io):
@@ -56,7 +58,7 @@ async def _ready(io):
         loop.add_reader(fd, happened, _READ)
     if events & _WRITE:
         loop.add_writer(fd, happened, _WRITE)
-    timer = loop.call_later(max(io.timeout_ms, 0) / 1000, happened, _TIMEOUT) if events & _TIMEOUT else None
+    timer = loop.call_later(max(io.timeout_ms, 0) / 1000, happened, _TIMEOUT) if _finite_timeout(io) else None
     try:
         return await future
     finally:
@@ -70,28 +72,162 @@ async def _ready(io):
 
 async def _finish(handle, code, io, out=None):
     """Drives the non-blocking operation in progress on the connection
-    `handle` (code: its start's status) to its end; its final status."""
+    `handle` (code: its start's status) to its end; its final status.
+    A statement's answer usually arrives while the loop runs the other
+    tasks once, so the first wait for it is a plain yield: one early call
+    costs a failed recv(), far less than watching the socket."""
+    if code == _WAIT and io.events & _READ and not io.events & _WRITE:
+        await asyncio.sleep(0)
+        code = _lib.pool_continue(handle, _READ, ctypes.byref(io), out)
     while code == _WAIT:
         code = _lib.pool_continue(handle, await _ready(io), ctypes.byref(io), out)
     return code
 
 
-async def _borrow(pool_handle, timeout_ms):
-    """A connection handle from the pool, waiting without blocking; a task
-    cancelled meanwhile leaves the queue (or gives back what it was handed)."""
-    conn, wait, io = ctypes.c_void_p(), ctypes.c_void_p(), _lib.IO()
-    code = _lib.pool_get_conn_start(pool_handle, timeout_ms, 0, ctypes.byref(conn), ctypes.byref(wait),
-                                    ctypes.byref(io))
+async def _borrow_alone(wait, io):
+    """Goes on with a borrow (wait: its handle) by watching its own fd until
+    it ends: a connection handle, or its error raised; a task cancelled
+    meanwhile leaves the queue (or gives back what it was handed)."""
+    conn, code = ctypes.c_void_p(), _WAIT
     try:
         while code == _WAIT:
             await _ready(io)
-            code = _lib.pool_get_conn_continue(wait.value, ctypes.byref(conn), ctypes.byref(io))
+            code = _lib.pool_get_conn_continue(wait, ctypes.byref(conn), ctypes.byref(io))
     except BaseException:
         if code == _WAIT:
-            _lib.pool_get_conn_cancel(wait.value)
+            _lib.pool_get_conn_cancel(wait)
         raise
     _lib.check(code)
     return conn.value
+
+
+class _Waiter:
+    __slots__ = ("wait", "io", "future")
+
+    def __init__(self, wait, io, future):
+        self.wait, self.io, self.future = wait, io, future
+
+
+class _BorrowQueue:
+    """The borrows of one pool that wait in its queue, in the order they
+    queued. The library serves them in that order, so only the oldest one's
+    fd is watched, and only when a loop iteration passed without a release
+    here serving it (under load every release does, so the loop registers
+    about one fd an iteration instead of one a borrow). A served borrow is
+    handed its outcome; then the next ones are tried until one still
+    waits."""
+
+    def __init__(self, pool_handle):
+        self._pool_handle = pool_handle
+        self._waiters = collections.deque()
+        self._watched = None
+        self._watched_fd = -1
+        self._watch_pending = False
+        self._loop = None
+        self._conn = ctypes.c_void_p()
+
+    async def borrow(self):
+        conn, wait, io = ctypes.c_void_p(), ctypes.c_void_p(), _lib.IO()
+        code = _lib.pool_get_conn_start(self._pool_handle, _FOREVER_MS, 0, ctypes.byref(conn), ctypes.byref(wait),
+                                        ctypes.byref(io))
+        if code != _WAIT:
+            _lib.check(code)
+            return conn.value
+        if not io.events & _QUEUED or _finite_timeout(io):
+            return await _borrow_alone(wait.value, io)
+        self._loop = loop = asyncio.get_running_loop()
+        waiter = _Waiter(wait.value, io, loop.create_future())
+        self._waiters.append(waiter)
+        self._watch_soon()
+        try:
+            code, handle = await waiter.future
+        except BaseException:
+            self._abandon(waiter)
+            raise
+        if code == _WAIT:  # handed to a helper thread (a ping, a new connection)
+            return await _borrow_alone(waiter.wait, waiter.io)
+        if code:
+            raise handle  # the error, kept by serve()
+        return handle
+
+    def serve(self):
+        """Hands every borrow the pool has served its outcome, oldest first."""
+        waiters, conn = self._waiters, self._conn
+        while waiters:
+            waiter = waiters[0]
+            code = _lib.pool_get_conn_continue(waiter.wait, ctypes.byref(conn), ctypes.byref(waiter.io))
+            if code == _WAIT and waiter.io.events & _QUEUED:
+                break
+            waiters.popleft()
+            self._unwatch(waiter)
+            outcome = (code, conn.value)
+            if code != _WAIT and code != 0:
+                outcome = (code, _error_of(code))
+            if waiter.future.cancelled():
+                _give_up(waiter, outcome)
+            else:
+                waiter.future.set_result(outcome)
+        if waiters and waiters[0] is not self._watched:
+            self._watch_soon()
+
+    def _abandon(self, waiter):
+        """The task waiting on `waiter` was cancelled."""
+        future = waiter.future
+        if future.done() and not future.cancelled():
+            _give_up(waiter, future.result())  # served just before the cancel
+            return
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            return  # serve() found it cancelled and gave up for it
+        self._unwatch(waiter)
+        _lib.pool_get_conn_cancel(waiter.wait)
+        if self._waiters:
+            self._watch_soon()
+
+    def _watch_soon(self):
+        if not self._watch_pending:
+            self._watch_pending = True
+            self._loop.call_soon(self._watch_oldest)
+
+    def _watch_oldest(self):
+        self._watch_pending = False
+        oldest = self._waiters[0] if self._waiters else None
+        if oldest is not self._watched:
+            if self._watched is not None:
+                self._unwatch(self._watched)
+            if oldest is not None:
+                self._watched_fd = oldest.io.fd  # the io is overwritten once the borrow ends
+                self._loop.add_reader(self._watched_fd, self.serve)
+                self._watched = oldest
+
+    def _unwatch(self, waiter):
+        if self._watched is waiter:
+            self._loop.remove_reader(self._watched_fd)
+            self._watched = None
+
+
+def _error_of(code):
+    """The exception of a failed call (status `code`), as _lib.check raises it."""
+    try:
+        _lib.check(code)
+    except Exception as error:  # noqa: BLE001 - returned to raise in the waiting task
+        return error
+    return None
+
+
+def _give_up(waiter, outcome):
+    """A cancelled borrow's outcome goes back: a connection to the pool, a
+    helper's work cancelled."""
+    code, handle = outcome
+    if code == 0:
+        _lib.pool_return(handle)
+    elif code == _WAIT:
+        _lib.pool_get_conn_cancel(waiter.wait)
+
+
+def _finite_timeout(io):
+    return io.events & _TIMEOUT and io.timeout_ms < _FOREVER_MS // 2
 
 
 def _done(loop, code=0):
@@ -433,6 +569,7 @@ class Pool:
         self._maxsize = maxsize
         self.echo = echo
         self._used = set()
+        self._queue = _BorrowQueue(blocking._handle)
         self._returning = set()
         self._closing = False
         self._closed = False
@@ -468,7 +605,7 @@ class Pool:
         if self._closing:
             raise RuntimeError("Cannot acquire connection after closing pool")
         pool = self._pool
-        handle = await _borrow(pool._handle, _FOREVER_MS)
+        handle = await self._queue.borrow()
         connection = Connection(borrowed_connection(pool._connection_class, handle, pool._handle), self)
         self._used.add(connection)
         return connection
@@ -503,9 +640,11 @@ class Pool:
         _lib.check(code)
 
     def _forget(self, conn):
+        """conn is back (or closed): a borrow waiting here may have it now."""
         self._used.discard(conn)
         if not self._used:
             self._released.set()
+        self._queue.serve()
 
     def close(self):
         """No new acquires; wait_closed() waits for the borrowed ones."""
