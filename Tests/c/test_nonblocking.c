@@ -246,6 +246,7 @@ static void test_borrow_at_once_and_by_a_helper(void) {
     rc = pool_get_conn_start(p, 5000, 0, &conn, &wait, &io);
     CHECK_RC(rc, POOL_WAIT);
     CHECK(conn == NULL && wait != NULL && io.fd >= 0 && (io.events & POOL_IO_READ));
+    CHECK(!(io.events & POOL_IO_QUEUED)); /* a helper opens the connection */
     CHECK_RC(drive_borrow(rc, wait, &conn, &io, &waits), POOL_OK);
     CHECK(conn != NULL && waits >= 1);
     CHECK_EQ_INT(tl_query_int(conn, "SELECT 2"), 2);
@@ -300,6 +301,7 @@ static void test_borrow_waits_its_turn_with_threads(void) {
     CHECK_RC(rc, POOL_WAIT);
     CHECK_EQ_U64(tl_stats(p).waiting, 2);
     CHECK(io.events & POOL_IO_TIMEOUT);
+    CHECK(io.events & POOL_IO_QUEUED); /* in the queue, not with a helper */
     CHECK(io.timeout_ms > 4000 && io.timeout_ms <= 5000);
     pfd.fd = io.fd, pfd.events = POLLIN, pfd.revents = 0;
     CHECK_EQ_INT(poll(&pfd, 1, 50), 0); /* nothing yet */

@@ -292,6 +292,38 @@ def test_sscursor_streams_without_blocking(server_kw):
     run(main())
 
 
+def test_queued_borrows_served_in_order_and_cancelled_in_the_middle(server_kw):
+    """Tasks queued for the one connection are served in the order they
+    came; one cancelled in the middle leaves the queue, and its turn passes
+    to the next."""
+
+    async def main():
+        async with aiomysql.create_pool(maxsize=1, **server_kw) as pool:
+            held = await pool.acquire()
+            order = []
+
+            async def borrower(name):
+                async with pool.acquire() as conn:
+                    order.append(name)
+                    async with conn.cursor() as cur:
+                        await cur.execute("SELECT 1")
+
+            tasks = {name: asyncio.ensure_future(borrower(name)) for name in "abcd"}
+            while pool.stats()["waiting"] < 4:
+                await asyncio.sleep(0.001)
+            tasks["b"].cancel()
+            await asyncio.sleep(0.01)
+            assert pool.stats()["waiting"] == 3
+            await pool.release(held)
+            await asyncio.gather(tasks["a"], tasks["c"], tasks["d"])
+            assert order == ["a", "c", "d"]
+            assert tasks["b"].cancelled()
+            stats = pool.stats()
+            assert stats["in_use"] == 0 and stats["waiting"] == 0 and stats["total"] == 1, stats
+
+    run(main())
+
+
 def test_threads_and_tasks_share_one_queue(server_kw):
     """The only connection is held; a thread asks first, then a task: the
     thread is served first, the task next."""
