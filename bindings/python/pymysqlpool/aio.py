@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ctypes
+import types
 
 from . import _lib, cursors as _cursors, err
 from .connections import _OUT, borrowed_connection
@@ -70,14 +71,23 @@ async def _ready(io):
             timer.cancel()
 
 
+@types.coroutine
+def _yield():
+    """Lets the loop run the other tasks once (asyncio.sleep(0), one call
+    cheaper)."""
+    yield
+
+
 async def _finish(handle, code, io, out=None):
     """Drives the non-blocking operation in progress on the connection
     `handle` (code: its start's status) to its end; its final status.
     A statement's answer usually arrives while the loop runs the other
     tasks once, so the first wait for it is a plain yield: one early call
-    costs a failed recv(), far less than watching the socket."""
+    costs a failed recv(), far less than watching the socket. A task
+    cancelled meanwhile leaves the operation in progress: the library closes
+    the connection when it is given back."""
     if code == _WAIT and io.events & _READ and not io.events & _WRITE:
-        await asyncio.sleep(0)
+        await _yield()
         code = _lib.pool_continue(handle, _READ, ctypes.byref(io), out)
     while code == _WAIT:
         code = _lib.pool_continue(handle, await _ready(io), ctypes.byref(io), out)
@@ -124,15 +134,27 @@ class _BorrowQueue:
         self._watched_fd = -1
         self._watch_pending = False
         self._loop = None
-        self._conn = ctypes.c_void_p()
+        # A start never awaits before its out-parameters are read: one set.
+        self._conn, self._wait, self._io = ctypes.c_void_p(), ctypes.c_void_p(), _lib.IO()
+        self._conn_ref, self._wait_ref = ctypes.byref(self._conn), ctypes.byref(self._wait)
+        self._io_ref = ctypes.byref(self._io)
+
+    def take(self):
+        """A connection handle at once, or None when the borrow waits (then
+        call borrow(), which goes on with it)."""
+        code = _lib.pool_get_conn_start(self._pool_handle, _FOREVER_MS, 0, self._conn_ref, self._wait_ref,
+                                        self._io_ref)
+        if code == _WAIT:
+            return None
+        if code:
+            _lib.raise_last(code)
+        return self._conn.value
 
     async def borrow(self):
-        conn, wait, io = ctypes.c_void_p(), ctypes.c_void_p(), _lib.IO()
-        code = _lib.pool_get_conn_start(self._pool_handle, _FOREVER_MS, 0, ctypes.byref(conn), ctypes.byref(wait),
-                                        ctypes.byref(io))
-        if code != _WAIT:
-            _lib.check(code)
-            return conn.value
+        """After take() returned None: the connection handle, waiting for it."""
+        io = self._io
+        io = _lib.IO(io.fd, io.events, io.timeout_ms)  # the shared one is the next borrow's
+        wait = self._wait
         if not io.events & _QUEUED or _finite_timeout(io):
             return await _borrow_alone(wait.value, io)
         self._loop = loop = asyncio.get_running_loop()
@@ -155,7 +177,7 @@ class _BorrowQueue:
         waiters, conn = self._waiters, self._conn
         while waiters:
             waiter = waiters[0]
-            code = _lib.pool_get_conn_continue(waiter.wait, ctypes.byref(conn), ctypes.byref(waiter.io))
+            code = _lib.pool_get_conn_continue(waiter.wait, self._conn_ref, ctypes.byref(waiter.io))
             if code == _WAIT and waiter.io.events & _QUEUED:
                 break
             waiters.popleft()
@@ -426,6 +448,11 @@ class Connection:
         self._blocking = blocking
         self._pool = pool
         self._closed = False
+        # One operation at a time per connection: one set of out-parameters.
+        self._io = _lib.IO()
+        self._io_ref = ctypes.byref(self._io)
+        self._result_handle = ctypes.c_void_p()
+        self._result_ref = ctypes.byref(self._result_handle)
 
     def __getattr__(self, name):  # host, port, user, db, charset, encoding, thread_id(), escape(), ...
         return getattr(self._blocking, name)
@@ -458,16 +485,26 @@ class Connection:
             blocking._result = None
         if isinstance(sql, str):
             sql = sql.encode(blocking.encoding, "surrogateescape")
-        io = _lib.IO()
-        await self._drive(_lib.pool_query_start(handle, sql, len(sql), ctypes.byref(io)), io, None)
-        result_handle = ctypes.c_void_p()
+        io_ref, result_ref = self._io_ref, self._result_ref
+        code = _lib.pool_query_start(handle, sql, len(sql), io_ref)
+        if code == _WAIT and self._io.events == _READ:  # _finish's first step, inline: the common case
+            await _yield()
+            code = _lib.pool_continue(handle, _READ, io_ref, None)
+        if code == _WAIT:
+            code = await _finish(handle, code, self._io)
+        if code:
+            blocking._check(code)
+        result_handle = self._result_handle
         if unbuffered:
-            blocking._check(_lib.pool_use_result(handle, ctypes.byref(result_handle)))  # no I/O: rows come later
+            blocking._check(_lib.pool_use_result(handle, result_ref))  # no I/O: rows come later
             result = blocking._result = blocking._result_from(result_handle, True)
             blocking._affected_rows = result.affected_rows
             return result.affected_rows
-        await self._drive(_lib.pool_store_result_start(handle, ctypes.byref(result_handle), ctypes.byref(io)), io,
-                          result_handle)
+        code = _lib.pool_store_result_start(handle, result_ref, io_ref)
+        if code == _WAIT:  # rows still on their way
+            code = await _finish(handle, code, self._io, result_ref)
+        if code:
+            blocking._check(code)
         if result_handle.value:  # rows: one call encodes them all, as the blocking path's pickle
             flags = blocking._pickle_flags
             out = _OUT
@@ -503,14 +540,6 @@ class Connection:
         while result is not None and result.handle is not None and result.unbuffered:
             await self._read_unbuffered(result, 10_000)
 
-    async def _drive(self, code, io, result_handle):
-        out = ctypes.byref(result_handle) if result_handle is not None else None
-        # A task cancelled here leaves the operation in progress: the
-        # library closes the connection when it is given back.
-        code = await _finish(self._blocking._handle, code, io, out)
-        if code:
-            self._blocking._check(code)
-
     async def commit(self):
         await self._query(b"COMMIT")
 
@@ -531,8 +560,12 @@ class Connection:
         self._blocking.db = db
 
     async def ping(self, reconnect=True):
-        io = _lib.IO()
-        await self._drive(_lib.pool_ping_start(self._blocking._live(), ctypes.byref(io)), io, None)
+        handle = self._blocking._live()
+        # A task cancelled while it waits leaves the ping in progress: the
+        # library closes the connection when it is given back.
+        code = await _finish(handle, _lib.pool_ping_start(handle, self._io_ref), self._io)
+        if code:
+            self._blocking._check(code)
 
     def close(self):
         """Closes the connection now (as aiomysql's close(): never reused)."""
@@ -570,6 +603,7 @@ class Pool:
         self.echo = echo
         self._used = set()
         self._queue = _BorrowQueue(blocking._handle)
+        self._done_future = None
         self._returning = set()
         self._closing = False
         self._closed = False
@@ -605,7 +639,9 @@ class Pool:
         if self._closing:
             raise RuntimeError("Cannot acquire connection after closing pool")
         pool = self._pool
-        handle = await self._queue.borrow()
+        handle = self._queue.take()
+        if handle is None:
+            handle = await self._queue.borrow()
         connection = Connection(borrowed_connection(pool._connection_class, handle, pool._handle), self)
         self._used.add(connection)
         return connection
@@ -614,20 +650,27 @@ class Pool:
         """Gives ``conn`` back; returns a future (await it, or not). The
         reset runs without blocking; a connection still being reset counts
         as used (wait_closed waits for it)."""
-        loop = asyncio.get_running_loop()
         if conn._closed or conn not in self._used:
-            return _done(loop)
+            return self._released_now()
         conn._closed = True
         handle = conn._blocking._give_back(detach_only=True)
-        io = _lib.IO()
-        code = _lib.pool_return_start(handle, ctypes.byref(io)) if handle is not None else 0
+        code = _lib.pool_return_start(handle, conn._io_ref) if handle is not None else 0
         if code != _WAIT:
             self._forget(conn)
-            return _done(loop, code)
-        task = loop.create_task(self._finish_return(conn, handle, io))
+            return self._released_now() if code == 0 else _done(asyncio.get_running_loop(), code)
+        task = asyncio.get_running_loop().create_task(self._finish_return(conn, handle, conn._io))
         self._returning.add(task)  # the loop holds tasks weakly: kept until done
         task.add_done_callback(self._returning.discard)
         return task
+
+    def _released_now(self):
+        """The finished future release() returns when nothing was left to
+        wait for: one per loop, awaited any number of times."""
+        loop = asyncio.get_running_loop()
+        future = self._done_future
+        if future is None or future.get_loop() is not loop:
+            future = self._done_future = _done(loop)
+        return future
 
     async def _finish_return(self, conn, handle, io):
         code = _WAIT
