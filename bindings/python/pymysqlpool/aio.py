@@ -285,6 +285,26 @@ class _ContextManager:
         self._obj = None
 
 
+class _Made:
+    """aiomysql's context manager for a cursor, made at once: awaiting it
+    gives the cursor, ``async with`` closes it at the end."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor):
+        self._cursor = cursor
+
+    def __await__(self):
+        return self._cursor
+        yield  # noqa: unreachable - makes __await__ a generator, finished at once
+
+    async def __aenter__(self):
+        return self._cursor
+
+    async def __aexit__(self, exc_type, exc, tb):
+        await self._cursor.close()
+
+
 class Cursor:
     """aiomysql.Cursor: ``await cur.execute(...)``, ``await cur.fetchone()``.
     Rows, types and description come from the blocking binding's cursor."""
@@ -468,10 +488,7 @@ class Connection:
             cls = {"DictCursor": DictCursor, "SSCursor": SSCursor, "SSDictCursor": SSDictCursor}.get(
                 getattr(cls, "__name__", ""), Cursor)
 
-        async def make():
-            return cls(self)
-
-        return _ContextManager(make())
+        return _Made(cls(self))
 
     async def _query(self, sql, unbuffered=False):
         """Runs one statement without blocking the loop; its result becomes
