@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 PANELS = ["point", "checkout", "bulk", "bulk_rss", "threads", "executemany", "c_point", "bulk_rss_growth"]
-COLORS = {"pinned": "#1f77b4", "unpinned": "#ff7f0e"}
+COLORS = {"pinned": "#1f77b4", "crossed": "#2ca02c", "unpinned": "#ff7f0e"}
 OURS = {"ours", "ours-c", "ours-conn"}
 
 

@@ -10,7 +10,7 @@ Environment:
     BENCH_QUICK=1         smoke run (~1 minute): 1 repetition, small N
     BENCH_REPS=N          repetitions per peer and scenario (default 5, quick 1)
     BENCH_PEERS=a,b       only these peers (names as in bench/worker.py, plus c)
-    BENCH_PLACEMENTS=...  pinned,unpinned (default both)
+    BENCH_PLACEMENTS=...  pinned,crossed,unpinned (default all three)
     BENCH_OUT=DIR         where latest.json / latest.png go (default bench/results)
 
 Each peer runs in its own process (bench/worker.py, with the venv's Python;
@@ -414,8 +414,13 @@ def server_pid():
 
 
 def plan_placements(all_cpus):
-    """[(name, client cpus, server cpus or None, note)] and why pinning is off, if it is."""
-    wanted = [p.strip() for p in os.environ.get("BENCH_PLACEMENTS", "pinned,unpinned").split(",") if p.strip()]
+    """[(name, client cpus, server cpus, server pid or None, note)] and why
+    pinning is off, if it is. "crossed" pins the client and the server to two
+    different CPUs: every round trip then wakes a thread on the other CPU,
+    the placement "unpinned" may or may not give a loop (and gives different
+    loops different ones), so raw and pooled loops compare fairly there."""
+    wanted = [p.strip() for p in os.environ.get("BENCH_PLACEMENTS", "pinned,crossed,unpinned").split(",")
+              if p.strip()]
     placements, unavailable = [], None
     pin_cpu = min(all_cpus)
     pid, why = server_pid()
@@ -434,11 +439,15 @@ def plan_placements(all_cpus):
                 if pid is not None:
                     set_server_affinity(pid, all_cpus)
         if unavailable is None:
-            placements.append(("pinned", {pin_cpu}, pid, f"server threads and client on CPU {pin_cpu}"))
+            placements.append(("pinned", {pin_cpu}, {pin_cpu}, pid, f"server threads and client on CPU {pin_cpu}"))
         else:
             log(f"pinning unavailable: {unavailable}")
+    other_cpus = sorted(set(all_cpus) - {pin_cpu})
+    if "crossed" in wanted and pid is not None and unavailable is None and other_cpus:
+        placements.append(("crossed", {pin_cpu}, {other_cpus[0]}, pid,
+                           f"client on CPU {pin_cpu}, server threads on CPU {other_cpus[0]}"))
     if "unpinned" in wanted:
-        placements.append(("unpinned", set(all_cpus), pid, f"no pinning (CPUs {sorted(all_cpus)})"))
+        placements.append(("unpinned", set(all_cpus), set(all_cpus), pid, f"no pinning (CPUs {sorted(all_cpus)})"))
     return placements, unavailable
 
 
@@ -492,11 +501,11 @@ def collect(samples, key, value, extra=None):
         entry["extra"].append(extra)
 
 
-def run_placement(name, cpus, pid, cfg, peers, run_c_side):
+def run_placement(name, cpus, server_cpus, pid, cfg, peers, run_c_side):
     if pid is not None:
-        ok = set_server_affinity(pid, cpus)
+        ok = set_server_affinity(pid, server_cpus)
         if not ok:
-            log(f"warning: server threads not all on CPUs {sorted(cpus)}")
+            log(f"warning: server threads not all on CPUs {sorted(server_cpus)}")
     samples = {}  # (section, peer) -> {"samples": [...]}
     errors = {}
     units = [p for p in peers] + (["c"] if run_c_side else [])
@@ -682,9 +691,9 @@ def main(argv):
     if pin_unavailable:
         report["placements"]["pinned"] = {"available": False, "note": f"pinning unavailable: {pin_unavailable}"}
     try:
-        for name, cpus, pid, note in placements:
+        for name, cpus, server_cpus, pid, note in placements:
             t0 = time.monotonic()
-            sections, errors = run_placement(name, cpus, pid, cfg, peers, run_c_side)
+            sections, errors = run_placement(name, cpus, server_cpus, pid, cfg, peers, run_c_side)
             report["placements"][name] = {"available": True, "note": note, "cpus": sorted(cpus),
                                           "seconds": round(time.monotonic() - t0, 1), "sections": sections,
                                           "targets": evaluate_targets(sections), "errors": errors}
