@@ -86,7 +86,9 @@ async def _finish(handle, code, io, out=None):
     costs a failed recv(), far less than watching the socket. A task
     cancelled meanwhile leaves the operation in progress: the library closes
     the connection when it is given back."""
-    if code == _WAIT and io.events & _READ and not io.events & _WRITE:
+    if code == 0:  # answered within the call: still one turn for the other tasks (see _query)
+        await _yield()
+    elif code == _WAIT and io.events & _READ and not io.events & _WRITE:
         await _yield()
         code = _lib.pool_continue(handle, _READ, ctypes.byref(io), out)
     while code == _WAIT:
@@ -507,6 +509,11 @@ class Connection:
         if code == _WAIT and self._io.events == _READ:  # _finish's first step, inline: the common case
             await _yield()
             code = _lib.pool_continue(handle, _READ, io_ref, None)
+        elif code == 0:
+            # Answered within the call (a server on this CPU runs as soon as
+            # it is sent the statement): still one turn for the other tasks,
+            # or a task with a loop of statements would hold the loop.
+            await _yield()
         if code == _WAIT:
             code = await _finish(handle, code, self._io)
         if code:

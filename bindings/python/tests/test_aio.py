@@ -4,6 +4,7 @@ borrows wait; cancellation and timeouts leave the pool's books right; threads
 and tasks share one queue."""
 
 import asyncio
+import os
 import threading
 import time
 
@@ -493,6 +494,51 @@ def test_threads_and_tasks_under_sustained_load(server_kw):
                     await cur.execute("DROP TABLE t_mixed")
 
     run(main())
+
+
+def _pin_server_threads(pid, cpus):
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except (ProcessLookupError, FileNotFoundError):
+            pass  # a thread that ended meanwhile
+
+
+@pytest.mark.throwaway_server("pins the server's threads to one CPU")
+def test_statements_answered_within_the_call_still_yield(server_kw):
+    """With the server on the client's CPU, sending a statement lets the
+    server run at once, so the answer is there before the call returns and
+    nothing has to wait. Two tasks looping over statements must still take
+    turns: every statement yields to the loop once."""
+    from test_faults import _server_pid
+
+    pid, everywhere, here = _server_pid(), os.sched_getaffinity(0), {min(os.sched_getaffinity(0))}
+
+    async def main():
+        async with aiomysql.create_pool(maxsize=2, **server_kw) as pool:
+            order = []
+
+            async def loop(name):
+                async with pool.acquire() as conn:
+                    async with conn.cursor() as cur:
+                        for _ in range(100):
+                            await cur.execute("SELECT 1")
+                            order.append(name)
+
+            await asyncio.gather(loop("a"), loop("b"))
+            runs, longest = 1, 1
+            for previous, current in zip(order, order[1:]):
+                runs = runs + 1 if current == previous else 1
+                longest = max(longest, runs)
+            assert longest <= 3, f"a task ran {longest} statements in a row"
+
+    os.sched_setaffinity(0, here)
+    _pin_server_threads(pid, here)
+    try:
+        run(main())
+    finally:
+        _pin_server_threads(pid, everywhere)
+        os.sched_setaffinity(0, everywhere)
 
 
 @pytest.mark.throwaway_server("kills and restarts the server")
