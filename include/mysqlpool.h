@@ -1061,6 +1061,63 @@ POOL_API int pool_stmt_query_pickle(pool_conn_t *conn, const char *sql, size_t s
 POOL_API int pool_result_outcome_pickle(pool_result_t *result, uint32_t flags, const char **out_bytes,
                                         size_t *out_length);
 
+/* ---------------------------------------------------------------------------
+ * PYTHON OBJECTS (for a binding running inside CPython)
+ *
+ * The library links no libpython. A binding running inside CPython may hand
+ * it, once, the addresses of the CPython C-API functions and objects below
+ * (from ctypes.pythonapi and id()); pool_query_objects then builds a
+ * statement's outcome as Python objects directly, with no pickle between.
+ * It takes the GIL (PyGILState_Ensure) only while it builds, never during
+ * network I/O. C programs and other runtimes never call these.
+ */
+typedef struct pool_python_api_s {
+    size_t struct_size; /* sizeof(pool_python_api_t) as the binding knows it */
+    void *(*tuple_new)(ptrdiff_t size);                             /* PyTuple_New */
+    int (*tuple_set_item)(void *tuple, ptrdiff_t index, void *item);  /* PyTuple_SetItem */
+    void *(*list_new)(ptrdiff_t size);                               /* PyList_New */
+    int (*list_set_item)(void *list, ptrdiff_t index, void *item);   /* PyList_SetItem */
+    void *(*long_from_long_long)(long long value);                   /* PyLong_FromLongLong */
+    void *(*long_from_unsigned_long_long)(unsigned long long value); /* PyLong_FromUnsignedLongLong */
+    void *(*long_from_string)(const char *text, char **end, int base); /* PyLong_FromString */
+    void *(*float_from_double)(double value);                        /* PyFloat_FromDouble */
+    void *(*unicode_decode_utf8)(const char *text, ptrdiff_t size, const char *errors); /* PyUnicode_DecodeUTF8 */
+    void *(*bytes_from_string_and_size)(const char *bytes, ptrdiff_t size); /* PyBytes_FromStringAndSize */
+    void *(*object_call)(void *callable, void *args, void *kwargs);  /* PyObject_Call */
+    int (*gil_state_ensure)(void);                                   /* PyGILState_Ensure */
+    void (*gil_state_release)(int state);                            /* PyGILState_Release */
+    void (*inc_ref)(void *object);                                   /* Py_IncRef */
+    void (*dec_ref)(void *object);                                   /* Py_DecRef */
+    void (*err_clear)(void);                                         /* PyErr_Clear */
+    void *none;      /* Py_None */
+    void *decimal;   /* decimal.Decimal */
+    void *datetime;  /* datetime.datetime */
+    void *date;      /* datetime.date */
+    void *timedelta; /* datetime.timedelta */
+} pool_python_api_t;
+
+/* pool_python_init: hands the library the CPython API above. The objects
+ * must stay alive for the life of the process (a module's globals do).
+ * Return: POOL_OK; POOL_E_BAD_ARGUMENT for NULL, a struct_size other than
+ * sizeof(pool_python_api_t), or a NULL member; POOL_E_MISUSE when it was
+ * already given (one interpreter per process). Thread-safety: once, before
+ * pool_query_objects. */
+POOL_API int pool_python_init(const pool_python_api_t *api);
+
+/* pool_query_objects: pool_query_pickle's outcome as Python objects: a new
+ * reference to the tuple (fields, rows, tail) pool_query_pickle's pickle
+ * holds (fields the same nested pickle bytes, rows a list of tuples of the
+ * same values), all rows at once; the rows are stored (pool_store_result)
+ * before the objects are built. flags: as pool_query_pickle.
+ * Return: the tuple; on failure a new reference to None (never NULL:
+ * ctypes' py_object cannot take one), with the failure recorded:
+ * POOL_E_MISUSE before pool_python_init, the failures of pool_query and
+ * pool_store_result, or POOL_E_NO_MEMORY when CPython could not build an
+ * object (its exception is cleared). The caller holds no GIL during the
+ * call (ctypes.CDLL releases it). Thread-safety: as every call on a
+ * connection. */
+POOL_API void *pool_query_objects(pool_conn_t *conn, const char *sql, size_t length, uint32_t flags);
+
 /* pool_format_insert_pickle: executemany's multi-row INSERT statements,
  * written without a round trip, for bindings that would otherwise escape
  * every value in their own language.

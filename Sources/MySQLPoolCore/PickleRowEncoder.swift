@@ -125,36 +125,21 @@ struct PickleRowEncoder {
     }
 
     private mutating func appendValue(_ text: UnsafeBufferPointer<UInt8>, _ kind: PythonColumnKind) {
-        switch kind {
-        case .bytes: appendBytes(text)
+        switch PythonValue(text, kind) {
+        case .integer(let value): appendInt64(value)
+        case .unsignedInteger(let magnitude): appendLong(magnitude: magnitude, negative: false)
+        case .negativeInteger(let magnitude): appendLong(magnitude: magnitude, negative: true)
+        case .float(let value): appendDouble(value)
         case .text: appendText(text)
-        case .integer:
-            if !appendInteger(text) { appendText(text) }
-        case .float:
-            if !appendFloat(text) { appendText(text) }
-        case .decimal:
-            appendCall(.decimal) { $0.appendText(text) }
-        case .datetime:
-            if let value = DateText.datetime(text) {
-                appendCall(.datetime) { $0.appendDateState(value, withTime: true) }
-            } else {
-                appendText(text)
-            }
-        case .date:
-            if let value = DateText.date(text) {
-                appendCall(.date) { $0.appendDateState(value, withTime: false) }
-            } else {
-                appendText(text)
-            }
-        case .time:
-            if let (seconds, microseconds) = DateText.time(text) {
-                appendCall(.timedelta, argumentCount: 3) { encoder in
-                    encoder.appendInt64(0)
-                    encoder.appendInt64(seconds)
-                    encoder.appendInt64(microseconds)
-                }
-            } else {
-                appendText(text)
+        case .bytes: appendBytes(text)
+        case .decimal: appendCall(.decimal) { $0.appendText(text) }
+        case .datetime(let value): appendCall(.datetime) { $0.appendDateState(value, withTime: true) }
+        case .date(let value): appendCall(.date) { $0.appendDateState(value, withTime: false) }
+        case .timedelta(let seconds, let microseconds):
+            appendCall(.timedelta, argumentCount: 3) { encoder in
+                encoder.appendInt64(0)
+                encoder.appendInt64(seconds)
+                encoder.appendInt64(microseconds)
             }
         }
     }
@@ -283,34 +268,67 @@ struct PickleRowEncoder {
         bytes.append(contentsOf: digits)
     }
 
+    private mutating func appendDouble(_ value: Double) {
+        bytes.append(UInt8(ascii: "G"))  // BINFLOAT, big-endian
+        let bits = value.bitPattern
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
+    }
+}
+
+/// What one cell becomes in Python, as PyMySQL converts it: the one place
+/// that reads the server's text, for the pickle and for the object builder
+/// alike. Text that does not parse (a zero date, ...) stays text.
+enum PythonValue {
+    case integer(Int64)
+    /// Beyond Int64, as magnitudes (BIGINT UNSIGNED, DECIMAL-like texts).
+    case unsignedInteger(UInt64), negativeInteger(UInt64)
+    case float(Double)
+    /// str when the bytes are UTF-8, bytes otherwise (see appendText).
+    case text
+    case bytes
+    /// Decimal(text).
+    case decimal
+    case datetime(CivilDateTime), date(CivilDateTime)
+    /// timedelta(0, seconds, microseconds).
+    case timedelta(Int64, Int64)
+
+    init(_ text: UnsafeBufferPointer<UInt8>, _ kind: PythonColumnKind) {
+        switch kind {
+        case .bytes: self = .bytes
+        case .text: self = .text
+        case .integer: self = PythonValue.integer(text) ?? .text
+        case .float: self = PythonValue.float(text).map { .float($0) } ?? .text
+        case .decimal: self = .decimal
+        case .datetime: self = DateText.datetime(text).map { .datetime($0) } ?? .text
+        case .date: self = DateText.date(text).map { .date($0) } ?? .text
+        case .time: self = DateText.time(text).map { .timedelta($0.0, $0.1) } ?? .text
+        }
+    }
+
     /// Decimal text of an integer column, exactly as int() reads it.
-    private mutating func appendInteger(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+    private static func integer(_ text: UnsafeBufferPointer<UInt8>) -> PythonValue? {
         var index = 0
         let negative = text.first == UInt8(ascii: "-")
         if negative || text.first == UInt8(ascii: "+") { index = 1 }
-        guard index < text.count, text.count - index <= 20 else { return false }
+        guard index < text.count, text.count - index <= 20 else { return nil }
         var magnitude: UInt64 = 0
         while index < text.count {
             let digit = text[index] &- UInt8(ascii: "0")
-            guard digit < 10 else { return false }
+            guard digit < 10 else { return nil }
             let (times10, overflow1) = magnitude.multipliedReportingOverflow(by: 10)
             let (sum, overflow2) = times10.addingReportingOverflow(UInt64(digit))
-            guard !overflow1 && !overflow2 else { return false }
+            guard !overflow1 && !overflow2 else { return nil }
             magnitude = sum
             index += 1
         }
-        if magnitude <= UInt64(Int64.max) {
-            appendInt64(negative ? -Int64(magnitude) : Int64(magnitude))
-        } else {
-            appendLong(magnitude: magnitude, negative: negative)
-        }
-        return true
+        if magnitude <= UInt64(Int64.max) { return .integer(negative ? -Int64(magnitude) : Int64(magnitude)) }
+        return negative ? .negativeInteger(magnitude) : .unsignedInteger(magnitude)
     }
 
-    private mutating func appendFloat(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard text.count > 0, text.count < 64 else { return false }
+    private static func float(_ text: UnsafeBufferPointer<UInt8>) -> Double? {
+        guard text.count > 0, text.count < 64 else { return nil }
         var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        let parsed: Double? = withUnsafeMutableBytes(of: &scratch) { buffer in
+        return withUnsafeMutableBytes(of: &scratch) { buffer in
             let characters = buffer.bindMemory(to: CChar.self)
             for index in 0..<text.count { characters[index] = CChar(bitPattern: text[index]) }
             characters[text.count] = 0
@@ -318,11 +336,6 @@ struct PickleRowEncoder {
             let value = strtod(characters.baseAddress!, &end)
             return end == characters.baseAddress! + text.count ? value : nil
         }
-        guard let value = parsed else { return false }
-        bytes.append(UInt8(ascii: "G"))  // BINFLOAT, big-endian
-        let bits = value.bitPattern
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
-        return true
     }
 }
 

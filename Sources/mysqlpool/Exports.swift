@@ -1388,3 +1388,61 @@ public func exportResultFree(_ res: OpaquePointer?) {
         unsafeDowncast(object, to: MariaDBResult.self).free()
     }
 }
+
+// MARK: - Python objects
+
+/// The CPython API a binding handed over (pool_python_init); set once.
+private let pythonRuntime = Mutex<PythonRuntime?>(nil)
+
+@_cdecl("pool_python_init")
+public func exportPythonInit(_ api: UnsafePointer<pool_python_api_t>?) -> Int32 {
+    status { () throws(PoolError) in
+        guard let api = api?.pointee else { throw PoolError(.badArgument, "api is NULL") }
+        guard api.struct_size == MemoryLayout<pool_python_api_t>.size else {
+            throw PoolError(.badArgument, "struct_size \(api.struct_size) is not sizeof(pool_python_api_t), "
+                                + "\(MemoryLayout<pool_python_api_t>.size)")
+        }
+        guard let tupleNew = api.tuple_new, let tupleSetItem = api.tuple_set_item, let listNew = api.list_new,
+              let listSetItem = api.list_set_item, let longFromLongLong = api.long_from_long_long,
+              let longFromUnsignedLongLong = api.long_from_unsigned_long_long,
+              let longFromString = api.long_from_string, let floatFromDouble = api.float_from_double,
+              let unicodeDecodeUTF8 = api.unicode_decode_utf8,
+              let bytesFromStringAndSize = api.bytes_from_string_and_size, let objectCall = api.object_call,
+              let gilEnsure = api.gil_state_ensure, let gilRelease = api.gil_state_release,
+              let incRef = api.inc_ref, let decRef = api.dec_ref, let errClear = api.err_clear, let none = api.none,
+              let decimal = api.decimal,
+              let datetime = api.datetime, let date = api.date, let timedelta = api.timedelta
+        else { throw PoolError(.badArgument, "a member of the pool_python_api_t is NULL") }
+        let runtime = PythonRuntime(
+            tupleNew: tupleNew, tupleSetItem: tupleSetItem, listNew: listNew, listSetItem: listSetItem,
+            longFromLongLong: longFromLongLong, longFromUnsignedLongLong: longFromUnsignedLongLong,
+            longFromString: longFromString, floatFromDouble: floatFromDouble, unicodeDecodeUTF8: unicodeDecodeUTF8,
+            bytesFromStringAndSize: bytesFromStringAndSize, objectCall: objectCall, gilEnsure: gilEnsure,
+            gilRelease: gilRelease, incRef: incRef, decRef: decRef, errClear: errClear, none: none, decimal: decimal,
+            datetime: datetime, date: date, timedelta: timedelta)
+        try pythonRuntime.withLock { current throws(PoolError) in
+            guard current == nil else { throw PoolError(.misuse, "pool_python_init was already called") }
+            current = runtime
+        }
+    }
+}
+
+@_cdecl("pool_query_objects")
+public func exportQueryObjects(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: UInt,
+                               _ flags: UInt32) -> UnsafeMutableRawPointer? {
+    guard let python = pythonRuntime.withLock({ $0 }) else {
+        // No runtime, so no None to return: the one NULL (ctypes bindings
+        // call pool_python_init first).
+        _ = record(PoolError(.misuse, "pool_query_objects needs pool_python_init first"))
+        return nil
+    }
+    var outcome: UnsafeMutableRawPointer?
+    _ = status { () throws(PoolError) in
+        let options = try pickleOptions(flags)
+        let sql = try statement(sql, length)
+        outcome = try withConnection(conn) { connection in
+            connection.runForPythonObjects(sql, options: options, python: python) { _ = record($0) }
+        }
+    }
+    return outcome ?? python.newNone()
+}

@@ -151,6 +151,27 @@ static const int all_codes[] = {POOL_OK,          POOL_E_EXHAUSTED,      POOL_E_
                                 POOL_WAIT};
 #define N_CODES (sizeof all_codes / sizeof all_codes[0])
 
+/* The Python object calls, from C: refused before pool_python_init (NULL,
+ * the one case with no None to return), and pool_python_init refuses NULL,
+ * a wrong struct_size and NULL members. (The objects themselves are built
+ * and checked from Python: bindings/python/tests/test_python_objects.py.) */
+static void test_python_objects_arguments(void) {
+    pool_python_api_t api;
+    pool_conn_t *conn = NULL;
+    memset(&api, 0, sizeof api);
+    CHECK(pool_query_objects(NULL, "SELECT 1", 8, 0) == NULL);
+    CHECK_EQ_INT(pool_last_error_code(), POOL_E_MISUSE);
+    CHECK_CONTAINS(pool_last_error(), "pool_python_init");
+    CHECK_RC(pool_python_init(NULL), POOL_E_BAD_ARGUMENT);
+    api.struct_size = sizeof api - 8;
+    CHECK_RC(pool_python_init(&api), POOL_E_BAD_ARGUMENT);
+    CHECK_CONTAINS(pool_last_error(), "struct_size");
+    api.struct_size = sizeof api;
+    CHECK_RC(pool_python_init(&api), POOL_E_BAD_ARGUMENT); /* every member NULL */
+    CHECK_CONTAINS(pool_last_error(), "NULL");
+    (void)conn;
+}
+
 static void test_strerror(void) {
     static const int unknown[] = {-1, 10, 99, 103, 1000, INT_MIN, INT_MAX};
     size_t i, j;
@@ -2626,6 +2647,7 @@ int main(int argc, char **argv) {
 
     RUN(test_version);
     RUN(test_strerror);
+    RUN(test_python_objects_arguments);
     RUN(test_last_error_local_failure);
 
     RUN(test_config_unknown_key);

@@ -162,7 +162,7 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
      * reported first as a bad argument. */
     int alt = null_out ? POOL_E_BAD_ARGUMENT : POOL_E_WRONG_HANDLE;
 
-    switch (which % 38) {
+    switch (which % 39) {
     case 0: /* the length is not read before the handle is checked */
         rc = pool_query(conn, null_out ? NULL : sql, (size_t)value);
         fz_expect("pool_query(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, alt);
@@ -315,6 +315,11 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
     }
     case 32:
         fz_expect("pool_get_conn_cancel(bad wait)", pool_get_conn_cancel((pool_wait_t *)h), 1, POOL_E_WRONG_HANDLE);
+        break;
+    case 34: /* no pool_python_init here: refused before the handle is looked at */
+        FZ_CHECK(pool_query_objects(conn, sql, (size_t)value, (uint32_t)extra) == NULL,
+                 "pool_query_objects without pool_python_init returned an object");
+        fz_expect("pool_query_objects(no python)", pool_last_error_code(), 1, POOL_E_MISUSE);
         break;
     case 33: {
         pool_io_t io = {12345, 0, 0};

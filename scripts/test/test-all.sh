@@ -57,6 +57,10 @@ else
     suite "install (make install PREFIX=tmp, pkg-config build, uninstall)" scripts/test/test-install.sh
     suite "fuzz (libFuzzer, 15 s per harness)" scripts/test/fuzz.sh 15
     suite "python tests" env PYTHONPATH=bindings/python python3 -m pytest -q -p no:cacheprovider bindings/python/tests
+    suite "python differential and property tests on the object builder (PYMYSQLPOOL_ROWS=objects)" \
+        env PYTHONPATH=bindings/python PYMYSQLPOOL_ROWS=objects python3 -m pytest -q -p no:cacheprovider \
+        bindings/python/tests/test_differential.py bindings/python/tests/test_row_encoding.py \
+        bindings/python/tests/test_dbapi20.py bindings/python/tests/test_pymysql_compat.py
     suite "LuaJIT binding" luajit bindings/luajit/test.lua
     # Clusters of their own on 127.0.0.1 (each script starts and stops its servers).
     suite "replication cluster scripts" scripts/cluster/with-replication.sh scripts/cluster/test-replication.sh

@@ -259,6 +259,43 @@ pool_result_free = _bind("pool_result_free", None, _h)
 LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, _int, _str, ctypes.c_void_p, _str)
 pool_set_log_callback = _bind("pool_set_log_callback", _int, LOG_CALLBACK, ctypes.c_void_p, _int)
 
+pool_python_init = _bind("pool_python_init", _int, ctypes.c_void_p)
+# A new reference (ctypes takes it over); None when it failed (see
+# pool_last_error_code). Never NULL after pool_python_init: ctypes would
+# crash on a NULL py_object.
+pool_query_objects = _bind("pool_query_objects", ctypes.py_object, _h, _b, _size, _u32)
+
+
+class PythonAPI(ctypes.Structure):
+    """pool_python_api_t: the CPython functions and objects the library
+    builds rows with (pool_query_objects)."""
+
+    _FUNCTIONS = ("PyTuple_New", "PyTuple_SetItem", "PyList_New", "PyList_SetItem", "PyLong_FromLongLong",
+                  "PyLong_FromUnsignedLongLong", "PyLong_FromString", "PyFloat_FromDouble", "PyUnicode_DecodeUTF8",
+                  "PyBytes_FromStringAndSize", "PyObject_Call", "PyGILState_Ensure", "PyGILState_Release",
+                  "Py_IncRef", "Py_DecRef", "PyErr_Clear")
+    _OBJECTS = ("none", "decimal", "datetime", "date", "timedelta")
+    _fields_ = ([("struct_size", _size)] + [(name, ctypes.c_void_p) for name in _FUNCTIONS]
+                + [(name, ctypes.c_void_p) for name in _OBJECTS])
+
+
+def _hand_over_python():
+    """pool_python_init with this interpreter's API; False where there is
+    none to hand (not CPython) or the library refuses it."""
+    import datetime
+    import decimal
+    import sys
+
+    if sys.implementation.name != "cpython":
+        return False
+    functions = [ctypes.cast(getattr(ctypes.pythonapi, name), ctypes.c_void_p) for name in PythonAPI._FUNCTIONS]
+    objects = [id(None), id(decimal.Decimal), id(datetime.datetime), id(datetime.date), id(datetime.timedelta)]
+    api = PythonAPI(ctypes.sizeof(PythonAPI), *functions, *objects)
+    return pool_python_init(ctypes.byref(api)) == POOL_OK
+
+
+PYTHON_OBJECTS = _hand_over_python()
+
 if pool_version_number() != EXPECTED_VERSION_NUMBER:
     raise ImportError(
         f"pymysqlpool expects libmysqlpool {EXPECTED_VERSION_NUMBER}, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import pickle
 import struct
 import threading
@@ -37,6 +38,12 @@ _STATEMENTS_PER_LEASE = 256  # statement handles a connection keeps per lease
 _loads = pickle.loads
 _dumps = pickle.dumps
 _query_pickle = _lib.pool_query_pickle
+_query_objects = _lib.pool_query_objects
+# A buffered statement's rows unpickled (the default: its batches are
+# encoded ahead on a second CPU, which the object builder cannot do), or
+# built by the library as Python objects (PYMYSQLPOOL_ROWS=objects, CPython
+# only): ahead for small results, behind for large ones (see bench/README.md).
+_ROWS_AS_OBJECTS = _lib.PYTHON_OBJECTS and os.environ.get("PYMYSQLPOOL_ROWS", "pickle") == "objects"
 _MORE_RESULTS = _lib.STATUS_MORE_RESULTS
 _char = ctypes.c_char
 
@@ -625,10 +632,16 @@ class Connection:
         return affected_rows
 
     def _run_buffered(self, handle, sql):
-        """One foreign call per statement (plus one per further ~256 KiB of
-        rows): its outcome as a pickle of (fields, rows, tail)."""
-        out = _OUT
+        """One foreign call per statement: its outcome (fields, rows, tail)
+        as Python objects the library builds (pool_query_objects), or as a
+        pickle of them (plus one call per further ~256 KiB of rows)."""
         flags = self._pickle_flags
+        if _ROWS_AS_OBJECTS:
+            outcome = _query_objects(handle, sql, len(sql), flags)
+            if outcome is None:
+                self._check(_lib.pool_last_error_code())
+            return self._result_of(outcome, handle, flags)
+        out = _OUT
         code = _query_pickle(handle, sql, len(sql), flags, out.data_ref, out.length_ref)
         if code:
             self._check(code)
@@ -672,8 +685,11 @@ class Connection:
 
     def _outcome(self, handle, flags):
         """The Result of the pickle a statement's outcome was encoded into."""
-        out = _OUT
-        fields, rows, tail = _loads(out.written())
+        return self._result_of(_loads(_OUT.written()), handle, flags)
+
+    def _result_of(self, outcome, handle, flags):
+        """The Result of a statement's outcome (fields, rows, tail)."""
+        fields, rows, tail = outcome
         if tail is None:
             rows, tail = self._read_batches(handle, rows, flags)
         result = Result()

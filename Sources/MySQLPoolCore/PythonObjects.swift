@@ -1,0 +1,275 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The CPython functions and objects a binding running inside CPython hands
+/// the library (pool_python_init), so rows can be built as Python objects
+/// without a pickle in between. The library links no libpython: everything
+/// comes through these pointers. PyObject * is an opaque pointer here.
+public struct PythonRuntime: @unchecked Sendable {
+    public typealias Object = UnsafeMutableRawPointer
+    public var tupleNew: @convention(c) (Int) -> Object?
+    public var tupleSetItem: @convention(c) (Object?, Int, Object?) -> Int32
+    public var listNew: @convention(c) (Int) -> Object?
+    public var listSetItem: @convention(c) (Object?, Int, Object?) -> Int32
+    public var longFromLongLong: @convention(c) (Int64) -> Object?
+    public var longFromUnsignedLongLong: @convention(c) (UInt64) -> Object?
+    public var longFromString: @convention(c) (UnsafePointer<CChar>?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, Int32) -> Object?
+    public var floatFromDouble: @convention(c) (Double) -> Object?
+    public var unicodeDecodeUTF8: @convention(c) (UnsafePointer<CChar>?, Int, UnsafePointer<CChar>?) -> Object?
+    public var bytesFromStringAndSize: @convention(c) (UnsafePointer<CChar>?, Int) -> Object?
+    public var objectCall: @convention(c) (Object?, Object?, Object?) -> Object?
+    public var gilEnsure: @convention(c) () -> Int32
+    public var gilRelease: @convention(c) (Int32) -> Void
+    public var incRef: @convention(c) (Object?) -> Void
+    public var decRef: @convention(c) (Object?) -> Void
+    public var errClear: @convention(c) () -> Void
+    public var none: Object
+    public var decimal: Object
+    public var datetime: Object
+    public var date: Object
+    public var timedelta: Object
+
+    public init(tupleNew: @escaping @convention(c) (Int) -> Object?,
+                tupleSetItem: @escaping @convention(c) (Object?, Int, Object?) -> Int32,
+                listNew: @escaping @convention(c) (Int) -> Object?,
+                listSetItem: @escaping @convention(c) (Object?, Int, Object?) -> Int32,
+                longFromLongLong: @escaping @convention(c) (Int64) -> Object?,
+                longFromUnsignedLongLong: @escaping @convention(c) (UInt64) -> Object?,
+                longFromString: @escaping @convention(c) (UnsafePointer<CChar>?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, Int32) -> Object?,
+                floatFromDouble: @escaping @convention(c) (Double) -> Object?,
+                unicodeDecodeUTF8: @escaping @convention(c) (UnsafePointer<CChar>?, Int, UnsafePointer<CChar>?) -> Object?,
+                bytesFromStringAndSize: @escaping @convention(c) (UnsafePointer<CChar>?, Int) -> Object?,
+                objectCall: @escaping @convention(c) (Object?, Object?, Object?) -> Object?,
+                gilEnsure: @escaping @convention(c) () -> Int32, gilRelease: @escaping @convention(c) (Int32) -> Void,
+                incRef: @escaping @convention(c) (Object?) -> Void, decRef: @escaping @convention(c) (Object?) -> Void,
+                errClear: @escaping @convention(c) () -> Void, none: Object, decimal: Object, datetime: Object, date: Object, timedelta: Object) {
+        self.tupleNew = tupleNew
+        self.tupleSetItem = tupleSetItem
+        self.listNew = listNew
+        self.listSetItem = listSetItem
+        self.longFromLongLong = longFromLongLong
+        self.longFromUnsignedLongLong = longFromUnsignedLongLong
+        self.longFromString = longFromString
+        self.floatFromDouble = floatFromDouble
+        self.unicodeDecodeUTF8 = unicodeDecodeUTF8
+        self.bytesFromStringAndSize = bytesFromStringAndSize
+        self.objectCall = objectCall
+        self.gilEnsure = gilEnsure
+        self.gilRelease = gilRelease
+        self.incRef = incRef
+        self.decRef = decRef
+        self.errClear = errClear
+        self.none = none
+        self.decimal = decimal
+        self.datetime = datetime
+        self.date = date
+        self.timedelta = timedelta
+    }
+}
+
+extension PythonRuntime {
+    /// A new reference to None, the GIL taken for it: what a call that
+    /// returns objects returns when it failed.
+    public func newNone() -> Object {
+        let state = gilEnsure()
+        incRef(none)
+        gilRelease(state)
+        return none
+    }
+}
+
+/// A Python call failed (a MemoryError, ...); its exception is still set.
+struct PythonFailure: Error {}
+
+/// Builds Python objects through a PythonRuntime. Every method returns a new
+/// reference, or throws with what it built so far released; callers hold
+/// the GIL (see `withGIL`).
+struct PythonObjectBuilder {
+    typealias Object = PythonRuntime.Object
+    let python: PythonRuntime
+
+    func withGIL<Value>(_ body: () -> Value) -> Value {
+        let state = python.gilEnsure()
+        defer { python.gilRelease(state) }
+        return body()
+    }
+
+    @inline(__always)
+    func made(_ object: Object?) throws(PythonFailure) -> Object {
+        guard let object else { throw PythonFailure() }
+        return object
+    }
+
+    func none() -> Object {
+        python.incRef(python.none)
+        return python.none
+    }
+
+    func integer(_ value: Int64) throws(PythonFailure) -> Object { try made(python.longFromLongLong(value)) }
+
+    func unsigned(_ value: UInt64) throws(PythonFailure) -> Object { try made(python.longFromUnsignedLongLong(value)) }
+
+    func bytes(_ text: UnsafeBufferPointer<UInt8>) throws(PythonFailure) -> Object {
+        try made(text.withMemoryRebound(to: CChar.self) { python.bytesFromStringAndSize($0.baseAddress, $0.count) })
+    }
+
+    /// str when the bytes are UTF-8, else bytes (as the pickle's appendText).
+    func text(_ text: UnsafeBufferPointer<UInt8>) throws(PythonFailure) -> Object {
+        guard isValidUTF8(text) else { return try bytes(text) }
+        return try made(text.withMemoryRebound(to: CChar.self) { python.unicodeDecodeUTF8($0.baseAddress, $0.count, nil) })
+    }
+
+    /// A tuple of `count` items, item i made by `make(i)` (a new reference
+    /// the tuple takes). When one fails, the tuple and the items made so far
+    /// are released (CPython skips the empty slots).
+    func tuple(_ count: Int, _ make: (Int) throws(PythonFailure) -> Object) throws(PythonFailure) -> Object {
+        let tuple = try made(python.tupleNew(count))
+        for index in 0..<count {
+            let item: Object
+            do throws(PythonFailure) {
+                item = try make(index)
+            } catch {
+                python.decRef(tuple)
+                throw error
+            }
+            _ = python.tupleSetItem(tuple, index, item)
+        }
+        return tuple
+    }
+
+    /// callable(*arguments), the arguments made by `make` (see tuple).
+    func call(_ callable: Object, _ count: Int, _ make: (Int) throws(PythonFailure) -> Object) throws(PythonFailure)
+        -> Object
+    {
+        let arguments = try tuple(count, make)
+        defer { python.decRef(arguments) }
+        return try made(python.objectCall(callable, arguments, nil))
+    }
+
+    /// One cell as PyMySQL converts it (PythonValue says how).
+    func value(_ text: UnsafeBufferPointer<UInt8>, _ kind: PythonColumnKind) throws(PythonFailure) -> Object {
+        switch PythonValue(text, kind) {
+        case .integer(let value): return try integer(value)
+        case .unsignedInteger(let magnitude): return try unsigned(magnitude)
+        case .negativeInteger:
+            // Below Int64.min: no integer column holds one; int() of the text.
+            var digits = Array(text.map { CChar(bitPattern: $0) })
+            digits.append(0)
+            return try made(python.longFromString(digits, nil, 10))
+        case .float(let value): return try made(python.floatFromDouble(value))
+        case .text: return try self.text(text)
+        case .bytes: return try bytes(text)
+        case .decimal: return try call(python.decimal, 1) { _ throws(PythonFailure) in try self.text(text) }
+        case .datetime(let value):
+            return try call(python.datetime, 1) { _ throws(PythonFailure) in try dateState(value, withTime: true) }
+        case .date(let value):
+            return try call(python.date, 1) { _ throws(PythonFailure) in try dateState(value, withTime: false) }
+        case .timedelta(let seconds, let microseconds):
+            let parts = [0, seconds, microseconds]
+            return try call(python.timedelta, 3) { index throws(PythonFailure) in try integer(parts[index]) }
+        }
+    }
+
+    /// The state bytes datetime(...) and date(...) pickle themselves as
+    /// (see PickleRowEncoder.appendDateState): the constructors take them
+    /// as their one argument.
+    private func dateState(_ value: CivilDateTime, withTime: Bool) throws(PythonFailure) -> Object {
+        var state: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
+            UInt8(value.year >> 8), UInt8(value.year & 0xFF), UInt8(value.month), UInt8(value.day),
+            UInt8(value.hour), UInt8(value.minute), UInt8(value.second), UInt8(value.microsecond >> 16),
+            UInt8((value.microsecond >> 8) & 0xFF), UInt8(value.microsecond & 0xFF))
+        return try withUnsafeBytes(of: &state) { raw throws(PythonFailure) in
+            try made(python.bytesFromStringAndSize(raw.baseAddress!.assumingMemoryBound(to: CChar.self),
+                                                   withTime ? 10 : 4))
+        }
+    }
+
+    /// The rows of a stored result as a list of tuples.
+    func rows(of result: MariaDBResult, kinds: [PythonColumnKind]) throws(PythonFailure) -> Object {
+        let count = Int(result.rowCount)
+        let list = try made(python.listNew(count))
+        var index = 0
+        do throws(PythonFailure) {
+            // A list or tuple whose items are not all set yet is released
+            // as it is: CPython skips the empty slots.
+            while index < count, let row = try? result.fetch() {
+                let tuple = try made(python.tupleNew(kinds.count))
+                _ = python.listSetItem(list, index, tuple)
+                index += 1
+                for column in 0..<kinds.count {
+                    let item: Object
+                    if let cell = row.values[column] {
+                        let text = UnsafeBufferPointer(start: UnsafeRawPointer(cell).assumingMemoryBound(to: UInt8.self),
+                                                       count: Int(row.lengths[column]))
+                        item = try value(text, kinds[column])
+                    } else {
+                        item = none()
+                    }
+                    _ = python.tupleSetItem(tuple, column, item)
+                }
+            }
+            guard index == count else { throw PythonFailure() }
+        } catch {
+            python.decRef(list)
+            throw error
+        }
+        return list
+    }
+}
+
+extension MariaDBConnection {
+    /// `runForPython`'s outcome as Python objects rather than a pickle:
+    /// (fields, rows, tail), fields being the same nested pickle bytes the
+    /// pickle outcome carries (the binding's cache key for descriptions).
+    /// The statement runs and its rows are stored before the GIL is taken;
+    /// the GIL is held only while the objects are built. A new reference;
+    /// on failure a new reference to None, the failure thrown to `failed`.
+    public func runForPythonObjects(_ sql: UnsafeRawBufferPointer, options: MariaDBResult.PickleOptions,
+                                    python: PythonRuntime, failed: (PoolError) -> Void) -> PythonRuntime.Object
+    {
+        let builder = PythonObjectBuilder(python: python)
+        let result: MariaDBResult?
+        do throws(PoolError) {
+            abandonPythonOutcome()
+            givePythonStatementBack()
+            try query(sql)
+            result = try storeResult()
+        } catch {
+            failed(error)
+            return builder.withGIL { builder.none() }
+        }
+        defer { result?.free() }
+        var fields = PickleRowEncoder()
+        if let result {
+            fields.begin()
+            result.appendFields(to: &fields, namesAsBytes: options.contains(.textAsBytes))
+            fields.finish()
+            result.preparePickleKinds(options)
+        }
+        let tail: [UInt64?] = [result?.rowCount ?? affectedRows, result == nil ? insertID : nil,
+                               UInt64(warningCount), UInt64(serverStatus)]
+        return builder.withGIL {
+            do throws(PythonFailure) {
+                return try builder.tuple(3) { part throws(PythonFailure) in
+                    switch part {
+                    case 0 where result != nil:
+                        return try fields.bytes.withUnsafeBufferPointer { bytes throws(PythonFailure) in
+                            try builder.bytes(bytes)
+                        }
+                    case 1 where result != nil: return try builder.rows(of: result!, kinds: result!.pickleKinds)
+                    case 2:
+                        return try builder.tuple(4) { index throws(PythonFailure) in
+                            try tail[index].map(builder.unsigned) ?? builder.none()
+                        }
+                    default: return builder.none()
+                    }
+                }
+            } catch {
+                python.errClear()
+                failed(PoolError(.noMemory, "CPython could not build the statement's objects (out of memory?)"))
+                return builder.none()
+            }
+        }
+    }
+}
