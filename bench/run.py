@@ -41,11 +41,15 @@ C_BENCH = BIN_DIR / "c_bench"
 LIB = ROOT / ".build" / "release" / "libmysqlpool.so"
 REQUIREMENTS = BENCH / "requirements.txt"
 
-PY_PEERS = ["ours", "ours-conn", "pymysql", "pymysql-pool", "mysqlclient", "mariadb", "mariadb-pool",
-            "sqlalchemy+pymysql", "sqlalchemy+mysqlclient", "dbutils+pymysql"]
+PY_PEERS = ["ours", "ours-objects", "ours-pickle", "ours-conn", "pymysql", "pymysql-pool", "mysqlclient", "mariadb",
+            "mariadb-pool", "sqlalchemy+pymysql", "sqlalchemy+mysqlclient", "dbutils+pymysql"]
 # Scenarios a peer runs when not all (ours-conn is a diagnostic: the driver
-# path on one held connection, without the pool).
-PEER_SCENARIOS = {"ours-conn": ["point"], "ours-aio": ["async_point"], "aiomysql": ["async_point"],
+# path on one held connection, without the pool; ours-objects and
+# ours-pickle the A/B of the rows built as Python objects by the library and
+# unpickled, which "ours" chooses between by the CPUs it has).
+PEER_SCENARIOS = {"ours-conn": ["point"], "ours-objects": ["point", "bulk"], "ours-pickle": ["point", "bulk"],
+                  "ours-aio": ["async_point"],
+                  "aiomysql": ["async_point"],
                   "asyncmy": ["async_point"]}
 # The asyncio peers: one scenario, their own rows.
 ASYNC_PEERS = ["ours-aio", "aiomysql", "asyncmy"]
@@ -58,6 +62,8 @@ PEER_EXTRA_MODULES = {"sqlalchemy+pymysql": ["pymysql"], "sqlalchemy+mysqlclient
 
 LABELS = {
     "ours": "ours (pymysqlpool)",
+    "ours-objects": "ours, rows as objects (A/B)",
+    "ours-pickle": "ours, rows unpickled (A/B)",
     "ours-conn": "ours, 1 held conn (diagnostic)",
     "ours-aio": "ours (pymysqlpool.aio)",
     "aiomysql": "aiomysql pool",
@@ -108,7 +114,8 @@ def _ratio(sections, key, peer, base="ours"):
     return ours / other if ours and other else None
 
 
-def _best_peer(sections, key, exclude=("ours", "ours-conn", "ours-aio", "ours-c", "raw-c", "raw-c-rotating")):
+def _best_peer(sections, key, exclude=("ours", "ours-objects", "ours-pickle", "ours-conn", "ours-aio", "ours-c", "raw-c",
+                                       "raw-c-rotating")):
     rows = {p: r["median"] for p, r in sections.get(key, {}).get("rows", {}).items() if p not in exclude}
     return max(rows, key=rows.get) if rows else None
 
@@ -309,7 +316,7 @@ def peer_availability():
     result = subprocess.run([str(VENV_PY), "-c", code], capture_output=True, text=True, cwd=BENCH)
     modules = json.loads(result.stdout) if result.returncode == 0 else {n: result.stderr[-300:] for n in names}
     status = {"ours": None if LIB.exists() else f"{LIB} missing: run make build"}
-    status["ours-conn"] = status["ours-aio"] = status["ours"]
+    status["ours-conn"] = status["ours-objects"] = status["ours-pickle"] = status["ours-aio"] = status["ours"]
     for peer, module in PEER_MODULES.items():
         reasons = [f"{m}: {modules[m]}" for m in [module] + PEER_EXTRA_MODULES.get(peer, []) if modules.get(m)]
         status[peer] = "; ".join(reasons) or None
@@ -460,6 +467,8 @@ def run_worker(peer, cfg, cpus):
     env.pop("PYTHONPATH", None)
     if peer.startswith("ours"):
         env["PYTHONPATH"] = str(ROOT / "bindings" / "python")
+    if peer in ("ours-objects", "ours-pickle"):
+        env["PYMYSQLPOOL_ROWS"] = peer.removeprefix("ours-")
     wcfg = {k: cfg[k] for k in ("point_n", "checkout_n", "threads_n", "executemany_n", "bulk_rows")}
     if peer in PEER_SCENARIOS:
         wcfg["scenarios"] = PEER_SCENARIOS[peer]

@@ -86,6 +86,18 @@ def peer_ours():
     return Peer("ours", get=pool.get_connection, close=pool.close)
 
 
+def peer_ours_rows(how):
+    """Ours with a buffered statement's rows built one way (PYMYSQLPOOL_ROWS,
+    set by run.py): the A/B of the library's Python objects and the pickle."""
+    from pymysqlpool import connections
+
+    if connections._ROWS_AS_OBJECTS != (how == "objects"):
+        raise RuntimeError(f"PYMYSQLPOOL_ROWS={how} did not take")
+    peer = peer_ours()
+    peer.name = f"ours-{how}"
+    return peer
+
+
 def peer_ours_conn():
     """Ours on one held connection (pymysqlpool.connect): the driver path
     without the pool, to compare with the single-connection peers."""
@@ -211,6 +223,8 @@ PEERS = {
     "aiomysql": peer_aiomysql,
     "asyncmy": peer_asyncmy,
     "ours": peer_ours,
+    "ours-objects": lambda: peer_ours_rows("objects"),
+    "ours-pickle": lambda: peer_ours_rows("pickle"),
     "ours-conn": peer_ours_conn,
     "pymysql": peer_pymysql,
     "pymysql-pool": peer_pymysql_pool,

@@ -39,11 +39,24 @@ _loads = pickle.loads
 _dumps = pickle.dumps
 _query_pickle = _lib.pool_query_pickle
 _query_objects = _lib.pool_query_objects
-# A buffered statement's rows unpickled (the default: its batches are
-# encoded ahead on a second CPU, which the object builder cannot do), or
-# built by the library as Python objects (PYMYSQLPOOL_ROWS=objects, CPython
-# only): ahead for small results, behind for large ones (see bench/README.md).
-_ROWS_AS_OBJECTS = _lib.PYTHON_OBJECTS and os.environ.get("PYMYSQLPOOL_ROWS", "pickle") == "objects"
+
+
+def _rows_as_objects():
+    """How a buffered statement's rows reach Python: built by the library as
+    Python objects (CPython only), or unpickled. The pickle's batches are
+    encoded ahead on a second CPU while the previous one is unpickled, which
+    wins for large results when the process has two CPUs; on one CPU the
+    objects win (bench/README.md, issue 18's A/B). PYMYSQLPOOL_ROWS=objects
+    or =pickle decides instead."""
+    if not _lib.PYTHON_OBJECTS:
+        return False
+    chosen = os.environ.get("PYMYSQLPOOL_ROWS", "")
+    if chosen in ("objects", "pickle"):
+        return chosen == "objects"
+    return len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else False
+
+
+_ROWS_AS_OBJECTS = _rows_as_objects()
 _MORE_RESULTS = _lib.STATUS_MORE_RESULTS
 _char = ctypes.c_char
 

@@ -118,3 +118,18 @@ def test_failures_are_the_same_exceptions(both_paths, server_kw, monkeypatch):
     assert _lib.pool_query_objects(handle, b"SELECT 1", 8, 0) is None  # a stale handle: None, not NULL
     assert _lib.pool_last_error_code() == _lib.POOL_E_WRONG_HANDLE
     pool.close()
+
+
+def test_the_way_follows_the_cpus(monkeypatch):
+    """One CPU: the objects (nothing to encode ahead on); two: the pickle;
+    PYMYSQLPOOL_ROWS overrides either."""
+    monkeypatch.delenv("PYMYSQLPOOL_ROWS", raising=False)
+    monkeypatch.setattr(connections.os, "sched_getaffinity", lambda pid: {0})
+    assert connections._rows_as_objects() is True
+    monkeypatch.setattr(connections.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert connections._rows_as_objects() is False
+    monkeypatch.setenv("PYMYSQLPOOL_ROWS", "objects")
+    assert connections._rows_as_objects() is True
+    monkeypatch.setenv("PYMYSQLPOOL_ROWS", "pickle")
+    monkeypatch.setattr(connections.os, "sched_getaffinity", lambda pid: {0})
+    assert connections._rows_as_objects() is False
