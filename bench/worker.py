@@ -225,6 +225,7 @@ PEERS = {
     "ours": peer_ours,
     "ours-objects": lambda: peer_ours_rows("objects"),
     "ours-pickle": lambda: peer_ours_rows("pickle"),
+    "bound": peer_ours,
     "ours-conn": peer_ours_conn,
     "pymysql": peer_pymysql,
     "pymysql-pool": peer_pymysql_pool,
@@ -268,6 +269,32 @@ def peak_rss_kib():
 
 # ---------------------------------------------------------------------------
 # Scenarios. Each returns a dict with at least "value" and "unit".
+
+
+def sc_bulk_build(peer, cfg):
+    """The CPython half of the bulk bound: the bulk scenario's rows built
+    from data already read (pickle.loads of their pickle, which makes the
+    same tuples, ints, str, bytes, Decimal and datetime objects at C speed).
+    run.py adds raw C's walk of the rows to it (see summarize)."""
+    import pickle
+
+    conn = peer.borrow()
+    try:
+        cur = conn.cursor()
+        sql = f"SELECT * FROM {BULK_TABLE}"
+        if cfg["bulk_rows"] < BULK_ROWS:
+            sql += f" LIMIT {cfg['bulk_rows']}"
+        cur.execute(sql)
+        data = pickle.dumps(cur.fetchall(), protocol=4)
+        cur.close()
+    finally:
+        peer.give_back(conn)
+    pickle.loads(data)  # warm
+    gc.collect()
+    t0 = time.perf_counter()
+    rows = pickle.loads(data)
+    elapsed = time.perf_counter() - t0
+    return {"value": len(rows) / elapsed, "unit": "rows/s", "n": len(rows)}
 
 
 def sc_bulk(peer, cfg):
@@ -517,7 +544,7 @@ def sc_executemany(peer, cfg):
 
 
 # Bulk first, so that its peak RSS is not inflated by what other scenarios left.
-SCENARIOS = [("bulk", sc_bulk), ("point", sc_point), ("stmt_point", sc_stmt_point), ("checkout", sc_checkout),
+SCENARIOS = [("bulk", sc_bulk), ("bulk_build", sc_bulk_build), ("point", sc_point), ("stmt_point", sc_stmt_point), ("checkout", sc_checkout),
              ("threads", sc_threads), ("executemany", sc_executemany), ("async_point", sc_async_point)]
 
 

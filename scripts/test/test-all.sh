@@ -56,10 +56,8 @@ else
     suite "C tests (ASan/LSan/UBSan)" scripts/test/test-c.sh --asan
     suite "install (make install PREFIX=tmp, pkg-config build, uninstall)" scripts/test/test-install.sh
     suite "fuzz (libFuzzer, 15 s per harness)" scripts/test/fuzz.sh 15
-    # The rows' way into Python follows the CPUs at hand (see connections._rows_as_objects):
-    # the whole suite on the pickle, the value-checking suites on the object builder too.
-    suite "python tests" env PYTHONPATH=bindings/python PYMYSQLPOOL_ROWS=pickle \
-        python3 -m pytest -q -p no:cacheprovider bindings/python/tests
+    # Rows reach Python unpickled; the value-checking suites run on the object builder too.
+    suite "python tests" env PYTHONPATH=bindings/python python3 -m pytest -q -p no:cacheprovider bindings/python/tests
     suite "python differential and property tests on the object builder (PYMYSQLPOOL_ROWS=objects)" \
         env PYTHONPATH=bindings/python PYMYSQLPOOL_ROWS=objects python3 -m pytest -q -p no:cacheprovider \
         bindings/python/tests/test_differential.py bindings/python/tests/test_row_encoding.py \

@@ -371,32 +371,21 @@ def test_a_stalled_server_leaves_the_loop_running(server_kw):
             async with pool.acquire() as conn:
                 async with conn.cursor() as cur:
                     await cur.execute("SELECT 1")
-            ticks = 0
-            stop = asyncio.Event()
-
-            async def ticker():
-                nonlocal ticks
-                while not stop.is_set():
-                    await asyncio.sleep(0.01)
-                    ticks += 1
-
-            ticking = asyncio.ensure_future(ticker())
-            proxy.stall()
-
             async def query():
                 async with pool.acquire() as conn:
                     async with conn.cursor() as cur:
                         await cur.execute("SELECT 2")
 
-            started = time.monotonic()
-            with pytest.raises(asyncio.TimeoutError):
-                await asyncio.wait_for(query(), 0.5)
-            assert time.monotonic() - started < 1.5
-            with pytest.raises(aiomysql.OperationalError):
-                await query()  # read_timeout=2: the link is given up
-            waited = time.monotonic() - started
-            stop.set()
-            await ticking
+            async def stalled():
+                proxy.stall()
+                started = time.monotonic()
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(query(), 0.5)
+                assert time.monotonic() - started < 1.5
+                with pytest.raises(aiomysql.OperationalError):
+                    await query()  # read_timeout=2: the link is given up
+
+            _, waited, ticks = await _ticking(stalled)
             assert ticks >= waited / 0.01 / 4, f"{ticks} ticks in {waited:.1f} s: the loop was held up"
             proxy.resume()
             await asyncio.sleep(0.1)

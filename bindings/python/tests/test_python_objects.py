@@ -120,16 +120,12 @@ def test_failures_are_the_same_exceptions(both_paths, server_kw, monkeypatch):
     pool.close()
 
 
-def test_the_way_follows_the_cpus(monkeypatch):
-    """One CPU: the objects (nothing to encode ahead on); two: the pickle;
-    PYMYSQLPOOL_ROWS overrides either."""
+def test_the_pickle_unless_asked(monkeypatch):
+    """The pickle by default (it won the A/B); PYMYSQLPOOL_ROWS=objects
+    chooses the object builder."""
     monkeypatch.delenv("PYMYSQLPOOL_ROWS", raising=False)
-    monkeypatch.setattr(connections.os, "sched_getaffinity", lambda pid: {0})
-    assert connections._rows_as_objects() is True
-    monkeypatch.setattr(connections.os, "sched_getaffinity", lambda pid: {0, 1})
     assert connections._rows_as_objects() is False
     monkeypatch.setenv("PYMYSQLPOOL_ROWS", "objects")
     assert connections._rows_as_objects() is True
     monkeypatch.setenv("PYMYSQLPOOL_ROWS", "pickle")
-    monkeypatch.setattr(connections.os, "sched_getaffinity", lambda pid: {0})
     assert connections._rows_as_objects() is False
