@@ -16,6 +16,13 @@ public struct IOWait: Sendable, Equatable {
     public var events: UInt32
     /// How long to wait when `events` has .timeout; -1 otherwise.
     public var timeoutMilliseconds: Int64
+
+    /// What a loop says happened must be made of these bits only.
+    static func check(ready: UInt32) throws(PoolError) {
+        guard ready & ~(read | write | timeout) == 0 else {
+            throw PoolError(.badArgument, "unknown bits 0x\(String(ready, radix: 16)) in ready")
+        }
+    }
 }
 
 /// The outcome of a start or continue call.
@@ -99,9 +106,7 @@ extension MariaDBConnection {
         guard let operation = pendingIO else {
             throw PoolError(.misuse, "no non-blocking operation is in progress on this connection")
         }
-        guard ready & ~(IOWait.read | IOWait.write | IOWait.timeout) == 0 else {
-            throw PoolError(.badArgument, "unknown bits 0x\(String(ready, radix: 16)) in ready")
-        }
+        try IOWait.check(ready: ready)
         var ret: Int32 = 0
         var raw: UnsafeMutablePointer<MYSQL_RES>?
         let status: Int32
@@ -209,9 +214,7 @@ extension MariaDBResult {
         guard case .fetchRows(let fetching)? = connection.pendingIO, fetching === self else {
             throw PoolError(.misuse, "no row fetch of this result is in progress")
         }
-        guard ready & ~(IOWait.read | IOWait.write | IOWait.timeout) == 0 else {
-            throw PoolError(.badArgument, "unknown bits 0x\(String(ready, radix: 16)) in ready")
-        }
+        try IOWait.check(ready: ready)
         var row: MYSQL_ROW?
         let status = mysql_fetch_row_cont(&row, raw, Int32(ready))
         return try gatherRows(status: status, row: row)

@@ -8,63 +8,44 @@ import Glibc
 /// comes through these pointers. PyObject * is an opaque pointer here.
 public struct PythonRuntime: @unchecked Sendable {
     public typealias Object = UnsafeMutableRawPointer
-    public var tupleNew: @convention(c) (Int) -> Object?
-    public var tupleSetItem: @convention(c) (Object?, Int, Object?) -> Int32
-    public var listNew: @convention(c) (Int) -> Object?
-    public var listSetItem: @convention(c) (Object?, Int, Object?) -> Int32
+    public typealias New = @convention(c) (Int) -> Object?
+    public typealias SetItem = @convention(c) (Object?, Int, Object?) -> Int32
+    public typealias FromString =
+        @convention(c) (UnsafePointer<CChar>?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, Int32) -> Object?
+    public typealias FromBuffer = @convention(c) (UnsafePointer<CChar>?, Int) -> Object?
+    public typealias Decode = @convention(c) (UnsafePointer<CChar>?, Int, UnsafePointer<CChar>?) -> Object?
+    public typealias Call = @convention(c) (Object?, Object?, Object?) -> Object?
+    public typealias Reference = @convention(c) (Object?) -> Void
+
+    public var tupleNew: New, tupleSetItem: SetItem, listNew: New, listSetItem: SetItem
     public var longFromLongLong: @convention(c) (Int64) -> Object?
     public var longFromUnsignedLongLong: @convention(c) (UInt64) -> Object?
-    public var longFromString: @convention(c) (UnsafePointer<CChar>?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, Int32) -> Object?
+    public var longFromString: FromString
     public var floatFromDouble: @convention(c) (Double) -> Object?
-    public var unicodeDecodeUTF8: @convention(c) (UnsafePointer<CChar>?, Int, UnsafePointer<CChar>?) -> Object?
-    public var bytesFromStringAndSize: @convention(c) (UnsafePointer<CChar>?, Int) -> Object?
-    public var objectCall: @convention(c) (Object?, Object?, Object?) -> Object?
-    public var gilEnsure: @convention(c) () -> Int32
-    public var gilRelease: @convention(c) (Int32) -> Void
-    public var incRef: @convention(c) (Object?) -> Void
-    public var decRef: @convention(c) (Object?) -> Void
-    public var errClear: @convention(c) () -> Void
-    public var none: Object
-    public var decimal: Object
-    public var datetime: Object
-    public var date: Object
-    public var timedelta: Object
+    public var unicodeDecodeUTF8: Decode, bytesFromStringAndSize: FromBuffer, objectCall: Call
+    public var gilEnsure: @convention(c) () -> Int32, gilRelease: @convention(c) (Int32) -> Void
+    public var incRef: Reference, decRef: Reference, errClear: @convention(c) () -> Void
+    /// None, and the classes a cell's value may be made with.
+    public var none: Object, decimal: Object, datetime: Object, date: Object, timedelta: Object
 
-    public init(tupleNew: @escaping @convention(c) (Int) -> Object?,
-                tupleSetItem: @escaping @convention(c) (Object?, Int, Object?) -> Int32,
-                listNew: @escaping @convention(c) (Int) -> Object?,
-                listSetItem: @escaping @convention(c) (Object?, Int, Object?) -> Int32,
-                longFromLongLong: @escaping @convention(c) (Int64) -> Object?,
+    public init(tupleNew: @escaping New, tupleSetItem: @escaping SetItem, listNew: @escaping New,
+                listSetItem: @escaping SetItem, longFromLongLong: @escaping @convention(c) (Int64) -> Object?,
                 longFromUnsignedLongLong: @escaping @convention(c) (UInt64) -> Object?,
-                longFromString: @escaping @convention(c) (UnsafePointer<CChar>?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, Int32) -> Object?,
-                floatFromDouble: @escaping @convention(c) (Double) -> Object?,
-                unicodeDecodeUTF8: @escaping @convention(c) (UnsafePointer<CChar>?, Int, UnsafePointer<CChar>?) -> Object?,
-                bytesFromStringAndSize: @escaping @convention(c) (UnsafePointer<CChar>?, Int) -> Object?,
-                objectCall: @escaping @convention(c) (Object?, Object?, Object?) -> Object?,
-                gilEnsure: @escaping @convention(c) () -> Int32, gilRelease: @escaping @convention(c) (Int32) -> Void,
-                incRef: @escaping @convention(c) (Object?) -> Void, decRef: @escaping @convention(c) (Object?) -> Void,
-                errClear: @escaping @convention(c) () -> Void, none: Object, decimal: Object, datetime: Object, date: Object, timedelta: Object) {
-        self.tupleNew = tupleNew
-        self.tupleSetItem = tupleSetItem
-        self.listNew = listNew
-        self.listSetItem = listSetItem
-        self.longFromLongLong = longFromLongLong
-        self.longFromUnsignedLongLong = longFromUnsignedLongLong
-        self.longFromString = longFromString
-        self.floatFromDouble = floatFromDouble
-        self.unicodeDecodeUTF8 = unicodeDecodeUTF8
-        self.bytesFromStringAndSize = bytesFromStringAndSize
-        self.objectCall = objectCall
-        self.gilEnsure = gilEnsure
-        self.gilRelease = gilRelease
-        self.incRef = incRef
-        self.decRef = decRef
-        self.errClear = errClear
-        self.none = none
-        self.decimal = decimal
-        self.datetime = datetime
-        self.date = date
-        self.timedelta = timedelta
+                longFromString: @escaping FromString, floatFromDouble: @escaping @convention(c) (Double) -> Object?,
+                unicodeDecodeUTF8: @escaping Decode, bytesFromStringAndSize: @escaping FromBuffer,
+                objectCall: @escaping Call, gilEnsure: @escaping @convention(c) () -> Int32,
+                gilRelease: @escaping @convention(c) (Int32) -> Void, incRef: @escaping Reference,
+                decRef: @escaping Reference, errClear: @escaping @convention(c) () -> Void,
+                none: Object, decimal: Object, datetime: Object, date: Object, timedelta: Object) {
+        (self.tupleNew, self.tupleSetItem) = (tupleNew, tupleSetItem)
+        (self.listNew, self.listSetItem) = (listNew, listSetItem)
+        (self.longFromLongLong, self.longFromUnsignedLongLong) = (longFromLongLong, longFromUnsignedLongLong)
+        (self.longFromString, self.floatFromDouble) = (longFromString, floatFromDouble)
+        (self.unicodeDecodeUTF8, self.bytesFromStringAndSize, self.objectCall) =
+            (unicodeDecodeUTF8, bytesFromStringAndSize, objectCall)
+        (self.gilEnsure, self.gilRelease, self.incRef, self.decRef, self.errClear) =
+            (gilEnsure, gilRelease, incRef, decRef, errClear)
+        (self.none, self.decimal, self.datetime, self.date, self.timedelta) = (none, decimal, datetime, date, timedelta)
     }
 }
 
@@ -117,7 +98,9 @@ struct PythonObjectBuilder {
     /// str when the bytes are UTF-8, else bytes (as the pickle's appendText).
     func text(_ text: UnsafeBufferPointer<UInt8>) throws(PythonFailure) -> Object {
         guard isValidUTF8(text) else { return try bytes(text) }
-        return try made(text.withMemoryRebound(to: CChar.self) { python.unicodeDecodeUTF8($0.baseAddress, $0.count, nil) })
+        return try made(text.withMemoryRebound(to: CChar.self) {
+            python.unicodeDecodeUTF8($0.baseAddress, $0.count, nil)
+        })
     }
 
     /// A tuple of `count` items, item i made by `make(i)` (a new reference
@@ -200,8 +183,9 @@ struct PythonObjectBuilder {
                 for column in 0..<kinds.count {
                     let item: Object
                     if let cell = row.values[column] {
-                        let text = UnsafeBufferPointer(start: UnsafeRawPointer(cell).assumingMemoryBound(to: UInt8.self),
-                                                       count: Int(row.lengths[column]))
+                        let text = UnsafeBufferPointer(
+                            start: UnsafeRawPointer(cell).assumingMemoryBound(to: UInt8.self),
+                            count: Int(row.lengths[column]))
                         item = try value(text, kinds[column])
                     } else {
                         item = none()

@@ -586,7 +586,9 @@ private let noWait = pool_io_t(fd: -1, events: 0, timeout_ms: -1)
 /// which POOL_IO_QUEUED tells the loop.
 private func borrowIO(_ borrow: ConnectionPool<MariaDBFactory>.Borrow, timeoutNanos: UInt64?) -> pool_io_t {
     guard let timeoutNanos else { return pool_io_t(fd: borrow.eventFD, events: 1, timeout_ms: -1) }
-    guard timeoutNanos < UInt64(Int64.max) else { return pool_io_t(fd: borrow.eventFD, events: 1 | 16, timeout_ms: -1) }
+    guard timeoutNanos < UInt64(Int64.max) else {
+        return pool_io_t(fd: borrow.eventFD, events: 1 | 16, timeout_ms: -1)
+    }
     let milliseconds = Int64(clamping: (timeoutNanos + 999_999) / 1_000_000)
     return pool_io_t(fd: borrow.eventFD, events: 1 | 8 | 16, timeout_ms: milliseconds)
 }
@@ -1242,7 +1244,9 @@ public func exportResultFetchPickleStart(_ res: OpaquePointer?, _ maxRows: UInt6
                                          _ io: UnsafeMutablePointer<pool_io_t>?) -> Int32 {
     rowsStatus(outBytes, outLength, outRows, io) { () throws(PoolError) in
         let options = try pickleOptions(flags)
-        return try withResult(res) { result throws(PoolError) in try result.startPickleRows(maxRows: maxRows, options: options) }
+        return try withResult(res) { result throws(PoolError) in
+            try result.startPickleRows(maxRows: maxRows, options: options)
+        }
     }
 }
 
@@ -1284,7 +1288,8 @@ private func rowsStatus(_ outBytes: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 }
 
 /// What the out_bytes of a call that is still waiting point to.
-nonisolated(unsafe) private let emptyBytes = UnsafeBufferPointer<UInt8>(start: UnsafeMutablePointer<UInt8>.allocate(capacity: 1), count: 0)
+nonisolated(unsafe) private let emptyBytes = UnsafeBufferPointer<UInt8>(
+    start: UnsafeMutablePointer<UInt8>.allocate(capacity: 1), count: 0)
 
 @_cdecl("pool_result_fields_pickle")
 public func exportResultFieldsPickle(_ res: OpaquePointer?, _ flags: UInt32,
