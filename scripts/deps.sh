@@ -7,7 +7,9 @@ set -euo pipefail
 # g++: libstdc++'s development files, which scripts/test/fuzz.sh's libFuzzer link
 # needs (-fsanitize=fuzzer links -lstdc++), and test-c.sh's C++ header check.
 # luajit: bindings/luajit (its FFI) and its test suite.
-required=(mariadb-server mariadb-client libmariadb-dev pkg-config openssl g++ luajit)
+# python3-dbg: CPython's debug build, whose sys.gettotalrefcount() checks the
+# object builder's reference counts (bindings/python/tests/refcount_check.py).
+required=(mariadb-server mariadb-client libmariadb-dev pkg-config openssl g++ luajit python3-dbg)
 # LeakSanitizer runtime; optional because not every release ships it.
 optional=(libclang-rt-14-dev)
 

@@ -58,6 +58,8 @@ else
     suite "fuzz (libFuzzer, 15 s per harness)" scripts/test/fuzz.sh 15
     # Rows reach Python unpickled; the value-checking suites run on the object builder too.
     suite "python tests" env PYTHONPATH=bindings/python python3 -m pytest -q -p no:cacheprovider bindings/python/tests
+    suite "reference counts under CPython's debug build (python3-dbg)" \
+        python3-dbg bindings/python/tests/refcount_check.py
     suite "python differential and property tests on the object builder (PYMYSQLPOOL_ROWS=objects)" \
         env PYTHONPATH=bindings/python PYMYSQLPOOL_ROWS=objects python3 -m pytest -q -p no:cacheprovider \
         bindings/python/tests/test_differential.py bindings/python/tests/test_row_encoding.py \

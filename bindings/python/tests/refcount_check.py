@@ -1,0 +1,81 @@
+"""Reference counts of the object builder, counted by CPython itself: run
+under Debian's debug interpreter (python3-dbg), whose sys.gettotalrefcount()
+is the number of references alive in the whole interpreter. Rows built by
+the library (pool_query_objects) and rows unpickled must both leave it
+where it was, statement after statement, on the paths that succeed and the
+ones that fail. Not a pytest module (the debug interpreter has no pytest):
+
+    python3-dbg bindings/python/tests/refcount_check.py
+
+with the MYSQL_* variables of the test server (scripts/test/test-all.sh).
+"""
+
+import gc
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import pymysqlpool  # noqa: E402
+from pymysqlpool import _lib, connections, err  # noqa: E402
+
+EVERY_KIND = (
+    "SELECT 1, -5, 18446744073709551615, 1.5e3, CAST(1.25 AS DECIMAL(5,2)), "
+    "CAST('2024-02-29 23:59:58.123456' AS DATETIME(6)), CAST('2024-02-29' AS DATE), "
+    "TIMEDIFF('10:00:00', '11:30:00.5'), 'héllo ☃', X'00ff', NULL, CAST('0000-00-00' AS DATETIME) "
+    "FROM seq_1_to_20"
+)
+ROUNDS = 2000
+# gettotalrefcount moves by a few references for reasons of its own (caches,
+# interned strings); a leak of one reference per statement moves it by ROUNDS.
+SLACK = 200
+
+
+def statements(cur):
+    cur.execute(EVERY_KIND)
+    cur.fetchall()
+    cur.execute("DO 1")
+    try:
+        cur.execute("SELECT * FROM no_such_table_for_refcounts")
+    except err.ProgrammingError:
+        pass
+
+
+def references_left(cur):
+    for _ in range(50):
+        statements(cur)  # warm: caches, descriptions, interned strings
+    gc.collect()
+    before = sys.gettotalrefcount()
+    for _ in range(ROUNDS):
+        statements(cur)
+    gc.collect()
+    return sys.gettotalrefcount() - before
+
+
+def main():
+    if not hasattr(sys, "gettotalrefcount"):
+        sys.exit("refcount_check: needs a debug build of CPython (python3-dbg)")
+    if not _lib.PYTHON_OBJECTS:
+        sys.exit("refcount_check: the library refused this interpreter's API")
+    pool = pymysqlpool.ConnectionPool(
+        size=1, host=os.environ.get("MYSQL_HOST", "127.0.0.1"), port=int(os.environ.get("MYSQL_TCP_PORT", "3306")),
+        user=os.environ.get("MYSQL_USER", ""), password=os.environ.get("MYSQL_PWD", ""),
+        database=os.environ.get("MYSQL_DATABASE"))
+    conn = pool.get_connection()
+    cur = conn.cursor()
+    failed = False
+    for objects in (True, False):
+        connections._ROWS_AS_OBJECTS = objects
+        left = references_left(cur)
+        way = "objects" if objects else "pickle"
+        verdict = "ok" if abs(left) <= SLACK else "LEAK"
+        failed |= verdict != "ok"
+        print(f"refcount_check: {way:<7} {ROUNDS} rounds (3 statements each): {left:+d} references ({verdict})")
+    conn.close()
+    pool.close()
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
