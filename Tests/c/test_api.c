@@ -157,7 +157,6 @@ static const int all_codes[] = {POOL_OK,          POOL_E_EXHAUSTED,      POOL_E_
  * and checked from Python: bindings/python/tests/test_python_objects.py.) */
 static void test_python_objects_arguments(void) {
     pool_python_api_t api;
-    pool_conn_t *conn = NULL;
     memset(&api, 0, sizeof api);
     CHECK(pool_query_objects(NULL, "SELECT 1", 8, 0) == NULL);
     CHECK_EQ_INT(pool_last_error_code(), POOL_E_MISUSE);
@@ -169,7 +168,6 @@ static void test_python_objects_arguments(void) {
     api.struct_size = sizeof api;
     CHECK_RC(pool_python_init(&api), POOL_E_BAD_ARGUMENT); /* every member NULL */
     CHECK_CONTAINS(pool_last_error(), "NULL");
-    (void)conn;
 }
 
 static void test_strerror(void) {
