@@ -1026,7 +1026,7 @@ POOL_API int pool_query_pickle(pool_conn_t *conn, const char *sql, size_t length
  * started, as a pickle of (rows, tail) shaped as there (tail None: call
  * again). flags: as given to pool_query_pickle. Ownership: as
  * pool_query_pickle. Return: POOL_OK; POOL_E_MISUSE when no outcome is being
- * read; POOL_E_SERVER when the link fails mid-result (the rest of the
+ * read, or it was started by pool_query_objects; POOL_E_SERVER when the link fails mid-result (the rest of the
  * outcome is gone); POOL_E_WRONG_HANDLE; POOL_E_BAD_ARGUMENT for NULL out
  * pointers, unknown flags, or flags other than pool_query_pickle's.
  * Thread-safety: as every call on a connection. */
@@ -1107,16 +1107,34 @@ POOL_API int pool_python_init(const pool_python_api_t *api);
 /* pool_query_objects: pool_query_pickle's outcome as Python objects: a new
  * reference to the tuple (fields, rows, tail) pool_query_pickle's pickle
  * holds (fields the same nested pickle bytes, rows a list of tuples of the
- * same values), all rows at once; the rows are stored (pool_store_result)
- * before the objects are built. flags: as pool_query_pickle.
- * Return: the tuple; on failure a new reference to None (never NULL:
- * ctypes' py_object cannot take one), with the failure recorded:
- * POOL_E_MISUSE before pool_python_init, the failures of pool_query and
- * pool_store_result, or POOL_E_NO_MEMORY when CPython could not build an
- * object (its exception is cleared). The caller holds no GIL during the
- * call (ctypes.CDLL releases it). Thread-safety: as every call on a
- * connection. */
+ * same values, tail None when rows remain: pool_query_objects_more returns
+ * the next ones). Rows are read in batches of about 256 KiB as they arrive,
+ * without the GIL; while the caller works on a batch, a helper thread reads
+ * the next one (as pool_query_pickle's). The GIL is taken
+ * (PyGILState_Ensure) only to build a batch's objects. flags: as
+ * pool_query_pickle.
+ * Return: the tuple; on failure a new reference to None (never NULL after
+ * pool_python_init: ctypes' py_object cannot take one), with the failure
+ * recorded (pool_last_error_code): the failures of pool_query and
+ * pool_use_result, or POOL_E_NO_MEMORY when CPython could not build an
+ * object (its exception is cleared, the rest of the outcome dropped).
+ * NULL, with POOL_E_MISUSE recorded, before pool_python_init. The caller
+ * holds no GIL during the call (ctypes.CDLL releases it). A statement whose
+ * remaining batches are not read is dropped as pool_query_pickle's is.
+ * Thread-safety: as every call on a connection. */
 POOL_API void *pool_query_objects(pool_conn_t *conn, const char *sql, size_t length, uint32_t flags);
+
+/* pool_query_objects_more: the next batch of the outcome pool_query_objects
+ * started, as a new reference to the tuple (rows, tail) shaped as there
+ * (tail None: call again). flags: as given to pool_query_objects.
+ * Return: the tuple; on failure a new reference to None with the failure
+ * recorded: POOL_E_MISUSE when no outcome is being read, or it was started
+ * by pool_query_pickle; POOL_E_SERVER when the link fails mid-result (the
+ * rest of the outcome is gone); POOL_E_WRONG_HANDLE; POOL_E_BAD_ARGUMENT for
+ * flags other than pool_query_objects'; POOL_E_NO_MEMORY as there. NULL
+ * before pool_python_init, as there. Thread-safety: as every call on a
+ * connection. */
+POOL_API void *pool_query_objects_more(pool_conn_t *conn, uint32_t flags);
 
 /* pool_format_insert_pickle: executemany's multi-row INSERT statements,
  * written without a round trip, for bindings that would otherwise escape

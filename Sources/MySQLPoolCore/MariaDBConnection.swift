@@ -484,25 +484,27 @@ public final class MariaDBConnection: @unchecked Sendable {
         return true
     }
 
-    /// Buffer of `runForPython`, reused from statement to statement.
-    private var statementPickle = PickleRowEncoder()
-    /// The rows of a `runForPython` outcome that did not fit in its first
-    /// batch, read by `continueForPython`.
-    private var pythonOutcome: MariaDBResult?
+    /// The pickle batches of a `runForPython` outcome; the current one is
+    /// also the buffer of the other pickles, reused from call to call.
+    private var pickleBatches = BatchPipeline<PickleRowEncoder>()
+    /// The raw batches of a `runForPythonObjects` outcome.
+    private(set) var rawBatches = BatchPipeline<RawRows>()
+    private var statementPickle: PickleRowEncoder {
+        _read { yield pickleBatches.current }
+        _modify { yield &pickleBatches.current }
+    }
+    /// The rows of a Python outcome that did not fit in its first batch,
+    /// read by `continueForPython` or `continueForPythonObjects`.
+    private(set) var pythonOutcome: MariaDBResult?
     /// The options the outcome was started with; its batches keep them.
     private var pythonOutcomeOptions = MariaDBResult.PickleOptions()
-    /// Whether the outcome's next batch is encoded ahead (see ReadAhead).
+    /// Whether the outcome's batches are Python objects (else pickles).
+    private var pythonOutcomeAsObjects = false
+    /// Whether the outcome's next batch is read ahead (see BatchPipeline).
     private var pythonOutcomeReadsAhead = false
-    /// The helper encoding the next batch, while it runs.
-    private var readAhead: ReadAhead?
-    /// The batch the helper finished, waiting for `continueForPython`.
-    private var readAheadBatch: (encoder: PickleRowEncoder, failure: PoolError?)?
-    /// The buffer the next batch is encoded into ahead: the one returned the
-    /// time before, which the reader is done with once it asks again. Let go
-    /// when the outcome ends, so an idle connection keeps one buffer.
-    private var spareStatementPickle = PickleRowEncoder()
-    /// Rows per batch are cut at about this many pickle bytes, so a large
-    /// result never exists as one big pickle next to the objects built from it.
+    /// Rows per batch are cut at about this many bytes, so a large result
+    /// never exists as one big pickle (or copy) next to the objects built
+    /// from it.
     public static let pythonBatchBytes = 1 << 18
 
     /// Runs one statement and encodes its outcome as one pickle of
@@ -556,12 +558,8 @@ public final class MariaDBConnection: @unchecked Sendable {
         }
         let namesAsBytes = options.contains(.textAsBytes)
         statementPickle.appendNestedPickle { result.appendFields(to: &$0, namesAsBytes: namesAsBytes) }
-        try closeBatch(of: result, failure: Self.appendBatchRows(of: result, options: options, to: &statementPickle))
-        if pythonOutcome != nil {
-            pythonOutcomeOptions = options
-            pythonOutcomeReadsAhead = ReadAhead.hasSecondCPU
-            startReadAhead()
-        }
+        try closeBatch(of: result, failure: Self.appendBatchRows(of: result, options: options, to: &statementPickle),
+                       options: options)
         return statementPickle.bytes.withUnsafeBufferPointer { $0 }
     }
 
@@ -571,42 +569,35 @@ public final class MariaDBConnection: @unchecked Sendable {
         -> UnsafeBufferPointer<UInt8>
     {
         settle()
+        let result = try continuingOutcome(options: options, asObjects: false)
+        try closeBatch(of: result, failure: pickleBatches.next(result, options: options), options: options)
+        return statementPickle.bytes.withUnsafeBufferPointer { $0 }
+    }
+
+    /// Waits for a read-ahead helper, if one runs, and keeps its batch for
+    /// the next continue. Whatever uses the connection from outside calls
+    /// this first: the C entry points, release and close.
+    public func settle() {
+        pickleBatches.settle(inherited: isInherited)
+        rawBatches.settle(inherited: isInherited)
+    }
+
+    /// The outcome a continue call reads on.
+    func continuingOutcome(options: MariaDBResult.PickleOptions, asObjects: Bool) throws(PoolError)
+        -> MariaDBResult
+    {
         guard let result = pythonOutcome else {
             throw PoolError(.misuse, "no statement outcome is being read on this connection")
+        }
+        guard asObjects == pythonOutcomeAsObjects else {
+            throw PoolError(.misuse, "this outcome was started as " + (asObjects ? "a pickle" : "Python objects")
+                                + ": read its batches the same way")
         }
         guard options == pythonOutcomeOptions else {
             throw PoolError(.badArgument, "flags 0x\(String(options.rawValue, radix: 16)) differ from the "
                                 + "0x\(String(pythonOutcomeOptions.rawValue, radix: 16)) this outcome was started with")
         }
-        if var batch = readAheadBatch.take() {
-            // No copies: the batch's buffer becomes the one returned, and the
-            // one returned last time the spare.
-            swap(&statementPickle, &batch.encoder)
-            swap(&spareStatementPickle, &batch.encoder)
-            try closeBatch(of: result, failure: batch.failure)
-        } else {
-            statementPickle.begin()
-            statementPickle.beginTuple()
-            try closeBatch(of: result, failure: Self.appendBatchRows(of: result, options: options, to: &statementPickle))
-        }
-        startReadAhead()
-        return statementPickle.bytes.withUnsafeBufferPointer { $0 }
-    }
-
-    /// Waits for the read-ahead helper, if one runs, and keeps its batch for
-    /// `continueForPython`. Whatever uses the connection from outside calls
-    /// this first: the C entry points, release and close.
-    public func settle() {
-        guard let job = readAhead else { return }
-        readAhead = nil
-        // After fork() the helper is the parent's: nothing here to join.
-        guard !isInherited else { return }
-        readAheadBatch = job.join()
-    }
-
-    private func startReadAhead() {
-        guard pythonOutcomeReadsAhead, let result = pythonOutcome else { return }
-        readAhead = ReadAhead.start(result, options: pythonOutcomeOptions, taking: &spareStatementPickle)
+        return result
     }
 
     /// The rows of a batch, up to its size: the part a read-ahead helper
@@ -622,23 +613,53 @@ public final class MariaDBConnection: @unchecked Sendable {
     }
 
     /// Ends a batch whose rows are in `statementPickle`: None when rows are
-    /// left (the result stays open), else the tail; the result is freed
-    /// after its last batch or a failure.
-    private func closeBatch(of result: MariaDBResult, failure: PoolError?) throws(PoolError) {
+    /// left, else the tail (see `afterBatch`).
+    private func closeBatch(of result: MariaDBResult, failure: PoolError?, options: MariaDBResult.PickleOptions)
+        throws(PoolError)
+    {
+        if let rows = try afterBatch(of: result, failure: failure, options: options, asObjects: false) {
+            appendTail(affectedRows: rows, insertID: nil)
+        } else {
+            statementPickle.appendNone()
+            if pythonOutcomeReadsAhead { pickleBatches.readAhead(result, options: options) }
+        }
+        statementPickle.endTuple()
+        statementPickle.finish()
+    }
+
+    /// The next raw batch of `result` (its first when `first`), in
+    /// `rawBatches.current`; the row count after the last (see `afterBatch`).
+    func nextRawBatch(of result: MariaDBResult, options: MariaDBResult.PickleOptions, first: Bool)
+        throws(PoolError) -> UInt64?
+    {
+        let failure = first ? rawBatches.current.fill(from: result, options: options)
+            : rawBatches.next(result, options: options)
+        let rows = try afterBatch(of: result, failure: failure, options: options, asObjects: true)
+        if rows == nil && pythonOutcomeReadsAhead { rawBatches.readAhead(result, options: options) }
+        return rows
+    }
+
+    /// After a batch of an outcome's rows: nil when rows are left (the result
+    /// stays open as `pythonOutcome`), else the result's row count. The
+    /// result is freed after its last batch or a failure, which is thrown.
+    private func afterBatch(of result: MariaDBResult, failure: PoolError?, options: MariaDBResult.PickleOptions,
+                            asObjects: Bool) throws(PoolError) -> UInt64?
+    {
         if let failure {
             endPythonOutcome(result)
             throw failure
         }
-        if !result.isExhausted {
-            pythonOutcome = result
-            statementPickle.appendNone()
-        } else {
-            let rows = result.rowCount
-            endPythonOutcome(result)
-            appendTail(affectedRows: rows, insertID: nil)
+        guard result.isExhausted else {
+            if pythonOutcome == nil {
+                pythonOutcome = result
+                (pythonOutcomeOptions, pythonOutcomeAsObjects) = (options, asObjects)
+                pythonOutcomeReadsAhead = ReadAhead.hasSecondCPU
+            }
+            return nil
         }
-        statementPickle.endTuple()
-        statementPickle.finish()
+        let rows = result.rowCount
+        endPythonOutcome(result)
+        return rows
     }
 
     /// executemany's INSERT statements for `request` (see InsertFormatter),
@@ -695,14 +716,14 @@ public final class MariaDBConnection: @unchecked Sendable {
     /// reader gave up): its rows are read and dropped.
     func abandonPythonOutcome() {
         settle()
-        readAheadBatch = nil
         if let result = pythonOutcome { endPythonOutcome(result) }
     }
 
     private func endPythonOutcome(_ result: MariaDBResult) {
         pythonOutcome = nil
         result.free()
-        if spareStatementPickle.bytes.capacity > 0 { spareStatementPickle = PickleRowEncoder() }
+        pickleBatches.end()
+        rawBatches.end()
     }
 
     func forget(_ result: MariaDBResult) {

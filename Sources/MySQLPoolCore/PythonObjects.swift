@@ -95,12 +95,9 @@ struct PythonObjectBuilder {
         try made(text.withMemoryRebound(to: CChar.self) { python.bytesFromStringAndSize($0.baseAddress, $0.count) })
     }
 
-    /// str when the bytes are UTF-8, else bytes (as the pickle's appendText).
+    /// A str of UTF-8 bytes.
     func text(_ text: UnsafeBufferPointer<UInt8>) throws(PythonFailure) -> Object {
-        guard isValidUTF8(text) else { return try bytes(text) }
-        return try made(text.withMemoryRebound(to: CChar.self) {
-            python.unicodeDecodeUTF8($0.baseAddress, $0.count, nil)
-        })
+        try made(text.withMemoryRebound(to: CChar.self) { python.unicodeDecodeUTF8($0.baseAddress, $0.count, nil) })
     }
 
     /// A tuple of `count` items, item i made by `make(i)` (a new reference
@@ -130,9 +127,10 @@ struct PythonObjectBuilder {
         return try made(python.objectCall(callable, arguments, nil))
     }
 
-    /// One cell as PyMySQL converts it (PythonValue says how).
-    func value(_ text: UnsafeBufferPointer<UInt8>, _ kind: PythonColumnKind) throws(PythonFailure) -> Object {
-        switch PythonValue(text, kind) {
+    /// One cell as PyMySQL converts it: `parsed` says how (see RawRows:
+    /// `.text` only for UTF-8), `text` is the server's text.
+    func value(_ parsed: PythonValue, _ text: UnsafeBufferPointer<UInt8>) throws(PythonFailure) -> Object {
+        switch parsed {
         case .integer(let value): return try integer(value)
         case .unsignedInteger(let magnitude): return try unsigned(magnitude)
         case .negativeInteger:
@@ -168,32 +166,35 @@ struct PythonObjectBuilder {
         }
     }
 
-    /// The rows of a stored result as a list of tuples.
-    func rows(of result: MariaDBResult, kinds: [PythonColumnKind]) throws(PythonFailure) -> Object {
-        let count = Int(result.rowCount)
-        let list = try made(python.listNew(count))
-        var index = 0
+    /// A statement's tail: a tuple of its four numbers (None for a nil
+    /// one), or None for a batch with rows left after it.
+    func tail(_ numbers: [UInt64?]?) throws(PythonFailure) -> Object {
+        guard let numbers else { return none() }
+        return try tuple(numbers.count) { index throws(PythonFailure) in try numbers[index].map(unsigned) ?? none() }
+    }
+
+    /// A batch's rows as a list of tuples of `columns` items.
+    func rows(of batch: RawRows, columns: Int) throws(PythonFailure) -> Object {
+        let list = try made(python.listNew(batch.rowCount))
         do throws(PythonFailure) {
-            // A list or tuple whose items are not all set yet is released
-            // as it is: CPython skips the empty slots.
-            while index < count, let row = try? result.fetch() {
-                let tuple = try made(python.tupleNew(kinds.count))
-                _ = python.listSetItem(list, index, tuple)
-                index += 1
-                for column in 0..<kinds.count {
-                    let item: Object
-                    if let cell = row.values[column] {
-                        let text = UnsafeBufferPointer(
-                            start: UnsafeRawPointer(cell).assumingMemoryBound(to: UInt8.self),
-                            count: Int(row.lengths[column]))
-                        item = try value(text, kinds[column])
-                    } else {
-                        item = none()
+            try batch.bytes.withUnsafeBufferPointer { bytes throws(PythonFailure) in
+                try batch.cells.withUnsafeBufferPointer { cells throws(PythonFailure) in
+                    // A list or tuple whose items are not all set yet is
+                    // released as it is: CPython skips the empty slots.
+                    var cell = 0
+                    for index in 0..<batch.rowCount {
+                        let tuple = try made(python.tupleNew(columns))
+                        _ = python.listSetItem(list, index, tuple)
+                        for column in 0..<columns {
+                            let (start, count, parsed) = (cells[cell].start, cells[cell].count, cells[cell].value)
+                            cell += 1
+                            let item = count < 0 ? none()
+                                : try value(parsed, UnsafeBufferPointer(rebasing: bytes[start..<start + count]))
+                            _ = python.tupleSetItem(tuple, column, item)
+                        }
                     }
-                    _ = python.tupleSetItem(tuple, column, item)
                 }
             }
-            guard index == count else { throw PythonFailure() }
         } catch {
             python.decRef(list)
             throw error
@@ -205,55 +206,101 @@ struct PythonObjectBuilder {
 extension MariaDBConnection {
     /// `runForPython`'s outcome as Python objects rather than a pickle:
     /// (fields, rows, tail), fields being the same nested pickle bytes the
-    /// pickle outcome carries (the binding's cache key for descriptions).
-    /// The statement runs and its rows are stored before the GIL is taken;
-    /// the GIL is held only while the objects are built. A new reference;
-    /// on failure a new reference to None, the failure thrown to `failed`.
+    /// pickle outcome carries (the binding's cache key for descriptions),
+    /// tail None when rows are left for `continueForPythonObjects`. Rows
+    /// are read in batches without the GIL (the next one by a helper while
+    /// this one is built, as the pickle's); the GIL is held only while the
+    /// objects are built. A new reference; on failure a new reference to
+    /// None, the failure given to `failed`.
     public func runForPythonObjects(_ sql: UnsafeRawBufferPointer, options: MariaDBResult.PickleOptions,
                                     python: PythonRuntime, failed: (PoolError) -> Void) -> PythonRuntime.Object
     {
         let builder = PythonObjectBuilder(python: python)
-        let result: MariaDBResult?
+        var fields = PickleRowEncoder()
+        var columns = 0
+        let hasResult: Bool
+        let tail: [UInt64?]?
         do throws(PoolError) {
             abandonPythonOutcome()
             givePythonStatementBack()
             try query(sql)
-            result = try storeResult()
+            if let result = try useResult() {
+                fields.begin()
+                result.appendFields(to: &fields, namesAsBytes: options.contains(.textAsBytes))
+                fields.finish()
+                columns = Int(result.fieldCount)
+                hasResult = true
+                tail = try nextRawBatch(of: result, options: options, first: true).map(resultTail)
+            } else {
+                hasResult = false
+                tail = [affectedRows, insertID, UInt64(warningCount), UInt64(serverStatus)]
+            }
         } catch {
             failed(error)
             return builder.withGIL { builder.none() }
         }
-        defer { result?.free() }
-        var fields = PickleRowEncoder()
-        if let result {
-            fields.begin()
-            result.appendFields(to: &fields, namesAsBytes: options.contains(.textAsBytes))
-            fields.finish()
-            result.preparePickleKinds(options)
-        }
-        let tail: [UInt64?] = [result?.rowCount ?? affectedRows, result == nil ? insertID : nil,
-                               UInt64(warningCount), UInt64(serverStatus)]
-        return builder.withGIL {
-            do throws(PythonFailure) {
-                return try builder.tuple(3) { part throws(PythonFailure) in
-                    switch part {
-                    case 0 where result != nil:
-                        return try fields.bytes.withUnsafeBufferPointer { bytes throws(PythonFailure) in
-                            try builder.bytes(bytes)
-                        }
-                    case 1 where result != nil: return try builder.rows(of: result!, kinds: result!.pickleKinds)
-                    case 2:
-                        return try builder.tuple(4) { index throws(PythonFailure) in
-                            try tail[index].map(builder.unsigned) ?? builder.none()
-                        }
-                    default: return builder.none()
+        return buildOutcome(builder, failed: failed) { () throws(PythonFailure) in
+            try builder.tuple(3) { part throws(PythonFailure) in
+                switch part {
+                case 0 where hasResult:
+                    return try fields.bytes.withUnsafeBufferPointer { bytes throws(PythonFailure) in
+                        try builder.bytes(bytes)
                     }
+                case 1 where hasResult: return try builder.rows(of: rawBatches.current, columns: columns)
+                case 2: return try builder.tail(tail)
+                default: return builder.none()
                 }
-            } catch {
-                python.errClear()
-                failed(PoolError(.noMemory, "CPython could not build the statement's objects (out of memory?)"))
-                return builder.none()
             }
         }
+    }
+
+    /// The next batch of the outcome `runForPythonObjects` started, as the
+    /// tuple (rows, tail) shaped as there; None on failure (see there).
+    public func continueForPythonObjects(options: MariaDBResult.PickleOptions, python: PythonRuntime,
+                                         failed: (PoolError) -> Void) -> PythonRuntime.Object
+    {
+        let builder = PythonObjectBuilder(python: python)
+        let columns: Int
+        let tail: [UInt64?]?
+        do throws(PoolError) {
+            settle()
+            let result = try continuingOutcome(options: options, asObjects: true)
+            columns = Int(result.fieldCount)
+            tail = try nextRawBatch(of: result, options: options, first: false).map(resultTail)
+        } catch {
+            failed(error)
+            return builder.withGIL { builder.none() }
+        }
+        return buildOutcome(builder, failed: failed) { () throws(PythonFailure) in
+            try builder.tuple(2) { part throws(PythonFailure) in
+                part == 0 ? try builder.rows(of: rawBatches.current, columns: columns) : try builder.tail(tail)
+            }
+        }
+    }
+
+    /// (affected_rows, insert_id, warning_count, server_status) of a result
+    /// set of `rows` rows, as PyMySQL reports it.
+    private func resultTail(_ rows: UInt64) -> [UInt64?] {
+        [rows, nil, UInt64(warningCount), UInt64(serverStatus)]
+    }
+
+    /// Builds an outcome under the GIL. When CPython fails (out of memory),
+    /// its exception is cleared, the rest of the outcome dropped (after the
+    /// GIL is let go: that reads from the server), and None returned.
+    private func buildOutcome(_ builder: PythonObjectBuilder, failed: (PoolError) -> Void,
+                              _ build: () throws(PythonFailure) -> PythonRuntime.Object) -> PythonRuntime.Object
+    {
+        let outcome = builder.withGIL { () -> PythonRuntime.Object? in
+            do throws(PythonFailure) {
+                return try build()
+            } catch {
+                builder.python.errClear()
+                return nil
+            }
+        }
+        if let outcome { return outcome }
+        abandonPythonOutcome()
+        failed(PoolError(.noMemory, "CPython could not build the statement's objects (out of memory?)"))
+        return builder.withGIL { builder.none() }
     }
 }

@@ -1451,3 +1451,19 @@ public func exportQueryObjects(_ conn: OpaquePointer?, _ sql: UnsafePointer<CCha
     }
     return outcome ?? python.newNone()
 }
+
+@_cdecl("pool_query_objects_more")
+public func exportQueryObjectsMore(_ conn: OpaquePointer?, _ flags: UInt32) -> UnsafeMutableRawPointer? {
+    guard let python = pythonRuntime.withLock({ $0 }) else {
+        _ = record(PoolError(.misuse, "pool_query_objects_more needs pool_python_init first"))
+        return nil
+    }
+    var outcome: UnsafeMutableRawPointer?
+    _ = status { () throws(PoolError) in
+        let options = try pickleOptions(flags)
+        outcome = try withConnection(conn) { connection in
+            connection.continueForPythonObjects(options: options, python: python) { _ = record($0) }
+        }
+    }
+    return outcome ?? python.newNone()
+}

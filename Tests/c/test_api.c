@@ -161,6 +161,9 @@ static void test_python_objects_arguments(void) {
     CHECK(pool_query_objects(NULL, "SELECT 1", 8, 0) == NULL);
     CHECK_EQ_INT(pool_last_error_code(), POOL_E_MISUSE);
     CHECK_CONTAINS(pool_last_error(), "pool_python_init");
+    CHECK(pool_query_objects_more(NULL, 0) == NULL);
+    CHECK_EQ_INT(pool_last_error_code(), POOL_E_MISUSE);
+    CHECK_CONTAINS(pool_last_error(), "pool_python_init");
     CHECK_RC(pool_python_init(NULL), POOL_E_BAD_ARGUMENT);
     api.struct_size = sizeof api - 8;
     CHECK_RC(pool_python_init(&api), POOL_E_BAD_ARGUMENT);

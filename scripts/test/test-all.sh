@@ -56,12 +56,12 @@ else
     suite "C tests (ASan/LSan/UBSan)" scripts/test/test-c.sh --asan
     suite "install (make install PREFIX=tmp, pkg-config build, uninstall)" scripts/test/test-install.sh
     suite "fuzz (libFuzzer, 15 s per harness)" scripts/test/fuzz.sh 15
-    # Rows reach Python unpickled; the value-checking suites run on the object builder too.
+    # Rows reach Python as objects the library builds; the value-checking suites run on the pickle too.
     suite "python tests" env PYTHONPATH=bindings/python python3 -m pytest -q -p no:cacheprovider bindings/python/tests
     suite "reference counts under CPython's debug build (python3-dbg)" \
         python3-dbg bindings/python/tests/refcount_check.py
-    suite "python differential and property tests on the object builder (PYMYSQLPOOL_ROWS=objects)" \
-        env PYTHONPATH=bindings/python PYMYSQLPOOL_ROWS=objects python3 -m pytest -q -p no:cacheprovider \
+    suite "python differential and property tests on the pickle (PYMYSQLPOOL_ROWS=pickle)" \
+        env PYTHONPATH=bindings/python PYMYSQLPOOL_ROWS=pickle python3 -m pytest -q -p no:cacheprovider \
         bindings/python/tests/test_differential.py bindings/python/tests/test_row_encoding.py \
         bindings/python/tests/test_dbapi20.py bindings/python/tests/test_pymysql_compat.py
     suite "LuaJIT binding" luajit bindings/luajit/test.lua

@@ -264,6 +264,7 @@ pool_python_init = _bind("pool_python_init", _int, ctypes.c_void_p)
 # pool_last_error_code). Never NULL after pool_python_init: ctypes would
 # crash on a NULL py_object.
 pool_query_objects = _bind("pool_query_objects", ctypes.py_object, _h, _b, _size, _u32)
+pool_query_objects_more = _bind("pool_query_objects_more", ctypes.py_object, _h, _u32)
 
 
 class PythonAPI(ctypes.Structure):

@@ -39,16 +39,17 @@ _loads = pickle.loads
 _dumps = pickle.dumps
 _query_pickle = _lib.pool_query_pickle
 _query_objects = _lib.pool_query_objects
+_query_objects_more = _lib.pool_query_objects_more
 
 
 def _rows_as_objects():
-    """How a buffered statement's rows reach Python: unpickled (the pickle
-    path streams the rows in batches, each encoded while the previous one
-    is unpickled), or built by the library as Python objects after storing
-    them all (PYMYSQLPOOL_ROWS=objects, CPython only). The A/B of issue 18
-    kept the pickle: level on one CPU, ahead by 1.8-1.9x with the server on
-    another CPU, and 21 MiB less peak RSS over 100,000 rows."""
-    return _lib.PYTHON_OBJECTS and os.environ.get("PYMYSQLPOOL_ROWS", "") == "objects"
+    """How a buffered statement's rows reach Python: built by the library
+    as Python objects (CPython), or unpickled (PYMYSQLPOOL_ROWS=pickle, and
+    other interpreters). Both stream the rows in batches, the next read
+    ahead on a second CPU. Issue 18's A/B kept the objects: 1.09x the
+    pickle's bulk and point rates on one CPU, level or ahead across two,
+    the same peak RSS."""
+    return _lib.PYTHON_OBJECTS and os.environ.get("PYMYSQLPOOL_ROWS", "") != "pickle"
 
 
 _ROWS_AS_OBJECTS = _rows_as_objects()
@@ -648,7 +649,7 @@ class Connection:
             outcome = _query_objects(handle, sql, len(sql), flags)
             if outcome is None:
                 self._check(_lib.pool_last_error_code())
-            return self._result_of(outcome, handle, flags)
+            return self._result_of(outcome, handle, flags, True)
         out = _OUT
         code = _query_pickle(handle, sql, len(sql), flags, out.data_ref, out.length_ref)
         if code:
@@ -695,11 +696,12 @@ class Connection:
         """The Result of the pickle a statement's outcome was encoded into."""
         return self._result_of(_loads(_OUT.written()), handle, flags)
 
-    def _result_of(self, outcome, handle, flags):
-        """The Result of a statement's outcome (fields, rows, tail)."""
+    def _result_of(self, outcome, handle, flags, as_objects=False):
+        """The Result of a statement's outcome (fields, rows, tail), its
+        further batches read as it started: as objects or pickles."""
         fields, rows, tail = outcome
         if tail is None:
-            rows, tail = self._read_batches(handle, rows, flags)
+            rows, tail = self._read_batches(handle, rows, flags, as_objects)
         result = Result()
         result.affected_rows, result.insert_id, result.warning_count, status = tail
         self._server_status = result.server_status = status
@@ -713,16 +715,22 @@ class Connection:
             result.rows = tuple(rows)
         return result
 
-    def _read_batches(self, handle, rows, flags):
+    def _read_batches(self, handle, rows, flags, as_objects):
         """The rest of a large outcome, a batch per call: only one batch's
-        pickle exists at a time next to the rows already built."""
-        out = _OUT
+        pickle (or raw rows) exists at a time next to the rows already built."""
         tail = None
         while tail is None:
-            code = _lib.pool_query_pickle_more(handle, flags, out.data_ref, out.length_ref)
-            if code:
-                self._check(code)
-            batch, tail = _loads(out.written())
+            if as_objects:
+                more = _query_objects_more(handle, flags)
+                if more is None:
+                    self._check(_lib.pool_last_error_code())
+            else:
+                out = _OUT
+                code = _lib.pool_query_pickle_more(handle, flags, out.data_ref, out.length_ref)
+                if code:
+                    self._check(code)
+                more = _loads(out.written())
+            batch, tail = more
             rows += batch
         return rows, tail
 

@@ -10,6 +10,7 @@ ones that fail. Not a pytest module (the debug interpreter has no pytest):
 with the MYSQL_* variables of the test server (scripts/test/test-all.sh).
 """
 
+import ctypes
 import gc
 import os
 import sys
@@ -26,9 +27,13 @@ EVERY_KIND = (
     "TIMEDIFF('10:00:00', '11:30:00.5'), 'héllo ☃', X'00ff', NULL, CAST('0000-00-00' AS DATETIME) "
     "FROM seq_1_to_20"
 )
+# Three batches of about 256 KiB.
+BATCHES = "SELECT seq, REPEAT('x', 100), seq * 0.5, NULL FROM seq_1_to_5000"
 ROUNDS = 2000
+BATCH_ROUNDS = 400
 # gettotalrefcount moves by a few references for reasons of its own (caches,
-# interned strings); a leak of one reference per statement moves it by ROUNDS.
+# interned strings); a leak of one reference per statement moves it by
+# ROUNDS (or BATCH_ROUNDS).
 SLACK = 200
 
 
@@ -42,13 +47,26 @@ def statements(cur):
         pass
 
 
-def references_left(cur):
-    for _ in range(50):
-        statements(cur)  # warm: caches, descriptions, interned strings
+def batches(cur):
+    """An outcome of several batches read whole, then one abandoned after
+    its first batch (dropped by the next statement)."""
+    cur.execute(BATCHES)
+    cur.fetchall()
+    handle, sql = cur.connection._handle, BATCHES.encode()
+    if connections._ROWS_AS_OBJECTS:
+        _lib.pool_query_objects(handle, sql, len(sql), 0)
+    else:
+        data, length = ctypes.c_void_p(), ctypes.c_size_t()
+        _lib.pool_query_pickle(handle, sql, len(sql), 0, ctypes.byref(data), ctypes.byref(length))
+
+
+def references_left(cur, run, rounds):
+    for _ in range(20):
+        run(cur)  # warm: caches, descriptions, interned strings
     gc.collect()
     before = sys.gettotalrefcount()
-    for _ in range(ROUNDS):
-        statements(cur)
+    for _ in range(rounds):
+        run(cur)
     gc.collect()
     return sys.gettotalrefcount() - before
 
@@ -67,11 +85,13 @@ def main():
     failed = False
     for objects in (True, False):
         connections._ROWS_AS_OBJECTS = objects
-        left = references_left(cur)
         way = "objects" if objects else "pickle"
-        verdict = "ok" if abs(left) <= SLACK else "LEAK"
-        failed |= verdict != "ok"
-        print(f"refcount_check: {way:<7} {ROUNDS} rounds (3 statements each): {left:+d} references ({verdict})")
+        for run, rounds, what in ((statements, ROUNDS, "rows, no rows, an error"),
+                                  (batches, BATCH_ROUNDS, "batches read, batches abandoned")):
+            left = references_left(cur, run, rounds)
+            verdict = "ok" if abs(left) <= SLACK else "LEAK"
+            failed |= verdict != "ok"
+            print(f"refcount_check: {way:<7} {rounds} rounds ({what}): {left:+d} references ({verdict})")
     conn.close()
     pool.close()
     sys.exit(1 if failed else 0)

@@ -1,12 +1,15 @@
-"""The object builder (pool_query_objects, PYMYSQLPOOL_ROWS=objects): the
+"""The object builder (pool_query_objects, the default on CPython): the
 library builds a statement's rows as Python objects through the CPython API
 the binding handed it. Its values must be the pickle path's, its reference
 counts exact (nothing leaks, nothing is freed early) and its failures the
 same exceptions. The differential suites run on it too (test-all.sh)."""
 
+import contextlib
+import ctypes
 import datetime
 import decimal
 import gc
+import os
 import sys
 
 import pytest
@@ -26,6 +29,24 @@ EVERY_KIND = (
     "CAST('0000-00-00' AS DATETIME), YEAR('2024-01-01'), CAST(3.5 AS FLOAT), JSON_OBJECT('a', 1), "
     "_binary'\\xff\\xfe', b'101'"
 )
+
+
+# About 2.5 MB of rows: a dozen batches of about 256 KiB.
+MANY_ROWS = (
+    "SELECT seq, REPEAT('ab', seq % 100), seq * 1.5, CAST(seq / 7 AS DECIMAL(12,4)), "
+    "FROM_UNIXTIME(1600000000 + seq), IF(seq % 5 = 0, NULL, X'00ff'), 'héllo' FROM seq_1_to_20000"
+)
+
+
+@contextlib.contextmanager
+def one_cpu():
+    """This thread on one CPU: the library then reads no batch ahead."""
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cpus)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, cpus)
 
 
 @pytest.fixture
@@ -58,6 +79,88 @@ def test_values_are_the_pickle_paths(both_paths):
                 "SELECT 1 FROM DUAL WHERE 0"):
         pickled, built = both_paths(sql)
         assert built == pickled, sql
+
+
+def test_batches_read_ahead_or_in_turn_are_the_pickle_paths(both_paths):
+    pickled, built = both_paths(MANY_ROWS)  # the next batch read ahead, with two CPUs
+    assert len(built[0]) == 20000 and built == pickled
+    with one_cpu():
+        pickled_in_turn, built_in_turn = both_paths(MANY_ROWS)
+    assert built_in_turn == pickled_in_turn == pickled
+
+
+@pytest.fixture
+def borrowed(server_kw):
+    pool = pymysqlpool.ConnectionPool(size=1, **server_kw)
+    conn = pool.get_connection()
+    yield pool, conn
+    if not conn._returned:
+        conn.close()
+    pool.close()
+
+
+def test_batches_left_unread_are_dropped(borrowed):
+    pool, conn = borrowed
+    handle = conn._handle
+    fields, rows, tail = _lib.pool_query_objects(handle, MANY_ROWS.encode(), len(MANY_ROWS.encode()), 0)
+    assert tail is None and 0 < len(rows) < 20000
+    rows, tail = _lib.pool_query_objects_more(handle, 0)
+    assert tail is None and rows[0][0] > 1
+    with conn.cursor() as cur:  # the next statement reads the rest and drops it
+        cur.execute("SELECT 2")
+        assert cur.fetchone() == (2,)
+    assert _lib.pool_query_objects_more(handle, 0) is None
+    assert _lib.pool_last_error_code() == _lib.POOL_E_MISUSE
+    # Given back with batches unread: the next borrower finds the connection clean.
+    _, _, tail = _lib.pool_query_objects(handle, MANY_ROWS.encode(), len(MANY_ROWS.encode()), 0)
+    assert tail is None
+    conn.close()
+    again = pool.get_connection()
+    with again.cursor() as cur:
+        cur.execute("SELECT 3")
+        assert cur.fetchone() == (3,)
+    again.close()
+
+
+def test_batches_are_read_the_way_they_started(borrowed):
+    _, conn = borrowed
+    handle, sql = conn._handle, MANY_ROWS.encode()
+    _lib.pool_query_objects(handle, sql, len(sql), 0)
+    data, length = ctypes.c_void_p(), ctypes.c_size_t()
+    assert _lib.pool_query_pickle_more(handle, 0, ctypes.byref(data), ctypes.byref(length)) == _lib.POOL_E_MISUSE
+    assert "started as Python objects" in _lib.last_error()[2]
+    assert _lib.pool_query_objects_more(handle, _lib.POOL_PICKLE_TEXT_AS_BYTES) is None
+    assert _lib.pool_last_error_code() == _lib.POOL_E_BAD_ARGUMENT
+    assert _lib.pool_query_pickle(handle, sql, len(sql), 0, ctypes.byref(data), ctypes.byref(length)) == _lib.POOL_OK
+    assert _lib.pool_query_objects_more(handle, 0) is None
+    assert _lib.pool_last_error_code() == _lib.POOL_E_MISUSE
+    assert "started as a pickle" in _lib.last_error()[2]
+
+
+def test_a_link_killed_between_batches(borrowed, server_kw):
+    """The server goes away mid-outcome: the next batch fails with the
+    link-lost error, and the pool opens a fresh connection next time."""
+    pool, conn = borrowed
+    with conn.cursor() as cur:
+        cur.execute("SELECT CONNECTION_ID()")
+        (thread_id,) = cur.fetchone()
+    sql = b"SELECT seq, REPEAT('x', 200) FROM seq_1_to_200000"  # 40 MB: more than the socket buffers hold
+    handle = conn._handle
+    _, rows, tail = _lib.pool_query_objects(handle, sql, len(sql), 0)
+    assert tail is None
+    killer = pymysqlpool.connect(**server_kw)
+    killer.cursor().execute(f"KILL {thread_id}")
+    killer.close()
+    while (more := _lib.pool_query_objects_more(handle, 0)) is not None:
+        assert more[1] is None, "all 40 MB arrived after the KILL"
+    assert _lib.pool_last_error_code() == _lib.POOL_E_SERVER
+    assert _lib.last_error()[1] in (2013, 2006, 1927)
+    conn.close()
+    again = pool.get_connection()
+    with again.cursor() as cur:
+        cur.execute("SELECT CONNECTION_ID()")
+        assert cur.fetchone()[0] != thread_id
+    again.close()
 
 
 def test_reference_counts_are_exact(both_paths):
@@ -121,11 +224,11 @@ def test_failures_are_the_same_exceptions(server_kw, monkeypatch):
     pool.close()
 
 
-def test_the_pickle_unless_asked(monkeypatch):
-    """The pickle by default (it won the A/B); PYMYSQLPOOL_ROWS=objects
-    chooses the object builder."""
+def test_objects_unless_the_pickle_is_asked_for(monkeypatch):
+    """The object builder by default on CPython (it won the A/B);
+    PYMYSQLPOOL_ROWS=pickle chooses the pickle."""
     monkeypatch.delenv("PYMYSQLPOOL_ROWS", raising=False)
-    assert connections._rows_as_objects() is False
+    assert connections._rows_as_objects() is True
     monkeypatch.setenv("PYMYSQLPOOL_ROWS", "objects")
     assert connections._rows_as_objects() is True
     monkeypatch.setenv("PYMYSQLPOOL_ROWS", "pickle")
