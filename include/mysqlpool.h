@@ -1124,6 +1124,20 @@ POOL_API int pool_python_init(const pool_python_api_t *api);
  * Thread-safety: as every call on a connection. */
 POOL_API void *pool_query_objects(pool_conn_t *conn, const char *sql, size_t length, uint32_t flags);
 
+/* pool_result_outcome_objects: pool_result_outcome_pickle's outcome as
+ * Python objects: a new reference to the tuple (fields, rows, tail) shaped
+ * as pool_query_objects' (tail never None: the rows are all in memory, no
+ * I/O), for bindings that stored the result without blocking
+ * (pool_store_result_start). The result is freed, whatever the call
+ * returns, and its handle is stale afterwards. flags: as
+ * pool_query_pickle. Return: the tuple; on failure a new reference to None
+ * with the failure recorded: POOL_E_WRONG_HANDLE; POOL_E_MISUSE for a
+ * streaming result; POOL_E_BAD_ARGUMENT for unknown flags (the result is
+ * then not freed); POOL_E_NO_MEMORY as pool_query_objects. NULL before
+ * pool_python_init, as there. Thread-safety: as every call on the result's
+ * connection. */
+POOL_API void *pool_result_outcome_objects(pool_result_t *result, uint32_t flags);
+
 /* pool_query_objects_more: the next batch of the outcome pool_query_objects
  * started, as a new reference to the tuple (rows, tail) shaped as there
  * (tail None: call again). flags: as given to pool_query_objects.

@@ -1056,7 +1056,9 @@ public final class MariaDBResult: @unchecked Sendable {
     /// The whole outcome as a pickle (see MariaDBConnection.outcomeForPython);
     /// frees the result.
     public func outcomeForPython(options: PickleOptions) throws(PoolError) -> UnsafeBufferPointer<UInt8> {
-        guard !isFreed, !isStreaming else {
+        guard !isFreed else { throw PoolError(.wrongHandle, "the result was already freed") }
+        guard !isStreaming else {
+            free()  // as promised: the handle is gone
             throw PoolError(.misuse, "only a stored result's outcome can be encoded at once")
         }
         return try connection.outcomeForPython(of: self, options: options)

@@ -173,6 +173,22 @@ struct PythonObjectBuilder {
         return try tuple(numbers.count) { index throws(PythonFailure) in try numbers[index].map(unsigned) ?? none() }
     }
 
+    /// (fields, rows, tail) of a statement: fields the nested pickle bytes,
+    /// or None with rows None for a statement without a result set.
+    func outcome(fields: PickleRowEncoder?, rows: RawRows, columns: Int, tail: [UInt64?]?) throws(PythonFailure)
+        -> Object
+    {
+        try tuple(3) { part throws(PythonFailure) in
+            switch part {
+            case 0:
+                guard let fields else { return none() }
+                return try fields.bytes.withUnsafeBufferPointer { bytes throws(PythonFailure) in try self.bytes(bytes) }
+            case 1: return fields == nil ? none() : try self.rows(of: rows, columns: columns)
+            default: return try self.tail(tail)
+            }
+        }
+    }
+
     /// A batch's rows as a list of tuples of `columns` items.
     func rows(of batch: RawRows, columns: Int) throws(PythonFailure) -> Object {
         let list = try made(python.listNew(batch.rowCount))
@@ -203,6 +219,34 @@ struct PythonObjectBuilder {
     }
 }
 
+extension MariaDBResult {
+    /// The columns as the nested pickle an outcome carries (see appendFields).
+    func fieldsPickle(_ options: PickleOptions) -> PickleRowEncoder {
+        var fields = PickleRowEncoder()
+        fields.begin()
+        appendFields(to: &fields, namesAsBytes: options.contains(.textAsBytes))
+        fields.finish()
+        return fields
+    }
+
+    /// `outcomeForPython` as Python objects (see
+    /// MariaDBConnection.outcomeObjects); frees the result.
+    public func outcomeObjects(options: PickleOptions, python: PythonRuntime, failed: (PoolError) -> Void)
+        -> PythonRuntime.Object
+    {
+        guard !isFreed else {
+            failed(PoolError(.wrongHandle, "the result was already freed"))
+            return python.newNone()
+        }
+        guard !isStreaming else {
+            free()  // as promised: the handle is gone
+            failed(PoolError(.misuse, "only a stored result's outcome can be built at once"))
+            return python.newNone()
+        }
+        return connection.outcomeObjects(of: self, options: options, python: python, failed: failed)
+    }
+}
+
 extension MariaDBConnection {
     /// `runForPython`'s outcome as Python objects rather than a pickle:
     /// (fields, rows, tail), fields being the same nested pickle bytes the
@@ -216,23 +260,18 @@ extension MariaDBConnection {
                                     python: PythonRuntime, failed: (PoolError) -> Void) -> PythonRuntime.Object
     {
         let builder = PythonObjectBuilder(python: python)
-        var fields = PickleRowEncoder()
+        var fields: PickleRowEncoder?
         var columns = 0
-        let hasResult: Bool
         let tail: [UInt64?]?
         do throws(PoolError) {
             abandonPythonOutcome()
             givePythonStatementBack()
             try query(sql)
             if let result = try useResult() {
-                fields.begin()
-                result.appendFields(to: &fields, namesAsBytes: options.contains(.textAsBytes))
-                fields.finish()
+                fields = result.fieldsPickle(options)
                 columns = Int(result.fieldCount)
-                hasResult = true
                 tail = try nextRawBatch(of: result, options: options, first: true).map(resultTail)
             } else {
-                hasResult = false
                 tail = [affectedRows, insertID, UInt64(warningCount), UInt64(serverStatus)]
             }
         } catch {
@@ -240,17 +279,28 @@ extension MariaDBConnection {
             return builder.withGIL { builder.none() }
         }
         return buildOutcome(builder, failed: failed) { () throws(PythonFailure) in
-            try builder.tuple(3) { part throws(PythonFailure) in
-                switch part {
-                case 0 where hasResult:
-                    return try fields.bytes.withUnsafeBufferPointer { bytes throws(PythonFailure) in
-                        try builder.bytes(bytes)
-                    }
-                case 1 where hasResult: return try builder.rows(of: rawBatches.current, columns: columns)
-                case 2: return try builder.tail(tail)
-                default: return builder.none()
-                }
-            }
+            try builder.outcome(fields: fields, rows: rawBatches.current, columns: columns, tail: tail)
+        }
+    }
+
+    /// `outcomeForPython` (a stored result's whole outcome, no I/O) as
+    /// Python objects, shaped as `runForPythonObjects`'. The result is freed.
+    func outcomeObjects(of result: MariaDBResult, options: MariaDBResult.PickleOptions, python: PythonRuntime,
+                        failed: (PoolError) -> Void) -> PythonRuntime.Object
+    {
+        let builder = PythonObjectBuilder(python: python)
+        let fields = result.fieldsPickle(options)
+        var rows = RawRows()
+        let failure = rows.fill(from: result, options: options, upTo: .max)
+        let tail = resultTail(result.rowCount)
+        let columns = Int(result.fieldCount)
+        result.free()
+        if let failure {
+            failed(failure)
+            return builder.withGIL { builder.none() }
+        }
+        return buildOutcome(builder, failed: failed) { () throws(PythonFailure) in
+            try builder.outcome(fields: fields, rows: rows, columns: columns, tail: tail)
         }
     }
 
@@ -280,7 +330,7 @@ extension MariaDBConnection {
 
     /// (affected_rows, insert_id, warning_count, server_status) of a result
     /// set of `rows` rows, as PyMySQL reports it.
-    private func resultTail(_ rows: UInt64) -> [UInt64?] {
+    func resultTail(_ rows: UInt64) -> [UInt64?] {
         [rows, nil, UInt64(warningCount), UInt64(serverStatus)]
     }
 

@@ -175,13 +175,20 @@ struct RawRows: RowBatch {
     init() {}
 
     mutating func fill(from result: MariaDBResult, options: MariaDBResult.PickleOptions) -> PoolError? {
+        fill(from: result, options: options, upTo: MariaDBConnection.pythonBatchBytes)
+    }
+
+    /// The next rows, up to about `limit` bytes of cells and texts.
+    mutating func fill(from result: MariaDBResult, options: MariaDBResult.PickleOptions, upTo limit: Int)
+        -> PoolError?
+    {
         bytes.removeAll(keepingCapacity: true)
         cells.removeAll(keepingCapacity: true)
         rowCount = 0
         result.preparePickleKinds(options)
         let kinds = result.pickleKinds
         do {
-            while bytes.count + cells.count * MemoryLayout<Cell>.stride < MariaDBConnection.pythonBatchBytes,
+            while bytes.count + cells.count * MemoryLayout<Cell>.stride < limit,
                   let row = try result.fetch()
             {
                 for column in 0..<kinds.count {

@@ -1452,6 +1452,26 @@ public func exportQueryObjects(_ conn: OpaquePointer?, _ sql: UnsafePointer<CCha
     return outcome ?? python.newNone()
 }
 
+@_cdecl("pool_result_outcome_objects")
+public func exportResultOutcomeObjects(_ res: OpaquePointer?, _ flags: UInt32) -> UnsafeMutableRawPointer? {
+    guard let python = pythonRuntime.withLock({ $0 }) else {
+        _ = record(PoolError(.misuse, "pool_result_outcome_objects needs pool_python_init first"))
+        return nil
+    }
+    var outcome: UnsafeMutableRawPointer?
+    _ = status { () throws(PoolError) in
+        let options = try pickleOptions(flags)
+        // The handle goes first: the result is freed however the building ends.
+        guard let object = handles.withLock({ $0.remove(bits(res), kind: .result) }) else {
+            throw wrongHandle(bits(res), .result)
+        }
+        outcome = unsafeDowncast(object, to: MariaDBResult.self).outcomeObjects(options: options, python: python) {
+            _ = record($0)
+        }
+    }
+    return outcome ?? python.newNone()
+}
+
 @_cdecl("pool_query_objects_more")
 public func exportQueryObjectsMore(_ conn: OpaquePointer?, _ flags: UInt32) -> UnsafeMutableRawPointer? {
     guard let python = pythonRuntime.withLock({ $0 }) else {

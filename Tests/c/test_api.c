@@ -163,6 +163,8 @@ static void test_python_objects_arguments(void) {
     CHECK_CONTAINS(pool_last_error(), "pool_python_init");
     CHECK(pool_query_objects_more(NULL, 0) == NULL);
     CHECK_EQ_INT(pool_last_error_code(), POOL_E_MISUSE);
+    CHECK(pool_result_outcome_objects(NULL, 0) == NULL);
+    CHECK_EQ_INT(pool_last_error_code(), POOL_E_MISUSE);
     CHECK_CONTAINS(pool_last_error(), "pool_python_init");
     CHECK_RC(pool_python_init(NULL), POOL_E_BAD_ARGUMENT);
     api.struct_size = sizeof api - 8;
@@ -756,6 +758,20 @@ static void test_use_result_streaming(void) {
     CHECK_RC(pool_query(conn, "SELECT 1", 8), POOL_E_MISUSE);
     pool_result_free(result);
     CHECK_EQ_INT(tl_query_int(conn, "SELECT 6"), 6);
+
+    /* Handed to pool_result_outcome_pickle, which takes stored results only:
+     * refused, and freed all the same (the header promises a stale handle). */
+    result = NULL;
+    CHECK_RC(pool_query(conn, sql, strlen(sql)), POOL_OK);
+    CHECK_RC(pool_use_result(conn, &result), POOL_OK);
+    {
+        const char *bytes;
+        size_t length;
+        CHECK_RC(pool_result_outcome_pickle(result, 0, &bytes, &length), POOL_E_MISUSE);
+        CHECK_CONTAINS(pool_last_error(), "stored result");
+    }
+    CHECK_RC(pool_result_fetch(result, &values, &lengths), POOL_E_WRONG_HANDLE);
+    CHECK_EQ_INT(tl_query_int(conn, "SELECT 8"), 8);
 
     /* Released with a stream still open: the pool cleans up, and the next
      * borrower of the connection finds it usable. */

@@ -355,7 +355,7 @@ static void result_call(unsigned which, void *h, uint8_t extra, uint64_t value) 
     uint64_t rows = 0;
     int rc;
 
-    switch (which % 11) {
+    switch (which % 12) {
     case 0:
         FZ_CHECK(pool_result_field_count(res) == 0, "pool_result_field_count(bad result)");
         break;
@@ -407,6 +407,11 @@ static void result_call(unsigned which, void *h, uint8_t extra, uint64_t value) 
                   POOL_E_BAD_ARGUMENT);
         break;
     }
+    case 10: /* no pool_python_init here: refused before the handle is looked at */
+        FZ_CHECK(pool_result_outcome_objects(res, (uint32_t)extra) == NULL,
+                 "pool_result_outcome_objects without pool_python_init returned an object");
+        fz_expect("pool_result_outcome_objects(no python)", pool_last_error_code(), 1, POOL_E_MISUSE);
+        break;
     default: pool_result_free(res); break; /* a harmless no-op */
     }
 }

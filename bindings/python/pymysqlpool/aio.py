@@ -31,7 +31,7 @@ import collections
 import ctypes
 import types
 
-from . import _lib, cursors as _cursors, err
+from . import _lib, connections, cursors as _cursors, err
 from .connections import _OUT, borrowed_connection
 from .pool import ConnectionPool as _BlockingPool
 
@@ -529,12 +529,18 @@ class Connection:
             code = await _finish(handle, code, self._io, result_ref)
         if code:
             blocking._check(code)
-        if result_handle.value:  # rows: one call encodes them all, as the blocking path's pickle
+        if result_handle.value:  # rows: one call builds them all, as the blocking path's
             flags = blocking._pickle_flags
-            out = _OUT
-            blocking._check(_lib.pool_result_outcome_pickle(result_handle.value, flags, out.data_ref,
-                                                            out.length_ref))
-            result = blocking._outcome(handle, flags)
+            if connections._ROWS_AS_OBJECTS:
+                outcome = _lib.pool_result_outcome_objects(result_handle.value, flags)
+                if outcome is None:
+                    blocking._check(_lib.pool_last_error_code())
+                result = blocking._result_of(outcome, handle, flags)
+            else:
+                out = _OUT
+                blocking._check(_lib.pool_result_outcome_pickle(result_handle.value, flags, out.data_ref,
+                                                                out.length_ref))
+                result = blocking._outcome(handle, flags)
         else:
             result = blocking._result_from(result_handle, False)
         blocking._result = result

@@ -137,6 +137,31 @@ def test_batches_are_read_the_way_they_started(borrowed):
     assert "started as a pickle" in _lib.last_error()[2]
 
 
+def test_a_stored_results_outcome(borrowed):
+    """pool_result_outcome_objects (pymysqlpool.aio's way): the whole
+    outcome of a stored result, which it frees, whatever it returns."""
+    _, conn = borrowed
+    handle, result = conn._handle, ctypes.c_void_p()
+    sql = MANY_ROWS.encode()
+    assert _lib.pool_query(handle, sql, len(sql)) == _lib.POOL_OK
+    assert _lib.pool_store_result(handle, ctypes.byref(result)) == _lib.POOL_OK
+    fields, rows, tail = _lib.pool_result_outcome_objects(result.value, 0)
+    assert len(rows) == 20000 and tail[:2] == (20000, None)
+    with conn.cursor() as cur:
+        cur.execute(MANY_ROWS)
+        assert rows == list(cur.fetchall())
+    assert _lib.pool_result_outcome_objects(result.value, 0) is None  # freed by the call before
+    assert _lib.pool_last_error_code() == _lib.POOL_E_WRONG_HANDLE
+    assert _lib.pool_query(handle, sql, len(sql)) == _lib.POOL_OK
+    assert _lib.pool_use_result(handle, ctypes.byref(result)) == _lib.POOL_OK
+    assert _lib.pool_result_outcome_objects(result.value, 0) is None
+    assert _lib.pool_last_error_code() == _lib.POOL_E_MISUSE
+    assert "stored result" in _lib.last_error()[2]
+    with conn.cursor() as cur:  # the streaming result was freed, its rows dropped
+        cur.execute("SELECT 4")
+        assert cur.fetchone() == (4,)
+
+
 def test_a_link_killed_between_batches(borrowed, server_kw):
     """The server goes away mid-outcome: the next batch fails with the
     link-lost error, and the pool opens a fresh connection next time."""
