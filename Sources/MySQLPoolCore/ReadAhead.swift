@@ -178,7 +178,10 @@ struct RawRows: RowBatch {
         fill(from: result, options: options, upTo: MariaDBConnection.pythonBatchBytes)
     }
 
-    /// The next rows, up to about `limit` bytes of cells and texts.
+    /// The next rows, up to about `limit` bytes as the pickle of the same
+    /// rows counts them (the texts and ~16 per cell; a Cell takes 80 in
+    /// memory, which would cut batches 4x smaller than the pickle's, each
+    /// a foreign call and a read-ahead thread).
     mutating func fill(from result: MariaDBResult, options: MariaDBResult.PickleOptions, upTo limit: Int)
         -> PoolError?
     {
@@ -188,7 +191,7 @@ struct RawRows: RowBatch {
         result.preparePickleKinds(options)
         let kinds = result.pickleKinds
         do {
-            while bytes.count + cells.count * MemoryLayout<Cell>.stride < limit,
+            while bytes.count + cells.count * 16 < limit,
                   let row = try result.fetch()
             {
                 for column in 0..<kinds.count {
