@@ -639,6 +639,14 @@ public final class MariaDBConnection: @unchecked Sendable {
         return rows
     }
 
+    /// Lets a large raw batch go once its outcome has ended and its objects
+    /// are built: a batch of a large result holds up to ~1.5 MiB of cells,
+    /// which an idle connection need not keep (a small one is kept, so point
+    /// queries allocate nothing).
+    func trimRawBatches() {
+        if pythonOutcome == nil { rawBatches.trim(above: 1 << 16) }
+    }
+
     /// After a batch of an outcome's rows: nil when rows are left (the result
     /// stays open as `pythonOutcome`), else the result's row count. The
     /// result is freed after its last batch or a failure, which is thrown.

@@ -348,8 +348,9 @@ extension MariaDBConnection {
                 return nil
             }
         }
+        if outcome == nil { abandonPythonOutcome() }
+        trimRawBatches()
         if let outcome { return outcome }
-        abandonPythonOutcome()
         failed(PoolError(.noMemory, "CPython could not build the statement's objects (out of memory?)"))
         return builder.withGIL { builder.none() }
     }

@@ -60,6 +60,13 @@ struct BatchPipeline<Batch: RowBatch> {
     }
 }
 
+extension BatchPipeline where Batch == RawRows {
+    /// Lets the current batch go when it keeps more than `limit` bytes.
+    mutating func trim(above limit: Int) {
+        if current.retainedBytes > limit { current = RawRows() }
+    }
+}
+
 /// The helper thread reading one batch ahead (see BatchPipeline).
 final class ReadAheadJob<Batch: RowBatch>: @unchecked Sendable {
     private var thread: JoinableThread?
@@ -173,6 +180,9 @@ struct RawRows: RowBatch {
     private(set) var rowCount = 0
 
     init() {}
+
+    /// The memory the batch keeps allocated.
+    var retainedBytes: Int { bytes.capacity + cells.capacity * MemoryLayout<Cell>.stride }
 
     mutating func fill(from result: MariaDBResult, options: MariaDBResult.PickleOptions) -> PoolError? {
         fill(from: result, options: options, upTo: MariaDBConnection.pythonBatchBytes)

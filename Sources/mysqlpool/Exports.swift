@@ -1432,58 +1432,55 @@ public func exportPythonInit(_ api: UnsafePointer<pool_python_api_t>?) -> Int32 
     }
 }
 
-@_cdecl("pool_query_objects")
-public func exportQueryObjects(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: UInt,
-                               _ flags: UInt32) -> UnsafeMutableRawPointer? {
+/// The frame of the calls that return Python objects: NULL before
+/// pool_python_init (there is no None to return: the one NULL, as ctypes
+/// bindings call pool_python_init first), else what `build` made, or a new
+/// reference to None with the failure recorded.
+private func pythonObjects(_ function: StaticString,
+                           _ build: (PythonRuntime) throws(PoolError) -> UnsafeMutableRawPointer)
+    -> UnsafeMutableRawPointer?
+{
     guard let python = pythonRuntime.withLock({ $0 }) else {
-        // No runtime, so no None to return: the one NULL (ctypes bindings
-        // call pool_python_init first).
-        _ = record(PoolError(.misuse, "pool_query_objects needs pool_python_init first"))
+        _ = record(PoolError(.misuse, "\(function) needs pool_python_init first"))
         return nil
     }
     var outcome: UnsafeMutableRawPointer?
-    _ = status { () throws(PoolError) in
+    _ = status { () throws(PoolError) in outcome = try build(python) }
+    return outcome ?? python.newNone()
+}
+
+@_cdecl("pool_query_objects")
+public func exportQueryObjects(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: UInt,
+                               _ flags: UInt32) -> UnsafeMutableRawPointer? {
+    pythonObjects("pool_query_objects") { python throws(PoolError) in
         let options = try pickleOptions(flags)
         let sql = try statement(sql, length)
-        outcome = try withConnection(conn) { connection in
+        return try withConnection(conn) { connection in
             connection.runForPythonObjects(sql, options: options, python: python) { _ = record($0) }
         }
     }
-    return outcome ?? python.newNone()
+}
+
+@_cdecl("pool_query_objects_more")
+public func exportQueryObjectsMore(_ conn: OpaquePointer?, _ flags: UInt32) -> UnsafeMutableRawPointer? {
+    pythonObjects("pool_query_objects_more") { python throws(PoolError) in
+        let options = try pickleOptions(flags)
+        return try withConnection(conn) { connection in
+            connection.continueForPythonObjects(options: options, python: python) { _ = record($0) }
+        }
+    }
 }
 
 @_cdecl("pool_result_outcome_objects")
 public func exportResultOutcomeObjects(_ res: OpaquePointer?, _ flags: UInt32) -> UnsafeMutableRawPointer? {
-    guard let python = pythonRuntime.withLock({ $0 }) else {
-        _ = record(PoolError(.misuse, "pool_result_outcome_objects needs pool_python_init first"))
-        return nil
-    }
-    var outcome: UnsafeMutableRawPointer?
-    _ = status { () throws(PoolError) in
+    pythonObjects("pool_result_outcome_objects") { python throws(PoolError) in
         let options = try pickleOptions(flags)
         // The handle goes first: the result is freed however the building ends.
         guard let object = handles.withLock({ $0.remove(bits(res), kind: .result) }) else {
             throw wrongHandle(bits(res), .result)
         }
-        outcome = unsafeDowncast(object, to: MariaDBResult.self).outcomeObjects(options: options, python: python) {
+        return unsafeDowncast(object, to: MariaDBResult.self).outcomeObjects(options: options, python: python) {
             _ = record($0)
         }
     }
-    return outcome ?? python.newNone()
-}
-
-@_cdecl("pool_query_objects_more")
-public func exportQueryObjectsMore(_ conn: OpaquePointer?, _ flags: UInt32) -> UnsafeMutableRawPointer? {
-    guard let python = pythonRuntime.withLock({ $0 }) else {
-        _ = record(PoolError(.misuse, "pool_query_objects_more needs pool_python_init first"))
-        return nil
-    }
-    var outcome: UnsafeMutableRawPointer?
-    _ = status { () throws(PoolError) in
-        let options = try pickleOptions(flags)
-        outcome = try withConnection(conn) { connection in
-            connection.continueForPythonObjects(options: options, python: python) { _ = record($0) }
-        }
-    }
-    return outcome ?? python.newNone()
 }
