@@ -99,6 +99,7 @@ final class ReadAheadJob<Batch: RowBatch>: @unchecked Sendable {
     /// Waits for the helper: the batch, and the error that cut it short.
     func join() -> (batch: Batch, failure: PoolError?) {
         thread?.join()
+        thread = nil  // its closure holds this job (and so the result and its connection): no cycle left
         var batch = Batch()
         swap(&batch, &self.batch)  // moved out: a shared buffer would be copied on its next write
         return (batch, failure)

@@ -218,6 +218,49 @@ extension MariaDBPoolTests {
     }
 }
 
+extension MariaDBPoolTests {
+    /// Every raw batch of `sql`'s outcome (the object builder's), each cell
+    /// as its text and what it was read as; and the row count at the end.
+    private func rawBatches(_ connection: MariaDBConnection, _ sql: String) throws -> ([[String]], UInt64?) {
+        var text = sql
+        try text.withUTF8 { bytes in try connection.query(UnsafeRawBufferPointer(bytes)) }
+        let result = try #require(try connection.useResult())
+        var all: [[String]] = []
+        var rows = try connection.nextRawBatch(of: result, options: [], first: true)
+        while true {
+            let batch = connection.rawBatches.current
+            all.append(batch.cells.map { cell in
+                cell.count < 0 ? "NULL" : String(decoding: batch.bytes[cell.start..<cell.start + cell.count], as: UTF8.self)
+                    + " \(cell.value)"
+            })
+            guard rows == nil, all.count < 1000 else { return (all, rows) }
+            connection.settle()
+            rows = try connection.nextRawBatch(of: result, options: [], first: false)
+        }
+    }
+
+    @Test func rawBatchesReadAheadAreTheRawBatchesReadInTurn() throws {
+        defer { ReadAhead.mode.store(ReadAhead.Mode.auto.rawValue, ordering: .relaxed) }
+        let sql = "SELECT seq, REPEAT('x', 100), seq * 0.5, CAST('2024-02-29 10:00:00' AS DATETIME) + INTERVAL seq SECOND, "
+            + "IF(seq % 7 = 0, NULL, 'y') FROM seq_1_to_30000"
+        let pool = try makePool(["pre_create_num": "1"])
+        let slot = try pool.get()
+        ReadAhead.mode.store(ReadAhead.Mode.never.rawValue, ordering: .relaxed)
+        let (inTurn, rowsInTurn) = try rawBatches(slot.connection, sql)
+        ReadAhead.mode.store(ReadAhead.Mode.always.rawValue, ordering: .relaxed)
+        let helpersBefore = ReadAhead.started.load(ordering: .relaxed)
+        let (readAhead, rowsReadAhead) = try rawBatches(slot.connection, sql)
+        #expect(inTurn.count >= 3)
+        #expect(ReadAhead.started.load(ordering: .relaxed) - helpersBefore == inTurn.count - 1)
+        #expect(readAhead == inTurn)
+        #expect(rowsInTurn == 30000 && rowsReadAhead == 30000)
+        #expect(inTurn.joined().count == 30000 * 5)
+        #expect(try slot.connection.value("SELECT 7") == "7")
+        try pool.release(slot)
+        #expect(pool.stats().closedBroken == 0)
+    }
+}
+
 extension MariaDBConnection {
     /// The first batch of `sql`'s outcome, as its bytes.
     func runForPython(_ sql: String) throws -> [UInt8] {
