@@ -60,8 +60,25 @@ def batches(cur):
         _lib.pool_query_pickle(handle, sql, len(sql), 0, ctypes.byref(data), ctypes.byref(length))
 
 
-def references_left(cur, run, rounds):
-    for _ in range(20):
+def out_of_memory(cur):
+    """CPython refusing one allocation at each step of building an outcome
+    in turn (_testcapi.set_nomemory): built, or None, or ctypes' own
+    MemoryError; the object builder's failure paths, each once."""
+    import _testcapi
+
+    handle, sql = cur.connection._handle, EVERY_KIND.encode()
+    for start in range(0, 1200, 2):
+        _testcapi.set_nomemory(start, start + 1)
+        try:
+            _lib.pool_query_objects(handle, sql, len(sql), 0)
+        except (MemoryError, ctypes.ArgumentError):
+            pass
+        finally:
+            _testcapi.remove_mem_hooks()
+
+
+def references_left(cur, run, rounds, warm=20):
+    for _ in range(warm):
         run(cur)  # warm: caches, descriptions, interned strings
     gc.collect()
     before = sys.gettotalrefcount()
@@ -86,9 +103,12 @@ def main():
     for objects in (True, False):
         connections._ROWS_AS_OBJECTS = objects
         way = "objects" if objects else "pickle"
-        for run, rounds, what in ((statements, ROUNDS, "rows, no rows, an error"),
-                                  (batches, BATCH_ROUNDS, "batches read, batches abandoned")):
-            left = references_left(cur, run, rounds)
+        runs = [(statements, ROUNDS, "rows, no rows, an error"),
+                (batches, BATCH_ROUNDS, "batches read, batches abandoned")]
+        if objects:
+            runs.append((out_of_memory, 1, "600 statements, an allocation refused at each step"))
+        for run, rounds, what in runs:
+            left = references_left(cur, run, rounds, warm=2 if run is out_of_memory else 20)
             verdict = "ok" if abs(left) <= SLACK else "LEAK"
             failed |= verdict != "ok"
             print(f"refcount_check: {way:<7} {rounds} rounds ({what}): {left:+d} references ({verdict})")

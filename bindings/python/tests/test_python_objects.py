@@ -205,6 +205,51 @@ def test_reference_counts_are_exact(both_paths):
     assert sys.getallocatedblocks() - blocks_before < 2000
 
 
+def test_cpython_out_of_memory_at_every_step(borrowed):
+    """CPython refusing one allocation at each step of building an outcome
+    in turn (_testcapi.set_nomemory): the call gives the outcome or None
+    with POOL_E_NO_MEMORY (or ctypes raises MemoryError before or after
+    it), never a crash; nothing leaks, and the connection keeps working,
+    also when the failure leaves batches unread."""
+    import _testcapi
+
+    _, conn = borrowed
+    handle = conn._handle
+    one_batch = ("SELECT seq, CAST(seq / 3 AS DECIMAL(8,2)), FROM_UNIXTIME(1600000000 + seq), CAST('2024-01-01' AS DATE), "
+                 "SEC_TO_TIME(seq), 'héllo', X'00ff', seq * 1.5, NULL, 18446744073709551615 FROM seq_1_to_50").encode()
+    batches = b"SELECT seq, REPEAT('x', 100) FROM seq_1_to_5000"
+    watched = (None, decimal.Decimal, datetime.datetime, datetime.date, datetime.timedelta)
+
+    def every_step():
+        seen = {"built": 0, "refused": 0, "ctypes": 0}
+        for sql, starts in ((one_batch, range(1500)), (batches, range(0, 8000, 37))):
+            for start in starts:
+                _testcapi.set_nomemory(start, start + 1)
+                try:
+                    outcome = _lib.pool_query_objects(handle, sql, len(sql), 0)
+                    kind = "built" if outcome is not None else "refused"
+                except (MemoryError, ctypes.ArgumentError):
+                    kind = "ctypes"
+                finally:
+                    _testcapi.remove_mem_hooks()
+                if kind == "refused" and _lib.pool_last_error_code() != _lib.POOL_E_NO_MEMORY:
+                    seen["other failure"] = _lib.last_error()
+                seen[kind] += 1
+                outcome = None
+        return seen
+
+    every_step()  # warm: what first statements cache
+    gc.collect()
+    before = [sys.getrefcount(obj) for obj in watched]
+    seen = every_step()
+    gc.collect()
+    assert [sys.getrefcount(obj) for obj in watched] == before
+    assert "other failure" not in seen and seen["built"] > 0 and seen["refused"] > 500, seen
+    with conn.cursor() as cur:
+        cur.execute("SELECT 5")
+        assert cur.fetchone() == (5,)
+
+
 def test_no_growth_over_a_million_statements(borrowed):
     """1,000,000 statements through the object builder (a row of most
     kinds of value; every 5,000th a server error, and an outcome of several
