@@ -1124,6 +1124,16 @@ POOL_API int pool_python_init(const pool_python_api_t *api);
  * Thread-safety: as every call on a connection. */
 POOL_API void *pool_query_objects(pool_conn_t *conn, const char *sql, size_t length, uint32_t flags);
 
+/* pool_stmt_query_objects: pool_query_objects for `sql` as a prepared
+ * statement with n_params parameters, as pool_stmt_query_pickle runs one
+ * (the connection's statement cache; the same values: a prepared
+ * statement's rows are the text protocol's): a new reference to (fields,
+ * rows, tail), further batches from pool_query_objects_more.
+ * Return: as pool_query_objects, with the failures of pool_stmt_prepare and
+ * pool_stmt_execute. Thread-safety: as every call on a connection. */
+POOL_API void *pool_stmt_query_objects(pool_conn_t *conn, const char *sql, size_t sql_len, size_t n_params,
+                                       const pool_param_t *params, uint32_t flags);
+
 /* pool_result_outcome_objects: pool_result_outcome_pickle's outcome as
  * Python objects: a new reference to the tuple (fields, rows, tail) shaped
  * as pool_query_objects' (tail never None: the rows are all in memory, no

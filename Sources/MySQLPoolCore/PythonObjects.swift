@@ -259,6 +259,30 @@ extension MariaDBConnection {
     public func runForPythonObjects(_ sql: UnsafeRawBufferPointer, options: MariaDBResult.PickleOptions,
                                     python: PythonRuntime, failed: (PoolError) -> Void) -> PythonRuntime.Object
     {
+        objectsOutcome(options: options, python: python, failed: failed) { () throws(PoolError) in
+            try query(sql)
+        }
+    }
+
+    /// `executeForPython`'s outcome as Python objects, shaped as
+    /// `runForPythonObjects`' (its batches read by `continueForPythonObjects`).
+    public func executeForPythonObjects(_ sql: UnsafeRawBufferPointer, parameters: [SQLParameter],
+                                        options: MariaDBResult.PickleOptions, python: PythonRuntime,
+                                        failed: (PoolError) -> Void) -> PythonRuntime.Object
+    {
+        objectsOutcome(options: options, python: python, failed: failed) { () throws(PoolError) in
+            let statement = try prepare(sql)
+            pythonStatement = statement
+            try execute(statement, parameters: parameters)
+        }
+    }
+
+    /// Runs a statement (`run`, after the previous outcome is dropped) and
+    /// builds its outcome's first batch (see `runForPythonObjects`).
+    private func objectsOutcome(options: MariaDBResult.PickleOptions, python: PythonRuntime,
+                                failed: (PoolError) -> Void, _ run: () throws(PoolError) -> Void)
+        -> PythonRuntime.Object
+    {
         let builder = PythonObjectBuilder(python: python)
         var fields: PickleRowEncoder?
         var columns = 0
@@ -266,7 +290,7 @@ extension MariaDBConnection {
         do throws(PoolError) {
             abandonPythonOutcome()
             givePythonStatementBack()
-            try query(sql)
+            try run()
             if let result = try useResult() {
                 fields = result.fieldsPickle(options)
                 columns = Int(result.fieldCount)

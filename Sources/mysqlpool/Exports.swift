@@ -1461,6 +1461,21 @@ public func exportQueryObjects(_ conn: OpaquePointer?, _ sql: UnsafePointer<CCha
     }
 }
 
+@_cdecl("pool_stmt_query_objects")
+public func exportStmtQueryObjects(_ conn: OpaquePointer?, _ sql: UnsafePointer<CChar>?, _ length: UInt, _ count: UInt,
+                                   _ params: UnsafePointer<pool_param_t>?, _ flags: UInt32) -> UnsafeMutableRawPointer? {
+    pythonObjects("pool_stmt_query_objects") { python throws(PoolError) in
+        let options = try pickleOptions(flags)
+        let sql = try statement(sql, length)
+        let parameters = try sqlParameters(params, count)
+        return try withConnection(conn) { connection in
+            connection.executeForPythonObjects(sql, parameters: parameters, options: options, python: python) {
+                _ = record($0)
+            }
+        }
+    }
+}
+
 @_cdecl("pool_query_objects_more")
 public func exportQueryObjectsMore(_ conn: OpaquePointer?, _ flags: UInt32) -> UnsafeMutableRawPointer? {
     pythonObjects("pool_query_objects_more") { python throws(PoolError) in

@@ -165,6 +165,8 @@ static void test_python_objects_arguments(void) {
     CHECK_EQ_INT(pool_last_error_code(), POOL_E_MISUSE);
     CHECK(pool_result_outcome_objects(NULL, 0) == NULL);
     CHECK_EQ_INT(pool_last_error_code(), POOL_E_MISUSE);
+    CHECK(pool_stmt_query_objects(NULL, "SELECT ?", 8, 0, NULL, 0) == NULL);
+    CHECK_EQ_INT(pool_last_error_code(), POOL_E_MISUSE);
     CHECK_CONTAINS(pool_last_error(), "pool_python_init");
     CHECK_RC(pool_python_init(NULL), POOL_E_BAD_ARGUMENT);
     api.struct_size = sizeof api - 8;

@@ -32,7 +32,7 @@ static const char *const api_names[] = {
     "pool_conn_sqlstate", "pool_result_field_count", "pool_result_row_count",
     "pool_result_field", "pool_result_fetch", "pool_result_fetch_pickle", "pool_result_fetch_pickle_start", "pool_result_fetch_pickle_continue", "pool_result_fields_pickle",
     "pool_query_pickle", "pool_result_outcome_pickle", "pool_python_init", "pool_query_objects",
-    "pool_query_objects_more", "pool_result_outcome_objects",
+    "pool_query_objects_more", "pool_result_outcome_objects", "pool_stmt_query_objects",
     "pool_query_pickle_more",
     "pool_format_insert_pickle",
     "pool_set_log_callback",

@@ -162,7 +162,7 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
      * reported first as a bad argument. */
     int alt = null_out ? POOL_E_BAD_ARGUMENT : POOL_E_WRONG_HANDLE;
 
-    switch (which % 40) {
+    switch (which % 41) {
     case 0: /* the length is not read before the handle is checked */
         rc = pool_query(conn, null_out ? NULL : sql, (size_t)value);
         fz_expect("pool_query(bad conn)", rc, 2, POOL_E_WRONG_HANDLE, alt);
@@ -325,6 +325,11 @@ static void conn_call(unsigned which, void *h, uint8_t extra, uint64_t value) {
         FZ_CHECK(pool_query_objects_more(conn, (uint32_t)extra) == NULL,
                  "pool_query_objects_more without pool_python_init returned an object");
         fz_expect("pool_query_objects_more(no python)", pool_last_error_code(), 1, POOL_E_MISUSE);
+        break;
+    case 36:
+        FZ_CHECK(pool_stmt_query_objects(conn, sql, (size_t)value, 0, NULL, (uint32_t)extra) == NULL,
+                 "pool_stmt_query_objects without pool_python_init returned an object");
+        fz_expect("pool_stmt_query_objects(no python)", pool_last_error_code(), 1, POOL_E_MISUSE);
         break;
     case 33: {
         pool_io_t io = {12345, 0, 0};

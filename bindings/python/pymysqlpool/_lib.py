@@ -265,6 +265,7 @@ pool_python_init = _bind("pool_python_init", _int, ctypes.c_void_p)
 # crash on a NULL py_object.
 pool_query_objects = _bind("pool_query_objects", ctypes.py_object, _h, _b, _size, _u32)
 pool_query_objects_more = _bind("pool_query_objects_more", ctypes.py_object, _h, _u32)
+pool_stmt_query_objects = _bind("pool_stmt_query_objects", ctypes.py_object, _h, _b, _size, _size, _b, _u32)
 pool_result_outcome_objects = _bind("pool_result_outcome_objects", ctypes.py_object, _h, _u32)
 
 

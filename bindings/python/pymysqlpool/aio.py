@@ -532,10 +532,7 @@ class Connection:
         if result_handle.value:  # rows: one call builds them all, as the blocking path's
             flags = blocking._pickle_flags
             if connections._ROWS_AS_OBJECTS:
-                outcome = _lib.pool_result_outcome_objects(result_handle.value, flags)
-                if outcome is None:
-                    blocking._check(_lib.pool_last_error_code())
-                result = blocking._result_of(outcome, handle, flags)
+                result = blocking._built(_lib.pool_result_outcome_objects(result_handle.value, flags), handle, flags)
             else:
                 out = _OUT
                 blocking._check(_lib.pool_result_outcome_pickle(result_handle.value, flags, out.data_ref,

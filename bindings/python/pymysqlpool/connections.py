@@ -646,10 +646,7 @@ class Connection:
         pickle of them (plus one call per further ~256 KiB of rows)."""
         flags = self._pickle_flags
         if _ROWS_AS_OBJECTS:
-            outcome = _query_objects(handle, sql, len(sql), flags)
-            if outcome is None:
-                self._check(_lib.pool_last_error_code())
-            return self._result_of(outcome, handle, flags, True)
+            return self._built(_query_objects(handle, sql, len(sql), flags), handle, flags)
         out = _OUT
         code = _query_pickle(handle, sql, len(sql), flags, out.data_ref, out.length_ref)
         if code:
@@ -666,8 +663,12 @@ class Connection:
             del keep
             self._check(code)
             return self._read_result(True)
-        out = _OUT
         flags = self._pickle_flags
+        if _ROWS_AS_OBJECTS:
+            outcome = _lib.pool_stmt_query_objects(handle, sql, len(sql), count, array, flags)
+            del keep
+            return self._built(outcome, handle, flags)
+        out = _OUT
         code = _lib.pool_stmt_query_pickle(handle, sql, len(sql), count, array, flags, out.data_ref, out.length_ref)
         del keep
         if code:
@@ -691,6 +692,13 @@ class Connection:
             self._check(_lib.pool_stmt_prepare(handle, sql, len(sql), ctypes.byref(out)))
             statement = statements[sql] = out.value
         return statement
+
+    def _built(self, outcome, handle, flags):
+        """The Result of an outcome the library built as Python objects
+        (None when it failed: the error is the library's last)."""
+        if outcome is None:
+            self._check(_lib.pool_last_error_code())
+        return self._result_of(outcome, handle, flags, True)
 
     def _outcome(self, handle, flags):
         """The Result of the pickle a statement's outcome was encoded into."""

@@ -89,6 +89,29 @@ def test_batches_read_ahead_or_in_turn_are_the_pickle_paths(both_paths):
     assert built_in_turn == pickled_in_turn == pickled
 
 
+def test_prepared_statements_are_the_pickle_paths(server_kw, monkeypatch):
+    """pool_stmt_query_objects: a prepared statement's outcome (several
+    batches here) and its failures, the same both ways."""
+    pool = pymysqlpool.ConnectionPool(size=1, **server_kw)
+    conn = pool.get_connection()
+    sql = ("SELECT %s, %s, seq, CAST(seq / 7 AS DECIMAL(12,4)), FROM_UNIXTIME(1600000000 + seq), "
+           "IF(seq %% 5 = 0, NULL, X'00ff') FROM seq_1_to_20000 WHERE seq > %s")
+    outcomes = []
+    for objects in (False, True):
+        monkeypatch.setattr(connections, "_ROWS_AS_OBJECTS", objects)
+        with conn.cursor(prepared=True) as cur:
+            cur.execute(sql, (1.5, "héllo", 0))
+            outcomes.append((cur.fetchall(), cur.description, cur.rowcount))
+            with pytest.raises(pymysqlpool.ProgrammingError) as raised:
+                cur.execute("SELECT * FROM no_such_table_here WHERE id = %s", (1,))
+            assert raised.value.args[0] == 1146
+            cur.execute("SELECT %s", (7,))
+            assert cur.fetchone() == (7,)
+    assert len(outcomes[1][0]) == 20000 and outcomes[1] == outcomes[0]
+    conn.close()
+    pool.close()
+
+
 @pytest.fixture
 def borrowed(server_kw):
     pool = pymysqlpool.ConnectionPool(size=1, **server_kw)
