@@ -495,7 +495,7 @@ public final class MariaDBConnection: @unchecked Sendable {
     }
     /// The rows of a Python outcome that did not fit in its first batch,
     /// read by `continueForPython` or `continueForPythonObjects`.
-    private(set) var pythonOutcome: MariaDBResult?
+    private var pythonOutcome: MariaDBResult?
     /// The options the outcome was started with; its batches keep them.
     private var pythonOutcomeOptions = MariaDBResult.PickleOptions()
     /// Whether the outcome's batches are Python objects (else pickles).

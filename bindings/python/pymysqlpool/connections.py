@@ -643,7 +643,7 @@ class Connection:
     def _run_buffered(self, handle, sql):
         """One foreign call per statement: its outcome (fields, rows, tail)
         as Python objects the library builds (pool_query_objects), or as a
-        pickle of them (plus one call per further ~256 KiB of rows)."""
+        pickle of them; either way one call per further ~256 KiB of rows."""
         flags = self._pickle_flags
         if _ROWS_AS_OBJECTS:
             return self._built(_query_objects(handle, sql, len(sql), flags), handle, flags)
@@ -693,12 +693,16 @@ class Connection:
             statement = statements[sql] = out.value
         return statement
 
-    def _built(self, outcome, handle, flags):
-        """The Result of an outcome the library built as Python objects
-        (None when it failed: the error is the library's last)."""
-        if outcome is None:
+    def _objects(self, built):
+        """What the library built as Python objects, or its failure raised
+        (None: the error is the library's last)."""
+        if built is None:
             self._check(_lib.pool_last_error_code())
-        return self._result_of(outcome, handle, flags, True)
+        return built
+
+    def _built(self, outcome, handle, flags):
+        """The Result of an outcome the library built as Python objects."""
+        return self._result_of(self._objects(outcome), handle, flags, True)
 
     def _outcome(self, handle, flags):
         """The Result of the pickle a statement's outcome was encoded into."""
@@ -729,9 +733,7 @@ class Connection:
         tail = None
         while tail is None:
             if as_objects:
-                more = _query_objects_more(handle, flags)
-                if more is None:
-                    self._check(_lib.pool_last_error_code())
+                more = self._objects(_query_objects_more(handle, flags))
             else:
                 out = _OUT
                 code = _lib.pool_query_pickle_more(handle, flags, out.data_ref, out.length_ref)
